@@ -1,0 +1,45 @@
+"""What the core decided about one message: a value, never an exception."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Outcome(StrEnum):
+    """Exactly one of these is recorded for every inbound message."""
+
+    CREATED = "created"
+    INCOMPLETE = "incomplete"
+    UPDATED = "updated"
+    NO_THEME = "no_theme"
+    IGNORED = "ignored"
+    QUARANTINED = "quarantined"
+    DUPLICATE = "duplicate"
+
+
+@dataclass(frozen=True)
+class MissingItem:
+    """One thing a theme requires that the message did not give (or gave wrongly).
+
+    ``kind`` is "attachment" or "answer"; ``label`` is the pt-BR name shown to the user
+    (e.g. "CNPJ"), ``reason`` a pt-BR sentence saying what is wrong ("não informado",
+    "dígitos verificadores inválidos"), ``hint`` how to send it, when the theme says.
+    """
+
+    kind: str
+    key: str
+    label: str
+    reason: str
+    hint: str = ""
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The outcome for one message and everything needed to apply it to the store."""
+
+    outcome: Outcome
+    reason: str = ""
+    theme_id: str | None = None
+    missing: tuple[MissingItem, ...] = ()
+    answers: dict[str, str] = field(default_factory=dict)
