@@ -1,0 +1,158 @@
+"""Engine, sessions and schema version: the one place that knows how to reach the database."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session, sessionmaker
+
+from mailproc.errors import StoreError
+from mailproc.resources import shipped_dir
+
+CONNECT_TIMEOUT_SECONDS = 10
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+UPGRADE_HINT = "run `mailproc db upgrade`"
+
+
+def utcnow() -> datetime:
+    """The current time, aware, in UTC."""
+    return datetime.now(UTC)
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for ``url``: SQLite in WAL mode with foreign keys, or PostgreSQL via psycopg 3."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return _sqlite_engine(parsed)
+    if parsed.get_backend_name() == "postgresql":
+        return _postgresql_engine(parsed)
+    raise StoreError(f"unsupported database {parsed.drivername!r}: use sqlite or postgresql")
+
+
+def make_sessions(engine: Engine) -> sessionmaker[Session]:
+    """The session factory; objects stay readable after commit (the pipeline logs them)."""
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+def upgrade(engine: Engine) -> None:
+    """Bring the schema to the newest migration, in one transaction."""
+    config = _alembic_config()
+    with _connect(engine) as connection:
+        sqlite = engine.dialect.name == "sqlite"
+        if sqlite:
+            # A batch re-create of a parent table would delete its ON DELETE CASCADE children.
+            _set_sqlite_foreign_keys(connection, enabled=False)
+        try:
+            with connection.begin():
+                config.attributes["connection"] = connection
+                command.upgrade(config, "head")
+                if sqlite:
+                    _check_sqlite_foreign_keys(connection)
+        finally:
+            if sqlite:
+                _set_sqlite_foreign_keys(connection, enabled=True)
+
+
+def require_current(engine: Engine) -> None:
+    """Raise StoreError unless the database is reachable and its schema matches the code."""
+    scripts = ScriptDirectory.from_config(_alembic_config())
+    needed = set(scripts.get_heads())
+    with _connect(engine) as connection:
+        current = set(MigrationContext.configure(connection).get_current_heads())
+    if current == needed:
+        return
+    at = ", ".join(sorted(current)) or "empty (never upgraded)"
+    needs = ", ".join(sorted(needed))
+    if current - {script.revision for script in scripts.walk_revisions()}:
+        raise StoreError(f"database schema is at {at}, unknown to this code (needs {needs})")
+    raise StoreError(f"database schema is at {at}, code needs {needs}: {UPGRADE_HINT}")
+
+
+def _connect(engine: Engine) -> Connection:
+    try:
+        return engine.connect()
+    except DBAPIError as exc:
+        where = engine.url.render_as_string(hide_password=True)
+        raise StoreError(f"cannot reach the database {where}: {exc.orig}") from exc
+
+
+def _sqlite_engine(url: URL) -> Engine:
+    _create_parent_folder(url)
+    engine = create_engine(url)
+    event.listen(engine, "connect", _on_sqlite_connect)
+    event.listen(engine, "begin", _on_sqlite_begin)
+    return engine
+
+
+def _create_parent_folder(url: URL) -> None:
+    database = url.database or ""
+    if database in ("", ":memory:") or database.startswith("file:"):
+        return
+    folder = Path(database).parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(f"cannot create the database folder {folder}: {exc}") from exc
+
+
+def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    # Take transactions away from the sqlite3 module so that _on_sqlite_begin decides, and so
+    # that PRAGMAs (no-ops inside a transaction) take effect.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+    finally:
+        cursor.close()
+
+
+def _on_sqlite_begin(connection: Connection) -> None:
+    # Take the write lock up front: a deferred transaction that reads and then writes fails
+    # with "database is locked" instead of waiting out busy_timeout.
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _postgresql_engine(url: URL) -> Engine:
+    # Pinned so that SQLAlchemy 2.0 (default psycopg2) and 2.1 (default psycopg) agree.
+    if url.drivername == "postgresql":
+        url = url.set(drivername="postgresql+psycopg")
+    connect_args: dict[str, Any] = {}
+    if "connect_timeout" not in url.query:
+        # Without it an unreachable server hangs the poller until the OS gives up.
+        connect_args["connect_timeout"] = CONNECT_TIMEOUT_SECONDS
+    return create_engine(url, connect_args=connect_args, pool_pre_ping=True)
+
+
+def _alembic_config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(shipped_dir("migrations")))
+    return config
+
+
+def _set_sqlite_foreign_keys(connection: Connection, *, enabled: bool) -> None:
+    # Straight to the driver: through SQLAlchemy it would open a transaction first, where
+    # SQLite ignores this PRAGMA.
+    cursor = connection.connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA foreign_keys={'ON' if enabled else 'OFF'}")
+    finally:
+        cursor.close()
+
+
+def _check_sqlite_foreign_keys(connection: Connection) -> None:
+    # With enforcement off during the migration, verify before committing.
+    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+    if broken:
+        raise StoreError(f"migration left {len(broken)} broken foreign keys, e.g. {broken[0]}")

@@ -1,0 +1,59 @@
+"""Alembic environment: migrates the connection that mailproc.db.upgrade hands over.
+
+There is no alembic.ini: mailproc.db builds the Config in code. To autogenerate the next
+revision during development, upgrade a scratch database to head and compare it with the
+models (then hand-check the result, and render the types as in _render_item):
+
+    python - <<'PY'
+    from alembic import command
+    from alembic.config import Config
+    from mailproc.db import make_engine, upgrade
+    from mailproc.resources import shipped_dir
+    engine = make_engine("sqlite:///var/autogenerate.db")
+    upgrade(engine)
+    config = Config()
+    config.set_main_option("script_location", str(shipped_dir("migrations")))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.revision(config, "what changed", autogenerate=True, rev_id="0002")
+    PY
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from alembic import context
+from alembic.autogenerate.api import AutogenContext
+from sqlalchemy import Connection
+
+from mailproc.models import Base, UTCDateTime
+
+
+def _render_item(kind: str, obj: Any, autogen: AutogenContext) -> str | Literal[False]:
+    # Migrations must not change when models.py does: write the stored type, not ours.
+    if kind == "type" and isinstance(obj, UTCDateTime):
+        return "sa.DateTime()"
+    return False
+
+
+def _run(connection: Connection) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=Base.metadata,
+        # SQLite alters most things only by re-creating the table.
+        render_as_batch=connection.dialect.name == "sqlite",
+        render_item=_render_item,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def _main() -> None:
+    connection = context.config.attributes.get("connection")
+    if context.is_offline_mode() or not isinstance(connection, Connection):
+        raise RuntimeError("migrations run through mailproc.db.upgrade (see env.py docstring)")
+    _run(connection)
+
+
+_main()
