@@ -1,0 +1,148 @@
+"""Sending built replies: over SMTP, or into a Maildir when no SMTP server is configured."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import mailbox
+import smtplib
+import ssl
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Literal, Protocol, get_args
+
+from mailproc.errors import DeliveryError
+
+log = logging.getLogger(__name__)
+
+TlsMode = Literal["ssl", "starttls", "none"]
+
+
+class Sender(Protocol):
+    """Hands one built e-mail to its recipients; raises DeliveryError when it cannot."""
+
+    def send(self, raw: bytes, sender: str, recipients: Sequence[str]) -> None: ...
+
+
+class SmtpSender:
+    """Sends through an SMTP relay, one connection per message.
+
+    Failures are classified for the outbox: a 5xx answer (sender, recipients, data or
+    credentials refused) or a missing capability we need is permanent; 4xx answers and
+    network trouble (refused, reset, timed out, TLS handshake) are temporary.
+    """
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        tls: TlsMode,
+        user: str | None,
+        password: str | None,
+        timeout: float = 30,
+    ) -> None:
+        # Checked here too: a misspelt mode must not quietly mean "no TLS".
+        if tls not in get_args(TlsMode):
+            raise ValueError(f"unknown SMTP tls mode {tls!r}; expected one of {get_args(TlsMode)}")
+        self._host, self._port, self._tls = host, port, tls
+        self._user, self._password = user, password
+        self._timeout = timeout
+        # Built once: loading the CA store is the costly part of a TLS context.
+        self._context = ssl.create_default_context() if tls != "none" else None
+
+    def send(self, raw: bytes, sender: str, recipients: Sequence[str]) -> None:
+        where = f"SMTP {self._host}:{self._port}"
+        try:
+            refused = self._transact(raw, sender, list(recipients))
+        except OSError as exc:  # smtplib's own exceptions are OSErrors too
+            raise _classify(where, exc) from exc
+        if refused:
+            # Some recipients took it: retrying would send them a second copy.
+            log.warning("%s delivered, but refused some recipients: %s", where, refused)
+
+    def _transact(
+        self, raw: bytes, sender: str, recipients: list[str]
+    ) -> dict[str, tuple[int, bytes]]:
+        smtp = self._connect()
+        try:
+            if self._tls == "starttls":
+                smtp.starttls(context=self._context)
+            if self._user is not None:
+                smtp.login(self._user, self._password or "")
+            options = _mail_options(raw, sender, recipients)
+            if options:
+                smtp.ehlo_or_helo_if_needed()
+                if not smtp.has_extn("smtputf8"):
+                    raise smtplib.SMTPNotSupportedError("server does not support SMTPUTF8")
+            return smtp.sendmail(sender, recipients, raw, mail_options=options)
+        finally:
+            # The mail is handed over (or not) by now; a failing QUIT must not change that.
+            with contextlib.suppress(smtplib.SMTPException, OSError):
+                smtp.quit()
+            smtp.close()
+
+    def _connect(self) -> smtplib.SMTP:
+        if self._tls == "ssl":
+            return smtplib.SMTP_SSL(
+                self._host, self._port, timeout=self._timeout, context=self._context
+            )
+        return smtplib.SMTP(self._host, self._port, timeout=self._timeout)
+
+
+def _classify(where: str, exc: OSError) -> DeliveryError:
+    """The DeliveryError for a failed transaction: permanent when retrying cannot help."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return _recipients_error(where, exc.recipients)
+    if isinstance(exc, smtplib.SMTPResponseException):
+        reason = f"{where}: {exc.smtp_code} {_text(exc.smtp_error)}"
+        return DeliveryError(reason, permanent=_permanent(exc.smtp_code))
+    if isinstance(exc, smtplib.SMTPServerDisconnected):
+        return DeliveryError(f"{where}: {exc}", permanent=False)
+    if isinstance(exc, smtplib.SMTPException):
+        # What is left is the server lacking what we need (STARTTLS, AUTH, SMTPUTF8).
+        return DeliveryError(f"{where}: {exc}", permanent=True)
+    # Refused, reset, timed out, TLS handshake or certificate: the network, not the message.
+    return DeliveryError(f"{where}: {type(exc).__name__}: {exc}", permanent=False)
+
+
+def _mail_options(raw: bytes, sender: str, recipients: Sequence[str]) -> list[str]:
+    """SMTPUTF8 only when the envelope or the message is not ASCII (it implies 8BITMIME)."""
+    if raw.isascii() and sender.isascii() and all(r.isascii() for r in recipients):
+        return []
+    return ["SMTPUTF8", "BODY=8BITMIME"]
+
+
+def _recipients_error(where: str, refused: Mapping[str, tuple[int, bytes | str]]) -> DeliveryError:
+    """Every recipient was refused: permanent only if none of them may succeed later."""
+    detail = "; ".join(f"{rcpt}: {code} {_text(msg)}" for rcpt, (code, msg) in refused.items())
+    permanent = all(_permanent(code) for code, _ in refused.values())
+    return DeliveryError(f"{where}: all recipients refused ({detail})", permanent=permanent)
+
+
+def _permanent(code: int) -> bool:
+    return 500 <= code < 600
+
+
+def _text(message: bytes | str) -> str:
+    return message.decode("utf-8", "replace") if isinstance(message, bytes) else message
+
+
+class MaildirSender:
+    """Delivers into a local Maildir, created on first use: the default without SMTP."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+
+    def send(self, raw: bytes, sender: str, recipients: Sequence[str]) -> None:
+        for address in (sender, *recipients):
+            if not address.isprintable() or " " in address:
+                raise DeliveryError(f"invalid envelope address {address!r}", permanent=True)
+        # Keep the envelope, as a local delivery agent does; Maildir files use local line ends.
+        envelope = f"Return-Path: <{sender}>\n" + "".join(
+            f"Delivered-To: {rcpt}\n" for rcpt in recipients
+        )
+        message = envelope.encode() + raw.replace(b"\r\n", b"\n")
+        try:
+            mailbox.Maildir(self._path, create=True).add(message)
+        except (OSError, mailbox.Error) as exc:
+            raise DeliveryError(f"Maildir {self._path}: {exc}", permanent=False) from exc

@@ -1,0 +1,265 @@
+"""Reply e-mails: render the pt-BR templates for a purpose and build the message to send."""
+
+# Purposes and the context each template gets (built by the pipeline, see mailproc.notices).
+# Every purpose has `<purpose>.txt.j2` (which defines `{% block subject %}`, one line, without
+# the ticket tag) and `<purpose>.html.j2`. Files starting with "_" are shared layouts/macros.
+#
+# Common to every purpose:
+#   desk              {name, address (the desk's e-mail address), phone ("0800 978 9001")}
+#   requester         {name (may be empty), email}
+#   original_subject  subject of the message being answered (may be empty)
+#
+# created            ticket accepted
+#   ticket            {code, subject, theme_name, priority, due_at (pt-BR text,
+#                      "01/12/2026 às 14:00"), response_hours}
+#   received          {attachments: [{filename, size_kb}], answers: [{label, value}]}
+#   knowledge         [{title, url}]
+#   forwarder         e-mail of who forwarded the request, or ""
+# incomplete         ticket registered, "aguardando informações"
+#   ticket            as above
+#   missing           [{kind ("attachment" | "answer"), label, reason, hint}]
+#   questionnaire     [{label, hint}]: answer lines to copy, fill in and send back
+#   close_days        days without the information before the ticket is closed untreated
+# no_theme           no theme recognised, no ticket
+#   themes            [{name, description, example_subject}]
+# closed_incomplete  ticket closed untreated after the waiting period
+#   ticket, missing   as above
+# quarantined        the message could not be processed
+#   reason            pt-BR text, e.g. "a mensagem excede o tamanho máximo de 25 MB"
+# completed          an incomplete ticket became complete after a reply
+#   ticket, received  as above
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from email import policy
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import localtime
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from jinja2.exceptions import SecurityError
+from jinja2.loaders import split_template_path
+from jinja2.runtime import Context
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from mailproc.errors import TemplateError
+
+TEXT_SUFFIX = ".txt.j2"
+HTML_SUFFIX = ".html.j2"
+SUBJECT_BLOCK = "subject"
+
+# The sandbox bounds attribute access, not memory: `'a' * 10**9` would render. These caps
+# keep an operator's typo from exhausting the worker.
+_MAX_REPEAT = 100_000  # items or characters a `*` repetition may produce
+_MAX_EXPONENT = 100
+
+
+@dataclass(frozen=True)
+class RenderedReply:
+    """A purpose rendered for one context: the subject (no tag) and both bodies."""
+
+    subject: str
+    text: str
+    html: str
+
+
+class _CappedLoader(jinja2.BaseLoader):
+    """Loads templates from one folder, refusing files larger than the cap (operator-edited)."""
+
+    def __init__(self, root: Path, max_bytes: int) -> None:
+        self._root = root
+        self._max_bytes = max_bytes
+
+    def get_source(
+        self, environment: jinja2.Environment, template: str
+    ) -> tuple[str, str, Callable[[], bool]]:
+        path = self._root.joinpath(*split_template_path(template))
+        try:
+            with path.open("rb") as file:
+                # Read one byte past the cap so a huge file is never loaded whole.
+                data = file.read(self._max_bytes + 1)
+            mtime = path.stat().st_mtime
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            raise jinja2.TemplateNotFound(template) from None
+        if len(data) > self._max_bytes:
+            raise jinja2.TemplateError(
+                f"{template} is larger than the {self._max_bytes}-byte template limit"
+            )
+
+        def uptodate() -> bool:
+            try:
+                return path.stat().st_mtime == mtime
+            except OSError:
+                return False
+
+        return data.decode("utf-8"), str(path), uptodate
+
+
+class _Sandbox(ImmutableSandboxedEnvironment):
+    """The immutable sandbox, also refusing repetitions and powers that build huge values."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**" and isinstance(right, int) and abs(right) > _MAX_EXPONENT:
+            raise SecurityError(f"exponent {right} is over the limit of {_MAX_EXPONENT}")
+        if operator == "*" and _repeat_size(left, right) > _MAX_REPEAT:
+            raise SecurityError(f"repetition is over the limit of {_MAX_REPEAT} items")
+        return super().call_binop(context, operator, left, right)
+
+
+def _repeat_size(left: object, right: object) -> int:
+    """How many items `left * right` makes when it repeats a sequence; 0 for numbers."""
+    for seq, count in ((left, right), (right, left)):
+        if isinstance(seq, str | list | tuple) and isinstance(count, int):
+            return len(seq) * count
+    return 0
+
+
+class ReplyRenderer:
+    """Renders the reply templates of one folder, sandboxed, with strict undefined names."""
+
+    def __init__(self, templates_dir: Path, max_template_bytes: int = 64_000) -> None:
+        self._dir = templates_dir
+        self._env = _Sandbox(
+            loader=_CappedLoader(templates_dir, max_template_bytes),
+            undefined=jinja2.StrictUndefined,
+            autoescape=jinja2.select_autoescape(
+                enabled_extensions=(HTML_SUFFIX.removeprefix("."),),
+                default_for_string=False,
+                default=False,
+            ),
+            keep_trailing_newline=True,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+
+    def purposes(self) -> list[str]:
+        """The purposes the folder has a text or an HTML template for, sorted."""
+        found: set[str] = set()
+        for path in self._dir.iterdir():
+            for suffix in (TEXT_SUFFIX, HTML_SUFFIX):
+                if path.name.endswith(suffix) and not path.name.startswith("_"):
+                    found.add(path.name.removesuffix(suffix))
+        return sorted(found)
+
+    def render(self, purpose: str, context: Mapping[str, object]) -> RenderedReply:
+        """Render both versions of a purpose; any template problem raises TemplateError."""
+        text_name = purpose + TEXT_SUFFIX
+        text, subject = self._render(text_name, context)
+        if subject is None:
+            raise TemplateError(f"{text_name}: no {{% block {SUBJECT_BLOCK} %}} defined")
+        html, _ = self._render(purpose + HTML_SUFFIX, context)
+        return RenderedReply(subject=_one_line(subject), text=text, html=html)
+
+    def _render(self, name: str, context: Mapping[str, object]) -> tuple[str, str | None]:
+        """The template's output and its subject block's, None when it has no such block."""
+        try:
+            template = self._env.get_template(name)
+            # One context for body and subject, so the subject block sees the template's
+            # top-level imports just as the body's blocks do.
+            ctx = template.new_context(dict(context))
+            body = "".join(template.root_render_func(ctx))
+            block = ctx.blocks.get(SUBJECT_BLOCK)
+            subject = "".join(block[0](ctx)) if block else None
+        except jinja2.TemplateError as exc:
+            raise _template_error(name, exc) from exc
+        # Operator-edited templates can also fail like any expression (1 / 0, "a" + 1, a
+        # macro calling itself forever).
+        except (
+            TypeError,
+            ValueError,
+            ArithmeticError,
+            LookupError,
+            RecursionError,
+            OSError,
+        ) as exc:
+            raise TemplateError(f"{name}: {type(exc).__name__}: {exc}") from exc
+        return body, subject
+
+
+def _template_error(name: str, exc: jinja2.TemplateError) -> TemplateError:
+    """Name the file at fault (an included layout, when that is where the error is)."""
+    if isinstance(exc, jinja2.TemplateSyntaxError):
+        where = f"{exc.name or name}:{exc.lineno}"
+        return TemplateError(f"{where}: {exc.message}")
+    if isinstance(exc, jinja2.TemplateNotFound):
+        missing = "not found" if exc.name == name else f"needs missing template {exc.name}"
+        return TemplateError(f"{name}: {missing}")
+    return TemplateError(f"{name}: {exc.message or type(exc).__name__}")
+
+
+def _one_line(text: str) -> str:
+    """Collapse every kind of line break and run of spaces: a header value is one line."""
+    return " ".join(text.split())
+
+
+def make_message_id(domain: str) -> str:
+    """A new, unique Message-ID, bare (no angle brackets): uuid4 hex, "@", the domain."""
+    return f"{uuid.uuid4().hex}@{domain}"
+
+
+def build_email(
+    rendered: RenderedReply,
+    *,
+    sender: str,
+    sender_name: str,
+    to: Sequence[str],
+    cc: Sequence[str],
+    tag: str | None,
+    in_reply_to: str | None,
+    references: Sequence[str],
+    message_id: str,
+    auto_submitted: str = "auto-replied",
+) -> bytes:
+    """The reply as wire bytes (CRLF lines): multipart/alternative, text and HTML, UTF-8.
+
+    Message ids are given bare and get their angle brackets here. The subject is made one
+    line, so a sender's subject cannot inject a header; an address or id holding a line break
+    raises ValueError (the stdlib's check, kept on purpose).
+    """
+    msg = EmailMessage(policy=policy.default)
+    msg["Subject"] = _one_line(f"{tag} {rendered.subject}" if tag else rendered.subject)
+    msg["From"] = _address(sender, sender_name)
+    msg["To"] = [_address(addr) for addr in to]
+    if cc:
+        msg["Cc"] = [_address(addr) for addr in cc]
+    msg["Date"] = localtime()
+    msg["Message-ID"] = _angled(message_id)
+    if in_reply_to:
+        msg["In-Reply-To"] = _angled(in_reply_to)
+    if references:
+        msg["References"] = " ".join(_angled(ref) for ref in references)
+    # RFC 3834: "auto-replied" answers a message; "auto-generated" is for notices of our own.
+    msg["Auto-Submitted"] = auto_submitted
+    # Exchange/Outlook honour this one instead of Auto-Submitted: no out-of-office back to us.
+    msg["X-Auto-Response-Suppress"] = "All"
+    # No "Precedence": it is non-standard (RFC 3834 relies on Auto-Submitted), and "bulk" or
+    # "list" gets mail filed as mass mail, while these replies carry the code a servant needs.
+
+    # Quoted-printable keeps the body 7-bit: no reliance on the relay's 8BITMIME.
+    msg.set_content(rendered.text, cte="quoted-printable")
+    msg.add_alternative(rendered.html, subtype="html", cte="quoted-printable")
+    # Set after add_alternative(), which moves the top's Content-* headers into the text part.
+    msg["Content-Language"] = "pt-BR"
+    needs_utf8 = not all(addr.isascii() for addr in (sender, *to, *cc))
+    # Non-ASCII mailbox names cannot be encoded-words: they need SMTPUTF8's raw UTF-8 headers.
+    return msg.as_bytes(policy=policy.SMTPUTF8 if needs_utf8 else policy.SMTP)
+
+
+def _address(addr: str, name: str = "") -> Address:
+    """A header address built from its parts, so a non-ASCII local part is accepted."""
+    username, at, domain = addr.rpartition("@")
+    if not at or not username or not domain:
+        raise ValueError(f"not an e-mail address: {addr!r}")
+    return Address(display_name=name, username=username, domain=domain)
+
+
+def _angled(msg_id: str) -> str:
+    """The id between angle brackets, whether or not it came with them already."""
+    return f"<{msg_id.strip().strip('<>')}>"

@@ -1,0 +1,192 @@
+"""Delivery against a real SMTP listener and a real Maildir, failures classified."""
+
+from __future__ import annotations
+
+import mailbox
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from mailproc.delivery import MaildirSender, Sender, SmtpSender
+from mailproc.errors import DeliveryError
+from mailproc.replies import RenderedReply, build_email
+
+if TYPE_CHECKING:
+    from tests.smtp_fixtures import SmtpTestServer
+
+pytest_plugins = ["tests.smtp_fixtures"]
+
+FROM = "suporte@compras.rj.gov.br"
+TO = "maria@saude.rj.gov.br"
+CC = "redecompras@planejamento.rj.gov.br"
+
+
+def _raw(to: str = TO) -> bytes:
+    reply = RenderedReply(
+        subject="Chamado registrado: erro ao publicar aviso",
+        text="Sua solicitação foi registrada.\n",
+        html="<p>Sua solicitação foi registrada.</p>\n",
+    )
+    return build_email(
+        reply,
+        sender=FROM,
+        sender_name="Central de Atendimento",
+        to=[to],
+        cc=[CC],
+        tag="[#2026-000123]",
+        in_reply_to="orig-1@saude.rj.gov.br",
+        references=["orig-1@saude.rj.gov.br"],
+        message_id="reply-1@compras.rj.gov.br",
+    )
+
+
+def _smtp(server: SmtpTestServer, **overrides: object) -> Sender:
+    settings: dict[str, object] = {
+        "host": server.host, "port": server.port, "tls": "none",
+        "user": None, "password": None, "timeout": 5,
+    } | overrides  # fmt: skip
+    return SmtpSender(**settings)  # type: ignore[arg-type]
+
+
+def _delivery_error(sender: Sender, raw: bytes, recipients: list[str]) -> DeliveryError:
+    with pytest.raises(DeliveryError) as caught:
+        sender.send(raw, FROM, recipients)
+    return caught.value
+
+
+def test_delivered_bytes_arrive_intact(smtp_server: SmtpTestServer) -> None:
+    raw = _raw()
+    _smtp(smtp_server).send(raw, FROM, [TO, CC])
+    [received] = smtp_server.messages
+    assert (received.sender, received.recipients, received.raw) == (FROM, (TO, CC), raw)
+
+
+def test_a_4xx_answer_is_temporary_and_the_next_attempt_passes(
+    smtp_server: SmtpTestServer,
+) -> None:
+    smtp_server.fail_next(451, count=2)
+    sender = _smtp(smtp_server)
+    for _ in range(2):
+        error = _delivery_error(sender, _raw(), [TO])
+        assert not error.permanent
+        assert "451" in error.reason
+    sender.send(_raw(), FROM, [TO])
+    assert len(smtp_server.messages) == 1
+
+
+def test_a_5xx_answer_is_permanent(smtp_server: SmtpTestServer) -> None:
+    smtp_server.reject_all(550)
+    sender = _smtp(smtp_server)
+    for _ in range(2):
+        assert _delivery_error(sender, _raw(), [TO]).permanent
+    smtp_server.accept_all()
+    sender.send(_raw(), FROM, [TO])
+    assert len(smtp_server.messages) == 1
+
+
+@pytest.mark.parametrize(("code", "permanent"), [(550, True), (450, False)])
+def test_all_recipients_refused(smtp_server: SmtpTestServer, code: int, permanent: bool) -> None:
+    smtp_server.refuse_recipient(TO, code)
+    error = _delivery_error(_smtp(smtp_server), _raw(), [TO])
+    assert error.permanent is permanent
+    assert TO in error.reason
+
+
+def test_some_recipients_refused_still_counts_as_sent(
+    smtp_server: SmtpTestServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    smtp_server.refuse_recipient(CC, 550)
+    _smtp(smtp_server).send(_raw(), FROM, [TO, CC])
+    assert [m.recipients for m in smtp_server.messages] == [(TO,)]
+    assert CC in caplog.text
+
+
+def test_rejected_credentials_are_permanent(smtp_server: SmtpTestServer) -> None:
+    smtp_server.set_login("suporte", "senha-certa")
+    wrong = _smtp(smtp_server, user="suporte", password="senha-errada")
+    error = _delivery_error(wrong, _raw(), [TO])
+    assert error.permanent and "535" in error.reason
+    _smtp(smtp_server, user="suporte", password="senha-certa").send(_raw(), FROM, [TO])
+    assert len(smtp_server.messages) == 1
+
+
+def test_smtputf8_is_asked_for_only_when_needed(smtp_server: SmtpTestServer) -> None:
+    sender = _smtp(smtp_server)
+    sender.send(_raw(), FROM, [TO])
+    sender.send(_raw(to="joão@prefeitura.rj.gov.br"), FROM, ["joão@prefeitura.rj.gov.br"])
+    ascii_mail, utf8_mail = smtp_server.messages
+    assert "SMTPUTF8" not in ascii_mail.mail_options
+    assert "SMTPUTF8" in utf8_mail.mail_options
+    assert utf8_mail.recipients == ("joão@prefeitura.rj.gov.br",)
+
+
+def test_starttls_not_offered_is_permanent(smtp_server: SmtpTestServer) -> None:
+    error = _delivery_error(_smtp(smtp_server, tls="starttls"), _raw(), [TO])
+    assert error.permanent and "STARTTLS" in error.reason
+    assert smtp_server.messages == []
+
+
+def test_an_unknown_tls_mode_is_refused_at_start() -> None:
+    with pytest.raises(ValueError, match="STARTTLS"):
+        SmtpSender("127.0.0.1", 25, "STARTTLS", None, None)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+def test_a_closed_port_is_temporary(closed_port: int) -> None:
+    sender = SmtpSender("127.0.0.1", closed_port, "none", None, None, timeout=5)
+    error = _delivery_error(sender, _raw(), [TO])
+    assert not error.permanent
+    assert "ConnectionRefusedError" in error.reason
+
+
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    """A port that accepts connections and never says a word."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        yield listener.getsockname()[1]
+
+
+def test_a_silent_server_times_out_as_temporary(silent_port: int) -> None:
+    sender = SmtpSender("127.0.0.1", silent_port, "none", None, None, timeout=0.5)
+    error = _delivery_error(sender, _raw(), [TO])
+    assert not error.permanent
+    assert "timed out" in error.reason
+
+
+def test_maildir_delivery_is_readable_by_mailbox(tmp_path: Path) -> None:
+    raw = _raw()
+    MaildirSender(tmp_path / "outbox").send(raw, FROM, [TO, CC])
+
+    box = mailbox.Maildir(tmp_path / "outbox", create=False)
+    [stored] = list(box)
+    assert stored["Subject"] == "[#2026-000123] Chamado registrado: erro ao publicar aviso"
+    assert stored["Return-Path"] == f"<{FROM}>"
+    assert stored.get_all("Delivered-To") == [TO, CC]
+    [key] = box.keys()
+    assert box.get_bytes(key).endswith(raw.replace(b"\r\n", b"\n"))
+
+
+def test_maildir_failure_is_temporary(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    error = _delivery_error(MaildirSender(blocker / "outbox"), _raw(), [TO])
+    assert not error.permanent
+
+
+def test_maildir_refuses_an_envelope_address_with_a_line_break(tmp_path: Path) -> None:
+    sender = MaildirSender(tmp_path / "outbox")
+    error = _delivery_error(sender, _raw(), [f"{TO}\r\nX-Evil: 1"])
+    assert error.permanent
+    assert not (tmp_path / "outbox").exists()
