@@ -1,0 +1,69 @@
+"""Attachment file names: decoded from MIME parameters, then made safe to show and store."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from email.message import Message
+
+from mailproc.charsets import decode_encoded_words
+
+MAX_NAME_LENGTH = 150
+# Longer "extensions" are just the tail of a long name and are not worth keeping whole.
+_MAX_EXTENSION_LENGTH = 16
+
+# Bidirectional embeddings, overrides, isolates and marks: they can make "a\u202egnp.exe"
+# display as "aexe.png".
+_BIDI_CONTROLS = frozenset("\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+_PATH_SEPARATORS = re.compile(r"[/\\]")
+_SPACES = re.compile(r"\s+")
+
+
+def decode_filename(content_headers: Message) -> str:
+    """The file name a part's Content-Disposition (or Content-Type ``name``) carries.
+
+    ``content_headers`` holds the part's Content-* fields as plain text, so the stdlib's
+    compat32 parameter reader applies: it joins RFC 2231 continuations and decodes their
+    charset leniently. Encoded words (RFC 2047), which many mailers put in quoted file
+    names against the rules, are decoded after that.
+    """
+    try:
+        name = content_headers.get_filename()
+    except (ValueError, LookupError):  # an RFC 2231 charset such as "undefined" fails to decode
+        return ""
+    return decode_encoded_words(name or "")
+
+
+def safe_filename(name: str) -> str:
+    """``name`` without path, control or bidi characters and leading dots, NFC, at most 150 chars.
+
+    Returns "" when nothing usable is left; the caller then generates a name.
+    """
+    name = _PATH_SEPARATORS.split(name)[-1]
+    name = "".join(_safe_character(character) for character in name)
+    name = _SPACES.sub(" ", name).strip().lstrip(".").strip()
+    return _shortened(unicodedata.normalize("NFC", name))
+
+
+def generated_filename(number: int, extension: str, stem: str = "anexo") -> str:
+    """A name for a file that came without one: ``anexo-1.pdf``, ``imagem-colada-2.png``."""
+    return f"{stem}-{number}.{extension or 'bin'}"
+
+
+def _safe_character(character: str) -> str:
+    """Control characters become a space (a tab or newline in a name separates words); bidi go."""
+    if character in _BIDI_CONTROLS:
+        return ""
+    if unicodedata.category(character) == "Cc":
+        return " "
+    return character
+
+
+def _shortened(name: str) -> str:
+    """Cut the stem so the whole name fits MAX_NAME_LENGTH, keeping a real extension."""
+    if len(name) <= MAX_NAME_LENGTH:
+        return name
+    stem, dot, extension = name.rpartition(".")
+    if not dot or not stem or len(extension) > _MAX_EXTENSION_LENGTH:
+        return name[:MAX_NAME_LENGTH].rstrip()
+    return stem[: MAX_NAME_LENGTH - len(extension) - 1].rstrip() + "." + extension

@@ -1,0 +1,515 @@
+"""The parse stage: what parse_message makes of good, broken and hostile mail."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import struct
+import unicodedata
+import zlib
+from datetime import UTC, timedelta
+from email.message import EmailMessage
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from mailproc.charsets import decode_bytes, decode_encoded_words
+from mailproc.message import Address
+from mailproc.parse import MAX_PARTS, parse_message
+from mailproc.safe_names import MAX_NAME_LENGTH, generated_filename, safe_filename
+
+PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
+
+
+def tiny_png() -> bytes:
+    """A valid 1x1 PNG: signature, IHDR, one compressed scanline, IEND."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        checksum = struct.pack(">I", zlib.crc32(kind + data))
+        return struct.pack(">I", len(data)) + kind + data + checksum
+
+    header = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
+    scanline = zlib.compress(b"\x00\xff\x00\x00")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", scanline)
+        + chunk(b"IEND", b"")
+    )
+
+
+PNG = tiny_png()
+
+
+def servidor_mail(subject: str = "Erro no SIASG", sender: str = "") -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = sender or "Maria Silva <maria.silva@saude.rj.gov.br>"
+    message["To"] = "suporte@compras.example.gov.br"
+    message["Subject"] = subject
+    message["Message-ID"] = "<erro-1@saude.rj.gov.br>"
+    message["Date"] = "Mon, 02 Mar 2026 10:00:00 -0300"
+    return message
+
+
+def raw_mail(header: str, body: bytes = b"Corpo.\r\n") -> bytes:
+    """Literal bytes: a From line, the given header lines (\\n-separated), a blank line, body."""
+    lines = ["From: maria.silva@saude.rj.gov.br", *header.strip("\n").split("\n")]
+    return "\r\n".join(lines).encode("utf-8") + b"\r\n\r\n" + body
+
+
+def multipart(*parts: bytes, subtype: str = "mixed", boundary: str = "fronteira") -> bytes:
+    """A multipart body; each part is its own header lines + blank line + content."""
+    body = b"".join(b"--" + boundary.encode() + b"\r\n" + part + b"\r\n" for part in parts)
+    return raw_mail(
+        f'Content-Type: multipart/{subtype}; boundary="{boundary}"',
+        body + b"--" + boundary.encode() + b"--\r\n",
+    )
+
+
+def pdf_part(disposition: str) -> bytes:
+    return (
+        f"Content-Type: application/pdf\r\nContent-Disposition: {disposition}\r\n\r\n".encode()
+        + PDF
+    )
+
+
+# --- subject and headers -------------------------------------------------------------------
+
+
+def test_subject_in_rfc2047_is_decoded() -> None:
+    raw = raw_mail("Subject: =?utf-8?q?Reativa=C3=A7=C3=A3o_de_UASG?=")
+    assert parse_message(raw).subject == "Reativação de UASG"
+
+
+@pytest.mark.parametrize("encoding", ["latin-1", "utf-8"])
+def test_subject_sent_as_raw_8bit_is_decoded(encoding: str) -> None:
+    raw = raw_mail("X: y").replace(
+        b"X: y", b"Subject: " + "Informações sobre melhorias no SIASG".encode(encoding)
+    )
+    assert parse_message(raw).subject == "Informações sobre melhorias no SIASG"
+
+
+def test_subject_loses_folding_white_space_and_line_breaks() -> None:
+    raw = raw_mail("Subject: Erro no\n\t  =?utf-8?q?m=C3=B3dulo?=\n =?utf-8?q?_de_compras?=")
+    assert parse_message(raw).subject == "Erro no módulo de compras"
+
+
+def test_message_ids_lose_brackets_and_white_space_and_references_keep_order() -> None:
+    raw = raw_mail(
+        "Message-ID: < resposta.7@rj.gov.br >\n"
+        "In-Reply-To: <erro-1@saude.rj.gov.br> (mensagem de Maria)\n"
+        "References: <primeira@rj.gov.br>\n <segunda\n @rj.gov.br>,<erro-1@saude.rj.gov.br>"
+    )
+    message = parse_message(raw)
+    assert message.message_id == "resposta.7@rj.gov.br"
+    assert message.in_reply_to == "erro-1@saude.rj.gov.br"
+    assert message.references == (
+        "primeira@rj.gov.br",
+        "segunda@rj.gov.br",
+        "erro-1@saude.rj.gov.br",
+    )
+
+
+def test_date_is_timezone_aware() -> None:
+    aware = parse_message(raw_mail("Date: Mon, 2 Mar 2026 10:00:00 -0300")).date
+    unknown_zone = parse_message(raw_mail("Date: Mon, 2 Mar 2026 10:00:00 -0000")).date
+    assert aware is not None and aware.utcoffset() == timedelta(hours=-3)
+    assert unknown_zone is not None and unknown_zone.tzinfo == UTC
+
+
+def test_unreadable_date_is_none_with_a_defect() -> None:
+    message = parse_message(raw_mail("Date: ontem à tarde"))
+    assert message.date is None
+    assert any("Date" in defect for defect in message.defects)
+
+
+def test_addresses_are_lower_cased_with_decoded_names() -> None:
+    raw = raw_mail(
+        "To: Suporte <Suporte@Compras.example.gov.br>, =?utf-8?q?Jo=C3=A3o?= <joao@rj.gov.br>\n"
+        'Cc: chefia@rj.gov.br\nReply-To: "Silva, Maria" <Maria.Silva@saude.rj.gov.br>'
+    ).replace(b"maria.silva@saude", b"=?iso-8859-1?q?Jos=E9?= <Jose@saude")
+    message = parse_message(raw)
+    assert message.sender is not None
+    assert (message.sender.email, message.sender.name) == ("jose@saude.rj.gov.br", "José")
+    assert [(a.email, a.name) for a in message.to] == [
+        ("suporte@compras.example.gov.br", "Suporte"),
+        ("joao@rj.gov.br", "João"),
+    ]
+    assert [a.email for a in message.cc] == ["chefia@rj.gov.br"]
+    assert [(a.email, a.name) for a in message.reply_to] == [
+        ("maria.silva@saude.rj.gov.br", "Silva, Maria")
+    ]
+
+
+def test_sender_falls_back_to_sender_then_return_path() -> None:
+    no_from = raw_mail("Sender: Secretaria <sec@rj.gov.br>").replace(b"From: ", b"X-Old-From: ")
+    only_return_path = raw_mail("Return-Path: <bounce@rj.gov.br>").replace(b"From:", b"X-From:")
+    assert parse_message(no_from).sender == Address("sec@rj.gov.br", "Secretaria")
+    assert parse_message(only_return_path).sender == Address("bounce@rj.gov.br")
+
+
+def test_unusable_address_entries_become_defects_and_the_rest_is_kept() -> None:
+    message = parse_message(raw_mail("To: Destinatarios, a:b:;;, chefia@rj.gov.br"))
+    assert [a.email for a in message.to] == ["chefia@rj.gov.br"]
+    assert any("to" in defect for defect in message.defects)
+
+
+def test_headers_keep_every_value_decoded() -> None:
+    raw = raw_mail("Received: from a\nReceived: from b\nX-Setor: =?utf-8?q?Licita=C3=A7=C3=B5es?=")
+    headers = parse_message(raw).headers
+    assert headers["received"] == ("from a", "from b")
+    assert headers["x-setor"] == ("Licitações",)
+
+
+def test_headers_are_capped_but_late_fields_are_still_read() -> None:
+    filler = "\n".join(f"X-Filler-{n}: {n}" for n in range(250))
+    raw = raw_mail(f"{filler}\nX-Long: {'a' * 10_000}\nSubject: Depois do limite")
+    message = parse_message(raw)
+    assert sum(len(values) for values in message.headers.values()) == 200
+    assert message.subject == "Depois do limite"
+    assert any("beyond the first 200" in defect for defect in message.defects)
+    long_raw = raw_mail(f"X-Long: {'a' * 10_000}")
+    assert len(parse_message(long_raw).headers["x-long"][0]) == 8 * 1024
+
+
+# --- body text and charsets ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("charset", "text"),
+    [
+        ("iso-8859-1", "Solicito a manutenção do cadastro."),
+        ("windows-1252", "“Informações” sobre melhorias – SIASG"),
+    ],
+)
+def test_body_in_a_declared_8bit_charset_is_decoded(charset: str, text: str) -> None:
+    message = servidor_mail()
+    message.set_content(text, charset=charset)
+    assert parse_message(bytes(message)).text.strip() == text
+
+
+def test_body_without_charset_in_cp1252_is_read_as_cp1252() -> None:
+    raw = raw_mail(
+        "Content-Type: text/plain\nContent-Transfer-Encoding: 8bit",
+        "Solicito manutenção – “urgente”\r\n".encode("cp1252"),
+    )
+    assert parse_message(raw).text == "Solicito manutenção – “urgente”\n"
+
+
+@pytest.mark.parametrize("charset", ["x-unknown", "unknown-8bit", "unicode_escape"])
+def test_unknown_charset_falls_back_without_crashing(charset: str) -> None:
+    raw = raw_mail(
+        f"Content-Type: text/plain; charset={charset}\nContent-Transfer-Encoding: 8bit",
+        "Informações \\x41\r\n".encode(),
+    )
+    message = parse_message(raw)
+    assert message.text == "Informações \\x41\n"
+    assert any(charset in defect for defect in message.defects)
+
+
+def test_7bit_iso_2022_jp_body_is_decoded() -> None:
+    raw = raw_mail(
+        "Content-Type: text/plain; charset=iso-2022-jp\nContent-Transfer-Encoding: 7bit",
+        "お問い合わせ番号\r\n".encode("iso2022_jp"),
+    )
+    assert parse_message(raw).text == "お問い合わせ番号\n"
+
+
+def test_plain_text_is_preferred_and_html_is_kept() -> None:
+    message = servidor_mail()
+    message.set_content("Texto simples.")
+    message.add_alternative("<p><b>Texto</b> em HTML.</p>", subtype="html")
+    parsed = parse_message(bytes(message))
+    assert parsed.text.strip() == "Texto simples."
+    assert parsed.html is not None and "<b>Texto</b>" in parsed.html
+
+
+def test_html_only_body_becomes_text_keeping_its_lines() -> None:
+    message = servidor_mail()
+    message.set_content("<p>Prezados,</p><p>O SIASG apresenta erro.</p>", subtype="html")
+    parsed = parse_message(bytes(message))
+    lines = [line.strip() for line in parsed.text.splitlines() if line.strip()]
+    assert lines == ["Prezados,", "O SIASG apresenta erro."]
+    assert parsed.html is not None and "<p>Prezados,</p>" in parsed.html
+
+
+def test_text_parts_around_an_inline_image_are_all_kept() -> None:
+    raw = multipart(
+        b"Content-Type: text/plain; charset=utf-8\r\n\r\nPrimeira parte.",
+        b"Content-Type: image/png\r\nContent-Disposition: inline; filename=tela.png\r\n"
+        b"Content-Transfer-Encoding: base64\r\n\r\n" + base64.b64encode(PNG),
+        b"Content-Type: text/plain; charset=utf-8\r\n\r\nSegunda parte.",
+    )
+    message = parse_message(raw)
+    assert message.text.index("Primeira parte.") < message.text.index("Segunda parte.")
+    assert [a.filename for a in message.attachments] == ["tela.png"]
+
+
+def test_uuencoded_file_in_the_text_becomes_an_attachment() -> None:
+    lines = [binascii.b2a_uu(PNG[i : i + 45]).decode() for i in range(0, len(PNG), 45)]
+    body = "Segue a tela.\r\nbegin 644 tela.png\r\n" + "".join(lines) + "`\r\nend\r\nAtt.\r\n"
+    message = parse_message(raw_mail("Content-Type: text/plain", body.encode()))
+    assert [(a.filename, a.detected_type, a.data) for a in message.attachments] == [
+        ("tela.png", "image/png", PNG)
+    ]
+    assert message.text == "Segue a tela.\nAtt.\n"
+
+
+# --- attachments ---------------------------------------------------------------------------
+
+
+def test_inline_image_referenced_by_cid_is_an_inline_attachment() -> None:
+    message = servidor_mail()
+    message.set_content('<p>Veja a tela:</p><img src="cid:tela1@rj.gov.br">', subtype="html")
+    message.add_related(PNG, maintype="image", subtype="png", cid="<tela1@rj.gov.br>")
+    [image] = parse_message(bytes(message)).attachments
+    assert (image.filename, image.inline, image.detected_type, image.data) == (
+        "anexo-1.png",
+        True,
+        "image/png",
+        PNG,
+    )
+
+
+def test_image_pasted_as_data_uri_is_an_inline_attachment() -> None:
+    pasted = base64.b64encode(PNG).decode()
+    message = servidor_mail()
+    message.set_content(f'<p>Erro:</p><img src="data:image/png;base64,{pasted}">', subtype="html")
+    [image] = parse_message(bytes(message)).attachments
+    assert (image.filename, image.inline, image.detected_type, image.declared_type) == (
+        "imagem-colada-1.png",
+        True,
+        "image/png",
+        "image/png",
+    )
+    assert image.data == PNG
+
+
+def test_detected_type_comes_from_the_bytes_not_the_name_or_header() -> None:
+    message = servidor_mail()
+    message.set_content("Segue o print.")
+    message.add_attachment(PDF, maintype="image", subtype="png", filename="screenshot.png")
+    [attachment] = parse_message(bytes(message)).attachments
+    assert attachment.filename == "screenshot.png"
+    assert attachment.declared_type == "image/png"
+    assert attachment.detected_type == "application/pdf"
+
+
+def test_unnamed_files_get_numbered_names_from_their_detected_type() -> None:
+    unnamed = b"Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+    raw = multipart(
+        b"Content-Type: text/plain\r\n\r\nTres anexos sem nome.",
+        unnamed + base64.b64encode(PDF),
+        unnamed + base64.b64encode(PNG),
+        unnamed + base64.b64encode(b"\x01\x02\x03 dados"),
+    )
+    names = [a.filename for a in parse_message(raw).attachments]
+    assert names == ["anexo-1.pdf", "anexo-2.png", "anexo-3.bin"]
+
+
+def test_attached_message_is_parsed_apart_from_the_outer_one() -> None:
+    original = servidor_mail("Erro ao publicar pregão", "João <joao@educacao.rj.gov.br>")
+    original.set_content("Texto do servidor original.")
+    original.add_attachment(PDF, maintype="application", subtype="pdf", filename="erro.pdf")
+    forwarding = servidor_mail("Fwd: Erro ao publicar pregão", "redecompras@planejamento.rj.gov.br")
+    forwarding.set_content("Encaminho a mensagem abaixo.")
+    forwarding.add_attachment(original)
+
+    message = parse_message(bytes(forwarding))
+
+    assert message.attachments == ()
+    assert "Texto do servidor original" not in message.text
+    [inner] = message.forwarded
+    assert inner.sender is not None and inner.sender.email == "joao@educacao.rj.gov.br"
+    assert inner.subject == "Erro ao publicar pregão"
+    assert [(a.filename, a.detected_type) for a in inner.attachments] == [
+        ("erro.pdf", "application/pdf")
+    ]
+
+
+def test_rfc2231_continuations_and_rfc2047_names_are_decoded() -> None:
+    raw = multipart(
+        b"Content-Type: application/pdf\r\nContent-Disposition: attachment;\r\n"
+        b" filename*0*=utf-8''Relat%C3%B3rio%20de;\r\n filename*1*=%20erro.pdf\r\n\r\n" + PDF,
+        b'Content-Type: application/pdf;\r\n name="=?utf-8?B?'
+        + base64.b64encode("Ofício nº 12.pdf".encode())
+        + b'?="\r\n\r\n'
+        + PDF,
+    )
+    names = [a.filename for a in parse_message(raw).attachments]
+    assert names == ["Relatório de erro.pdf", "Ofício nº 12.pdf"]
+
+
+@pytest.mark.parametrize(
+    ("parameter", "expected"),
+    [
+        ('filename="../../etc/passwd"', "passwd"),
+        ("filename*=utf-8''a%E2%80%AEgnp.exe", "agnp.exe"),
+        ("filename*=utf-8''rela%00torio.pdf", "rela torio.pdf"),
+        ('filename="..\\\\..\\\\boot.ini"', "boot.ini"),
+        ('filename=".bashrc"', "bashrc"),
+        ('filename="..."', "anexo-1.pdf"),
+    ],
+)
+def test_hostile_file_names_are_made_safe(parameter: str, expected: str) -> None:
+    raw = multipart(pdf_part(f"attachment; {parameter}"))
+    assert [a.filename for a in parse_message(raw).attachments] == [expected]
+
+
+def test_very_long_file_name_is_cut_keeping_its_extension() -> None:
+    raw = multipart(pdf_part(f'attachment; filename="{"x" * 500}.pdf"'))
+    [attachment] = parse_message(raw).attachments
+    assert len(attachment.filename) == MAX_NAME_LENGTH
+    assert attachment.filename.endswith("x.pdf")
+
+
+def test_safe_filename_normalises_to_nfc_and_strips_controls() -> None:
+    decomposed = unicodedata.normalize("NFD", "Declaração\u2066\t final.pdf")
+    assert safe_filename(decomposed) == "Declaração final.pdf"
+    assert safe_filename("\u202e\u200f") == ""
+    assert generated_filename(3, "") == "anexo-3.bin"
+
+
+# --- broken and hostile structure ----------------------------------------------------------
+
+
+def nested_multiparts(levels: int) -> bytes:
+    body = b"Content-Type: text/plain\r\n\r\nNo fundo."
+    for level in range(levels):
+        boundary = f"nivel{level}".encode()
+        body = (
+            b'Content-Type: multipart/mixed; boundary="'
+            + boundary
+            + b'"\r\n\r\n--'
+            + boundary
+            + b"\r\n"
+            + body
+            + b"\r\n--"
+            + boundary
+            + b"--\r\n"
+        )
+    return b"From: a@rj.gov.br\r\nSubject: fundo\r\n" + body
+
+
+def test_nesting_deeper_than_ten_levels_stops_with_a_defect() -> None:
+    message = parse_message(nested_multiparts(15))
+    assert message.fatal is None and message.subject == "fundo"
+    assert "No fundo." not in message.text
+    assert any("nesting deeper than 10" in defect for defect in message.defects)
+
+
+def test_nesting_too_deep_for_the_stdlib_parser_is_fatal_not_an_exception() -> None:
+    assert (
+        parse_message(nested_multiparts(1200)).fatal == "MIME structure nested too deeply to parse"
+    )
+
+
+def test_more_than_500_parts_stops_with_a_defect() -> None:
+    part = b"Content-Type: application/octet-stream\r\n\r\ndados"
+    message = parse_message(multipart(*[part] * 600))
+    assert 0 < len(message.attachments) < MAX_PARTS
+    assert any("more than 500 MIME parts" in defect for defect in message.defects)
+
+
+def test_attached_messages_nested_deeper_than_three_levels_are_skipped() -> None:
+    innermost = servidor_mail("nível 5")
+    innermost.set_content("O mais fundo.")
+    for level in range(4, 0, -1):
+        wrapper = servidor_mail(f"nível {level}")
+        wrapper.set_content("Encaminhando.")
+        wrapper.add_attachment(innermost)
+        innermost = wrapper
+    message = parse_message(bytes(innermost))
+    chain = [message]
+    while chain[-1].forwarded:
+        chain.append(chain[-1].forwarded[0])
+    assert [m.subject for m in chain] == ["nível 1", "nível 2", "nível 3", "nível 4"]
+    assert any("nested deeper than 3" in defect for defect in chain[-1].defects)
+
+
+def test_multipart_with_a_wrong_boundary_is_recovered() -> None:
+    raw = raw_mail(
+        'Content-Type: multipart/alternative; boundary="anunciada"',
+        b"--real\r\nContent-Type: text/plain\r\n\r\nTexto recuperado.\r\n--real--\r\n",
+    )
+    message = parse_message(raw)
+    assert message.text.strip() == "Texto recuperado."
+    assert any("boundary" in defect for defect in message.defects)
+
+
+def test_undecodable_rfc2231_parameter_does_not_sink_the_message() -> None:
+    # The stdlib's default policy raises UnicodeDecodeError while splitting these parts.
+    raw = multipart(
+        b"Content-Type: text/plain\r\n\r\nCorpo.",
+        b"Content-Type: text/plain;\r\n name*=iso-2022-jp''%1B%24BJs9p%3Dq%2D%21%1B%28B.txt\r\n"
+        b"Content-Disposition: attachment\r\n\r\nconteudo",
+    )
+    message = parse_message(raw)
+    assert message.fatal is None
+    assert message.text.strip() == "Corpo."
+    assert [a.data for a in message.attachments] == [b"conteudo"]
+
+
+def test_header_lines_that_lost_their_folding_are_joined_back() -> None:
+    raw = raw_mail(
+        "X-Spam-Status: No, hits=0.0\ntests=BAYES_00\nSubject: Reativação de UASG",
+        b"Corpo.\r\n",
+    )
+    message = parse_message(raw)
+    assert message.subject == "Reativação de UASG"
+    assert message.text == "Corpo.\n"
+
+
+@pytest.mark.parametrize("raw", [b"", b" \r\n\r\n"])
+def test_empty_input_is_fatal(raw: bytes) -> None:
+    message = parse_message(raw)
+    assert message.fatal is not None and "empty" in message.fatal
+    assert message.sender is None
+
+
+def test_outlook_msg_file_is_fatal() -> None:
+    ole2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(504)
+    message = parse_message(ole2)
+    assert message.fatal is not None and "OLE2" in message.fatal
+
+
+def test_binary_garbage_without_header_lines_is_fatal() -> None:
+    message = parse_message(bytes(range(256)) * 8)
+    assert message.fatal == "no header fields: not an e-mail message"
+
+
+@given(st.binary(max_size=3000))
+def test_arbitrary_bytes_never_raise(raw: bytes) -> None:
+    message = parse_message(raw)
+    assert message.fatal is not None or message.headers
+
+
+@given(st.integers(min_value=0), st.binary(min_size=1, max_size=40))
+def test_damaged_mail_never_raises(position: int, damage: bytes) -> None:
+    message = servidor_mail()
+    message.set_content("Texto com acentuação.")
+    message.add_attachment(PNG, maintype="image", subtype="png", filename="tela.png")
+    raw = bytes(message)
+    cut = position % len(raw)
+    parsed = parse_message(raw[:cut] + damage + raw[cut + len(damage) :])
+    assert all(attachment.filename for attachment in parsed.attachments)
+
+
+# --- charsets ------------------------------------------------------------------------------
+
+
+def test_decoding_order_is_declared_then_utf8_then_cp1252_then_latin1() -> None:
+    assert decode_bytes("ação".encode(), None).text == "ação"
+    assert decode_bytes("“ação”".encode("cp1252"), None).charset == "cp1252"
+    assert decode_bytes(b"\x81", None).charset == "latin-1"
+    assert decode_bytes("ação".encode("cp1252"), "utf-8").text == "ação"
+
+
+def test_iso_8859_1_label_is_read_as_its_cp1252_superset() -> None:
+    assert decode_bytes("“ação”".encode("cp1252"), "iso-8859-1").text == "“ação”"
+
+
+def test_encoded_words_in_one_charset_are_joined_before_decoding() -> None:
+    # A two-byte UTF-8 character split across two words.
+    assert decode_encoded_words("=?utf-8?q?a=C3?= =?utf-8?q?=A7=C3=A3o?= ok") == "ação ok"
