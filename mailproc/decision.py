@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from mailproc.message import Address, Attachment
+
 
 class Outcome(StrEnum):
     """Exactly one of these is recorded for every inbound message."""
@@ -35,11 +37,35 @@ class MissingItem:
 
 
 @dataclass(frozen=True)
+class Request:
+    """What the ticket is about once a trusted forward is unwrapped.
+
+    For ordinary mail this is the message itself; for a Redecompras forward it is the
+    original sender's question, and ``forwarder`` is the Redecompras address.
+    """
+
+    requester: Address
+    subject: str
+    text: str
+    attachments: tuple[Attachment, ...]
+    forwarder: str | None = None
+
+
+@dataclass(frozen=True)
 class Decision:
-    """The outcome for one message and everything needed to apply it to the store."""
+    """The outcome for one message and everything needed to apply it to the store.
+
+    ``ticket_code`` names the existing ticket for ``updated``; ``completed`` says that the
+    update supplied the last missing items of an incomplete ticket; ``quoted_code`` keeps a
+    code that a sender without rights quoted, so the new ticket can reference it.
+    """
 
     outcome: Outcome
     reason: str = ""
+    request: Request | None = None
     theme_id: str | None = None
     missing: tuple[MissingItem, ...] = ()
     answers: dict[str, str] = field(default_factory=dict)
+    ticket_code: str | None = None
+    completed: bool = False
+    quoted_code: str | None = None

@@ -16,6 +16,7 @@ from mailproc.resources import shipped_dir
 CODE = "2026-000123"
 TICKET = {
     "code": CODE,
+    "tag": f"[#{CODE}]",
     "subject": "Erro ao publicar aviso de licitação",
     "theme_name": "Erro/Indisponibilidade – SIASG",
     "priority": "Média",

@@ -1,0 +1,5 @@
+"""``python -m mailproc``: the same as the ``mailproc`` command."""
+
+from mailproc.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,238 @@
+"""The ``mailproc`` command line: a thin layer over the app; scripts rely on its output."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from sqlalchemy import select
+
+from mailproc import models as m
+from mailproc.app import App
+from mailproc.config import load_config, resolve_config_path
+from mailproc.db import upgrade
+from mailproc.decide import Facts, decide
+from mailproc.errors import ConfigError, MailprocError, RulesError, StoreError, TemplateError
+from mailproc.parse import parse_message
+from mailproc.poller import poll_once
+from mailproc.outbox import deliver_due
+
+log = logging.getLogger("mailproc")
+
+EXIT_CONFIG = 2  # bad configuration, rules or templates
+EXIT_STORE = 3  # database unreachable or behind
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        app = App(load_config(resolve_config_path(args.config)))
+        return int(args.handler(app, args) or 0)
+    except (ConfigError, RulesError, TemplateError) as exc:
+        print(f"mailproc: configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except StoreError as exc:
+        print(f"mailproc: database error: {exc}", file=sys.stderr)
+        return EXIT_STORE
+    except MailprocError as exc:
+        print(f"mailproc: {exc}", file=sys.stderr)
+        return 1
+
+
+def cmd_ingest(app: App, args: argparse.Namespace) -> None:
+    raw = Path(args.file).read_bytes() if args.file else sys.stdin.buffer.read()
+    result = app.start().pipeline.process(raw, "stdin" if not args.file else f"file:{args.file}")
+    deliver_due(app.sessions, app.sender, app.config.delivery)
+    print(json.dumps(result.as_json(), ensure_ascii=False))
+
+
+def cmd_poll(app: App, args: argparse.Namespace) -> None:
+    report = poll_once(app.start())
+    if args.json:
+        print(json.dumps(report.as_json(), ensure_ascii=False))
+        return
+    outcomes = ", ".join(f"{k}: {v}" for k, v in sorted(report.outcomes.items())) or "nothing new"
+    print(
+        f"{report.processed} messages processed ({outcomes}); "
+        f"{report.delivery.sent} replies delivered"
+    )
+
+
+def cmd_run(app: App, args: argparse.Namespace) -> None:
+    from mailproc.scheduler import run_forever  # APScheduler is only needed here
+
+    run_forever(app.start())
+
+
+def cmd_tickets_list(app: App, args: argparse.Namespace) -> None:
+    with app.start().sessions() as session:
+        query = select(m.Ticket).order_by(m.Ticket.id.desc()).limit(args.limit)
+        if args.state:
+            query = query.where(m.Ticket.state == args.state)
+        tickets = [_ticket_summary(t) for t in session.scalars(query)]
+    if args.json:
+        print(json.dumps(tickets, ensure_ascii=False))
+        return
+    for t in tickets:
+        print(
+            f"{t['code']}  {t['state']:<26} {t['theme'] or '-':<16} {t['requester']:<32} "
+            f"{t['subject']}"
+        )
+
+
+def cmd_tickets_show(app: App, args: argparse.Namespace) -> int:
+    with app.start().sessions() as session:
+        ticket = session.scalars(select(m.Ticket).filter_by(code=args.code)).first()
+        if ticket is None:
+            print(f"mailproc: no ticket {args.code}", file=sys.stderr)
+            return 1
+        detail = _ticket_detail(ticket)
+    if args.json:
+        print(json.dumps(detail, ensure_ascii=False, default=str))
+        return 0
+    for key, value in detail.items():
+        if isinstance(value, list):
+            print(f"{key}:")
+            for item in value:
+                print(f"  - {json.dumps(item, ensure_ascii=False, default=str)}")
+        else:
+            print(f"{key}: {value}")
+    return 0
+
+
+def cmd_rules_check(app: App, args: argparse.Namespace) -> None:
+    for theme in app.rulebook.themes:
+        print(f"ok  {theme.precedence:>4}  {theme.id:<18} {theme.name}")
+    _ = app.renderer
+    print(f"{len(app.rulebook.themes)} themes valid in {app.config.rules_dir}")
+
+
+def cmd_rules_test(app: App, args: argparse.Namespace) -> None:
+    """What would happen to a message, as if it were new; nothing is written."""
+    message = parse_message(Path(args.file).read_bytes())
+    decision = decide(Facts(message, None, app.rulebook, app.pipeline.policy))
+    theme = app.rulebook.get(decision.theme_id) if decision.theme_id else None
+    report = {
+        "outcome": decision.outcome.value,
+        "reason": decision.reason,
+        "theme": decision.theme_id,
+        "theme_name": theme.name if theme else None,
+        "requester": decision.request.requester.email if decision.request else None,
+        "answers": decision.answers,
+        "missing": [f"{i.label}: {i.reason}" for i in decision.missing],
+        "reply_template": REPLY_FOR.get(decision.outcome.value),
+        "defects": list(message.defects),
+    }
+    print(json.dumps(report, ensure_ascii=False, indent=2))
+
+
+REPLY_FOR = {"created": "created", "incomplete": "incomplete", "no_theme": "no_theme"}
+
+
+def cmd_db_upgrade(app: App, args: argparse.Namespace) -> None:
+    upgrade(app.engine)
+    print(f"database at head: {app.engine.url.render_as_string(hide_password=True)}")
+
+
+def _ticket_summary(ticket: m.Ticket) -> dict[str, object]:
+    return {
+        "code": ticket.code,
+        "state": ticket.state,
+        "theme": ticket.theme_id,
+        "priority": ticket.priority,
+        "requester": ticket.requester_email,
+        "subject": ticket.subject,
+        "created_at": ticket.created_at.isoformat(),
+        "due_at": ticket.due_at.isoformat() if ticket.due_at else None,
+    }
+
+
+def _ticket_detail(ticket: m.Ticket) -> dict[str, object]:
+    return {
+        **_ticket_summary(ticket),
+        "answers": dict(ticket.answers),
+        "participants": [{"email": p.email, "role": p.role} for p in ticket.participants],
+        "messages": [
+            {
+                "id": msg.id,
+                "outcome": msg.outcome,
+                "from": msg.sender,
+                "subject": msg.subject,
+                "received_at": msg.created_at.isoformat(),
+                "attachments": [
+                    {
+                        "filename": a.filename,
+                        "type": a.detected_type or a.declared_type,
+                        "size": a.size,
+                        "sha256": a.sha256,
+                    }
+                    for a in msg.attachments
+                ],
+            }
+            for msg in ticket.messages
+        ],
+        "events": [
+            {"kind": e.kind, "at": e.created_at.isoformat(), **e.detail} for e in ticket.events
+        ],
+    }
+
+
+Handler = Callable[[App, argparse.Namespace], int | None]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mailproc", description=__doc__)
+    parser.add_argument(
+        "--config", help="configuration file (default: $MAILPROC_CONFIG, else ./config.toml)"
+    )
+    parser.add_argument(
+        "--log-level", default="warning", choices=["debug", "info", "warning", "error"]
+    )
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    def command(
+        parent: argparse._SubParsersAction[argparse.ArgumentParser],
+        name: str,
+        handler: Handler,
+        help: str,
+    ) -> argparse.ArgumentParser:
+        sub = parent.add_parser(name, help=help, description=help)
+        sub.set_defaults(handler=handler)
+        return sub
+
+    ingest = command(commands, "ingest", cmd_ingest, "process one message from FILE or stdin")
+    ingest.add_argument("file", nargs="?")
+    poll = command(commands, "poll", cmd_poll, "process every configured source once")
+    poll.add_argument("--once", action="store_true", required=True)
+    poll.add_argument("--json", action="store_true")
+    command(commands, "run", cmd_run, "run the scheduler until SIGTERM or Ctrl-C")
+
+    tickets = commands.add_parser("tickets", help="list and show tickets")
+    tickets_sub = tickets.add_subparsers(required=True, metavar="ACTION")
+    listing = command(tickets_sub, "list", cmd_tickets_list, "newest tickets first")
+    listing.add_argument("--json", action="store_true")
+    listing.add_argument("--state")
+    listing.add_argument("--limit", type=int, default=50)
+    show = command(tickets_sub, "show", cmd_tickets_show, "one ticket with its thread")
+    show.add_argument("code")
+    show.add_argument("--json", action="store_true")
+
+    rules = commands.add_parser("rules", help="check the rules files, or try them on a message")
+    rules_sub = rules.add_subparsers(required=True, metavar="ACTION")
+    command(rules_sub, "check", cmd_rules_check, "validate the rules files and templates")
+    test = command(rules_sub, "test", cmd_rules_test, "what would happen to FILE.eml")
+    test.add_argument("file")
+
+    db = commands.add_parser("db", help="database schema")
+    db_sub = db.add_subparsers(required=True, metavar="ACTION")
+    command(db_sub, "upgrade", cmd_db_upgrade, "apply the migrations")
+    return parser

@@ -1,0 +1,343 @@
+"""Loading the TOML configuration once into typed, frozen objects (schema: config.example.toml)."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from mailproc.errors import ConfigError
+from mailproc.resources import shipped_dir
+
+CONFIG_ENV = "MAILPROC_CONFIG"
+DATABASE_URL_ENV = "MAILPROC_DATABASE_URL"
+TLS_MODES = ("ssl", "starttls", "none")
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class DeskConfig:
+    """Who we are to the people writing in, and how tickets behave."""
+
+    name: str
+    address: str
+    phone: str
+    other_addresses: tuple[str, ...]
+    code_tag: str
+    timezone: ZoneInfo
+    incomplete_close_days: int
+    default_theme: str | None
+    trusted_forwarders: tuple[str, ...]
+    staff_addresses: tuple[str, ...]
+    staff_domains: tuple[str, ...]
+    message_id_domain: str
+
+    @property
+    def own_addresses(self) -> frozenset[str]:
+        """Every address that is ours: mail from these is never answered (no loops)."""
+        return frozenset((self.address, *self.other_addresses))
+
+
+@dataclass(frozen=True)
+class MaildirConfig:
+    name: str
+    path: Path
+
+
+@dataclass(frozen=True)
+class ImapConfig:
+    name: str
+    host: str
+    port: int
+    tls: str
+    user: str
+    password: str
+    folder: str
+    processed_folder: str
+    quarantine_folder: str
+    mark_seen_instead: bool
+    poll_seconds: int
+    idle: bool
+    max_message_bytes: int
+    timeout_seconds: int
+
+
+@dataclass(frozen=True)
+class SmtpConfig:
+    host: str
+    port: int
+    tls: str
+    user: str | None
+    password: str | None
+    from_address: str
+    timeout_seconds: int
+
+
+@dataclass(frozen=True)
+class DeliveryConfig:
+    outbox_maildir: Path
+    max_attempts: int
+    retry_base_seconds: int
+    retry_max_seconds: int
+
+
+@dataclass(frozen=True)
+class SchedulerConfig:
+    maildir_poll_seconds: int
+    outbox_seconds: int
+    housekeeping_seconds: int
+
+
+@dataclass(frozen=True)
+class Config:
+    file: Path
+    desk: DeskConfig
+    database_url: str
+    rules_dir: Path
+    templates_dir: Path
+    maildirs: tuple[MaildirConfig, ...]
+    imap: tuple[ImapConfig, ...]
+    smtp: SmtpConfig | None
+    delivery: DeliveryConfig
+    scheduler: SchedulerConfig
+    max_message_bytes: int
+
+
+class _Table:
+    """Typed, checked access to one TOML table; unknown keys are reported by ``finish``."""
+
+    def __init__(self, file: Path, prefix: str, data: Mapping[str, Any]) -> None:
+        self.file, self.prefix, self.data = file, prefix, data
+        self.seen: set[str] = set()
+
+    def error(self, key: str, reason: str) -> ConfigError:
+        return ConfigError(str(self.file), f"{self.prefix}{key}", reason)
+
+    def get(self, key: str, kind: type[T], default: T | None = None) -> T:
+        self.seen.add(key)
+        if key not in self.data:
+            if default is None:
+                raise self.error(key, "is required")
+            return default
+        value = self.data[key]
+        # bool is an int subclass in Python; a TOML `true` where a number belongs is a typo.
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise self.error(key, f"must be {kind.__name__}, got {type(value).__name__}")
+        return value
+
+    def positive(self, key: str, default: int) -> int:
+        value = self.get(key, int, default)
+        if value <= 0:
+            raise self.error(key, "must be a positive integer")
+        return value
+
+    def strings(self, key: str) -> tuple[str, ...]:
+        values = self.get(key, list, [])
+        if not all(isinstance(v, str) for v in values):
+            raise self.error(key, "must be a list of strings")
+        return tuple(values)
+
+    def choice(self, key: str, choices: tuple[str, ...], default: str) -> str:
+        value = self.get(key, str, default)
+        if value not in choices:
+            raise self.error(key, f"must be one of {', '.join(choices)}")
+        return value
+
+    def secret(self, key: str) -> str | None:
+        """A password: the file names an environment variable, never the secret itself."""
+        if key.removesuffix("_env") == "password" and "password" in self.data:
+            raise self.error("password", "passwords are not read from the file: use password_env")
+        name = self.get(key, str, "")
+        if not name:
+            return None
+        value = os.environ.get(name)
+        if value is None:
+            raise self.error(key, f"environment variable {name} is not set")
+        return value
+
+    def path(self, key: str, default: str) -> Path:
+        raw = Path(self.get(key, str, default)).expanduser()
+        return raw if raw.is_absolute() else (self.file.parent / raw).resolve()
+
+    def table(self, key: str) -> _Table:
+        return _Table(self.file, f"{self.prefix}{key}.", self.get(key, dict, {}))
+
+    def finish(self) -> None:
+        unknown = sorted(set(self.data) - self.seen)
+        if unknown:
+            raise self.error(unknown[0], "unknown key (a typo?)")
+
+
+def resolve_config_path(given: str | None) -> Path:
+    """The config file: --config, else $MAILPROC_CONFIG, else ./config.toml."""
+    return Path(given or os.environ.get(CONFIG_ENV) or "config.toml").resolve()
+
+
+def load_config(path: Path) -> Config:
+    """Read and validate the configuration; every problem is a ConfigError (file, key, reason)."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(str(path), "-", f"cannot read: {exc.strerror or exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(path), "-", f"not valid TOML: {exc}") from exc
+    root = _Table(path, "", data)
+    desk = _desk(root.table("desk"))
+    config = Config(
+        file=path,
+        desk=desk,
+        database_url=_database_url(root.table("database")),
+        **_paths(root.table("paths")),
+        maildirs=tuple(_maildir(root, i, t) for i, t in enumerate(_array(root, "maildir"))),
+        imap=tuple(_imap(root, i, t) for i, t in enumerate(_array(root, "imap"))),
+        smtp=_smtp(root.table("smtp"), desk) if "smtp" in data else None,
+        delivery=_delivery(root.table("delivery")),
+        scheduler=_scheduler(root.table("scheduler")),
+        max_message_bytes=root.table("limits").positive("max_message_bytes", 25 * 1024 * 1024),
+    )
+    _check_unique_names(root, config)
+    root.finish()
+    return config
+
+
+def _array(root: _Table, key: str) -> list[Mapping[str, Any]]:
+    items = root.get(key, list, [])
+    if not all(isinstance(item, dict) for item in items):
+        raise root.error(key, f"must be an array of tables ([[{key}]])")
+    return items
+
+
+def _desk(t: _Table) -> DeskConfig:
+    address = t.get("address", str).strip().lower()
+    if "@" not in address:
+        raise t.error("address", "must be an e-mail address")
+    tz_name = t.get("timezone", str, "America/Sao_Paulo")
+    try:
+        timezone = ZoneInfo(tz_name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise t.error("timezone", f"unknown time zone {tz_name!r}") from exc
+    code_tag = t.get("code_tag", str, "[#{code}]")
+    if code_tag.count("{code}") != 1:
+        raise t.error("code_tag", "must contain {code} exactly once")
+    desk = DeskConfig(
+        name=t.get("name", str, "Central de Atendimento"),
+        address=address,
+        phone=t.get("phone", str, "0800 978 9001"),
+        other_addresses=tuple(a.lower() for a in t.strings("other_addresses")),
+        code_tag=code_tag,
+        timezone=timezone,
+        incomplete_close_days=t.positive("incomplete_close_days", 7),
+        default_theme=t.get("default_theme", str, "") or None,
+        trusted_forwarders=tuple(a.lower() for a in t.strings("trusted_forwarders")),
+        staff_addresses=tuple(a.lower() for a in t.strings("staff_addresses")),
+        staff_domains=tuple(d.lower().lstrip("@") for d in t.strings("staff_domains")),
+        message_id_domain=t.get("message_id_domain", str, "") or address.split("@", 1)[1],
+    )
+    t.finish()
+    return desk
+
+
+def _database_url(t: _Table) -> str:
+    url = os.environ.get(DATABASE_URL_ENV) or t.get("url", str, "sqlite:///var/mailproc.db")
+    t.finish()
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and url != "sqlite:///:memory:":
+        # A relative SQLite path is relative to the config file, like every other path.
+        path = Path(url.removeprefix(prefix))
+        if not path.is_absolute():
+            return prefix + str((t.file.parent / path).resolve())
+    return url
+
+
+def _paths(t: _Table) -> dict[str, Path]:
+    rules = t.get("rules", str, "")
+    templates = t.get("templates", str, "")
+    paths = {
+        "rules_dir": t.path("rules", rules) if rules else shipped_dir("rules"),
+        "templates_dir": t.path("templates", templates) if templates else shipped_dir("templates"),
+    }
+    for key, folder in paths.items():
+        if not folder.is_dir():
+            raise t.error(key.removesuffix("_dir"), f"folder {folder} does not exist")
+    t.finish()
+    return paths
+
+
+def _maildir(root: _Table, index: int, data: Mapping[str, Any]) -> MaildirConfig:
+    t = _Table(root.file, f"maildir[{index}].", data)
+    if not t.get("path", str):
+        raise t.error("path", "must not be empty")
+    source = MaildirConfig(name=t.get("name", str, f"maildir{index + 1}"), path=t.path("path", ""))
+    t.finish()
+    return source
+
+
+def _imap(root: _Table, index: int, data: Mapping[str, Any]) -> ImapConfig:
+    t = _Table(root.file, f"imap[{index}].", data)
+    tls = t.choice("tls", TLS_MODES, "ssl")
+    source = ImapConfig(
+        name=t.get("name", str, f"imap{index + 1}"),
+        host=t.get("host", str),
+        port=t.positive("port", 993 if tls == "ssl" else 143),
+        tls=tls,
+        user=t.get("user", str),
+        password=t.secret("password_env") or "",
+        folder=t.get("folder", str, "INBOX"),
+        processed_folder=t.get("processed_folder", str, "Processados"),
+        quarantine_folder=t.get("quarantine_folder", str, "Quarentena"),
+        mark_seen_instead=t.get("mark_seen_instead", bool, False),
+        poll_seconds=t.positive("poll_seconds", 60),
+        idle=t.get("idle", bool, True),
+        max_message_bytes=t.positive("max_message_bytes", 25 * 1024 * 1024),
+        timeout_seconds=t.positive("timeout_seconds", 30),
+    )
+    t.finish()
+    return source
+
+
+def _smtp(t: _Table, desk: DeskConfig) -> SmtpConfig:
+    tls = t.choice("tls", TLS_MODES, "starttls")
+    smtp = SmtpConfig(
+        host=t.get("host", str),
+        port=t.positive("port", {"ssl": 465, "starttls": 587, "none": 25}[tls]),
+        tls=tls,
+        user=t.get("user", str, "") or None,
+        password=t.secret("password_env"),
+        from_address=t.get("from_address", str, desk.address).lower(),
+        timeout_seconds=t.positive("timeout_seconds", 30),
+    )
+    t.finish()
+    return smtp
+
+
+def _delivery(t: _Table) -> DeliveryConfig:
+    delivery = DeliveryConfig(
+        outbox_maildir=t.path("outbox_maildir", "var/outbox"),
+        max_attempts=t.positive("max_attempts", 10),
+        retry_base_seconds=t.positive("retry_base_seconds", 60),
+        retry_max_seconds=t.positive("retry_max_seconds", 3600),
+    )
+    t.finish()
+    return delivery
+
+
+def _scheduler(t: _Table) -> SchedulerConfig:
+    scheduler = SchedulerConfig(
+        maildir_poll_seconds=t.positive("maildir_poll_seconds", 30),
+        outbox_seconds=t.positive("outbox_seconds", 15),
+        housekeeping_seconds=t.positive("housekeeping_seconds", 3600),
+    )
+    t.finish()
+    return scheduler
+
+
+def _check_unique_names(root: _Table, config: Config) -> None:
+    names = [s.name for s in config.maildirs] + [s.name for s in config.imap]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise root.error("maildir/imap", f"source name {duplicates[0]!r} is used twice")

@@ -1,0 +1,154 @@
+"""Which notice a decision calls for, the context its template gets, and queueing it.
+
+A notice is rendered and stored in the outbox inside the message's own transaction, so a
+reply exists exactly when its outcome does; sending happens later (mailproc.outbox).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy.orm import Session
+
+from mailproc import models as m
+from mailproc.config import Config
+from mailproc.decision import MissingItem
+from mailproc.message import Attachment
+from mailproc.replies import ReplyRenderer, build_email, make_message_id
+from mailproc.rulebook import Rulebook, Theme
+from mailproc.store import replies_since
+from mailproc.threading_codes import tag_subject
+
+log = logging.getLogger(__name__)
+
+# RFC 3834 asks auto-responders to limit replies to one address; past this many in a day
+# the sender's mail is still recorded, but no longer answered.
+DAILY_REPLY_CAP = 20
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A reply to queue: the template purpose, the recipients and the template context."""
+
+    purpose: str
+    to: str
+    context: dict[str, object]
+    ticket: m.Ticket | None = None
+    cc: tuple[str, ...] = ()
+    in_reply_to: str | None = None
+    references: tuple[str, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class Replier:
+    """Everything needed to render and queue notices: built once at start."""
+
+    config: Config
+    rulebook: Rulebook
+    renderer: ReplyRenderer
+
+    def base_context(
+        self, requester_email: str, requester_name: str, subject: str
+    ) -> dict[str, object]:
+        desk = self.config.desk
+        return {
+            "desk": {"name": desk.name, "address": desk.address, "phone": desk.phone},
+            "requester": {"name": requester_name, "email": requester_email},
+            "original_subject": subject,
+        }
+
+    def ticket_context(self, ticket: m.Ticket, theme: Theme | None) -> dict[str, object]:
+        return {
+            "code": ticket.code,
+            "tag": self.config.desk.code_tag.format(code=ticket.code),
+            "subject": ticket.subject,
+            "theme_name": theme.name if theme else "",
+            "priority": ticket.priority,
+            "due_at": self.format_time(ticket.due_at) if ticket.due_at else "",
+            "response_hours": theme.response_hours if theme else 0,
+        }
+
+    def format_time(self, moment: datetime) -> str:
+        local = moment.astimezone(self.config.desk.timezone)
+        return local.strftime("%d/%m/%Y às %H:%M")
+
+    def queue(self, session: Session, notice: Notice, now: datetime) -> bool:
+        """Render and store the notice in the outbox; False when the loop cap holds it back."""
+        if replies_since(session, notice.to, now - timedelta(days=1)) >= DAILY_REPLY_CAP:
+            log.warning("reply cap reached for a sender; %s notice not sent", notice.purpose)
+            return False
+        desk = self.config.desk
+        rendered = self.renderer.render(notice.purpose, notice.context)
+        message_id = make_message_id(desk.message_id_domain)
+        tag = desk.code_tag.format(code=notice.ticket.code) if notice.ticket else None
+        sender = self.config.smtp.from_address if self.config.smtp else desk.address
+        raw = build_email(
+            rendered,
+            sender=sender,
+            sender_name=desk.name,
+            to=[notice.to],
+            cc=list(notice.cc),
+            tag=tag,
+            in_reply_to=notice.in_reply_to,
+            references=list(notice.references),
+            message_id=message_id,
+        )
+        subject = (
+            tag_subject(rendered.subject, notice.ticket.code, desk.code_tag)
+            if (notice.ticket)
+            else rendered.subject
+        )
+        session.add(
+            m.OutboxMail(
+                ticket_id=notice.ticket.id if notice.ticket else None,
+                message_id=message_id,
+                purpose=notice.purpose,
+                sender=sender,
+                recipients=[notice.to, *notice.cc],
+                subject=subject,
+                raw=raw,
+                status="pending",
+                next_attempt_at=now,
+            )
+        )
+        return True
+
+
+def received_context(
+    theme: Theme | None, answers: dict[str, str], attachments: Sequence[Attachment]
+) -> dict[str, object]:
+    labels = {a.key: a.label for a in theme.answers} if theme else {}
+    return {
+        "attachments": [
+            {"filename": a.filename, "size_kb": max(1, round(a.size / 1024))} for a in attachments
+        ],
+        "answers": [
+            {"label": labels.get(key, key), "value": value} for key, value in answers.items()
+        ],
+    }
+
+
+def missing_context(theme: Theme, missing: Sequence[MissingItem]) -> dict[str, object]:
+    """What is missing, and the questionnaire lines (only the missing answers) to fill in."""
+    hints = {a.key: a.hint for a in theme.answers}
+    wanted = [i for i in missing if i.kind == "answer"]
+    return {
+        "missing": [
+            {"kind": i.kind, "label": i.label, "reason": i.reason, "hint": i.hint} for i in missing
+        ],
+        "questionnaire": [{"label": i.label, "hint": hints.get(i.key, "")} for i in wanted],
+    }
+
+
+def themes_context(rulebook: Rulebook) -> list[dict[str, str]]:
+    return [
+        {"name": t.name, "description": t.description, "example_subject": t.example_subject}
+        for t in rulebook.themes
+    ]
+
+
+def knowledge_context(theme: Theme) -> list[dict[str, str]]:
+    return [{"title": k.title, "url": k.url} for k in theme.knowledge]

@@ -1,0 +1,246 @@
+"""Data functions of the pipeline: raw bytes first, then a Decision applied in one transaction.
+
+Every function takes the session explicitly; transactions are opened by the caller
+(mailproc.pipeline), never here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import String, cast, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from mailproc import models as m
+from mailproc.codes import allocate_code
+from mailproc.db import utcnow
+from mailproc.decide import Thread
+from mailproc.decision import Decision, Outcome, Request
+from mailproc.message import Attachment, InboundMessage
+from mailproc.rulebook import Theme
+from mailproc.states import TicketState
+
+
+@dataclass(frozen=True)
+class RawRecord:
+    """A stored raw message: its id, and its outcome when it was processed before."""
+
+    id: int
+    sha256: str
+    outcome: str | None
+
+
+def save_raw(sessions: sessionmaker[Session], raw: bytes, origin: str) -> RawRecord:
+    """Store the bytes in their own committed transaction, before any parsing.
+
+    Content-addressed: the same bytes delivered again find the earlier row (and its outcome)
+    instead of adding one, so a re-poll after a crash resumes where it stopped.
+    """
+    digest = hashlib.sha256(raw).hexdigest()
+    for _ in range(2):  # a second try covers a concurrent insert of the same bytes
+        with sessions.begin() as session:
+            found = session.scalars(select(m.RawMessage).filter_by(sha256=digest)).first()
+            if found is not None:
+                return RawRecord(found.id, digest, found.outcome)
+        try:
+            with sessions.begin() as session:
+                row = m.RawMessage(sha256=digest, size=len(raw), data=raw, source=origin)
+                session.add(row)
+                session.flush()
+                return RawRecord(row.id, digest, None)
+        except IntegrityError:
+            continue
+    raise RuntimeError(f"raw message {digest} neither found nor inserted")  # unreachable
+
+
+def dedup_key(message: InboundMessage, sha256: str) -> str:
+    """Same Message-ID means the same message; without one, the same bytes do."""
+    if message.message_id:
+        return f"mid:{message.message_id[:300]}"
+    return f"sha:{sha256}"
+
+
+def find_earlier(session: Session, key: str) -> m.Message | None:
+    return session.scalars(select(m.Message).filter_by(dedup_key=key)).first()
+
+
+def mark_raw(session: Session, raw_id: int, outcome: Outcome, reason: str = "") -> None:
+    raw = session.get_one(m.RawMessage, raw_id)
+    raw.outcome, raw.reason, raw.processed_at = outcome.value, reason or None, utcnow()
+
+
+def ticket_by_code(session: Session, code: str) -> m.Ticket:
+    return session.scalars(select(m.Ticket).filter_by(code=code)).one()
+
+
+def find_ticket(session: Session, code: str | None, message: InboundMessage) -> m.Ticket | None:
+    """The ticket a message refers to: by the code in its subject, else by its headers.
+
+    Headers are matched against the Message-IDs of mail we sent (outbox) and received.
+    """
+    if code:
+        ticket = session.scalars(select(m.Ticket).filter_by(code=code)).first()
+        if ticket is not None:
+            return ticket
+    ids = [i for i in (message.in_reply_to, *message.references) if i]
+    if not ids:
+        return None
+    sent = select(m.OutboxMail.ticket_id).where(m.OutboxMail.message_id.in_(ids))
+    received = select(m.Message.ticket_id).where(m.Message.message_id.in_(ids))
+    ticket_id = session.scalars(sent.union(received).limit(1)).first()
+    return session.get(m.Ticket, ticket_id) if ticket_id else None
+
+
+def thread_view(
+    session: Session, ticket: m.Ticket, sender: str, staff: tuple[tuple[str, ...], tuple[str, ...]]
+) -> Thread:
+    """What decide() needs to know of a ticket, including whether ``sender`` may update it."""
+    addresses, domains = staff
+    entitled = (
+        any(p.email == sender for p in ticket.participants)
+        or sender in addresses
+        or sender.rpartition("@")[2] in domains
+    )
+    return Thread(
+        code=ticket.code,
+        state=ticket.state,
+        theme_id=ticket.theme_id,
+        entitled=entitled,
+        answers={k: str(v) for k, v in ticket.answers.items()},
+        attachments=ticket_attachments(session, ticket.id),
+    )
+
+
+def ticket_attachments(session: Session, ticket_id: int) -> tuple[Attachment, ...]:
+    rows = session.scalars(
+        select(m.Attachment)
+        .join(m.Message)
+        .where(m.Message.ticket_id == ticket_id, m.Attachment.data.is_not(None))
+    )
+    return tuple(
+        Attachment(r.filename, r.declared_type, r.detected_type, r.data or b"", r.inline)
+        for r in rows
+    )
+
+
+def record_message(
+    session: Session, raw_id: int, key: str, message: InboundMessage, decision: Decision
+) -> m.Message:
+    """The message row goes in first: its unique dedup key stops a concurrent duplicate
+    before it can take a ticket code."""
+    sender = message.sender
+    row = m.Message(
+        raw_id=raw_id,
+        dedup_key=key,
+        outcome=decision.outcome.value,
+        theme_id=decision.theme_id,
+        sender=sender.email if sender else "",
+        sender_name=(sender.name if sender else "")[:200],
+        subject=message.subject,
+        message_id=message.message_id,
+        in_reply_to=message.in_reply_to,
+        references=list(message.references),
+        body_text=decision.request.text if decision.request else message.text,
+    )
+    if decision.request is not None:
+        row.attachments = [_attachment_row(a) for a in decision.request.attachments]
+    session.add(row)
+    session.flush()
+    return row
+
+
+def open_ticket(
+    session: Session, theme: Theme, decision: Decision, close_days: int, now: datetime, year: int
+) -> m.Ticket:
+    """A new ticket with the next code of the (desk's local) year: open, or waiting for
+    what is missing."""
+    request = decision.request
+    assert request is not None
+    incomplete = decision.outcome is Outcome.INCOMPLETE
+    ticket = m.Ticket(
+        code=allocate_code(session, year),
+        theme_id=theme.id,
+        state=TicketState.AWAITING_INFORMATION if incomplete else TicketState.OPEN,
+        priority=theme.priority,
+        requester_email=request.requester.email,
+        requester_name=request.requester.name[:200],
+        subject=request.subject,
+        answers=dict(decision.answers),
+        due_at=None if incomplete else now + timedelta(hours=theme.response_hours),
+        incomplete_until=now + timedelta(days=close_days) if incomplete else None,
+    )
+    ticket.participants = [m.Participant(email=request.requester.email, role="requester")]
+    session.add(ticket)
+    session.flush()
+    return ticket
+
+
+def add_participants(ticket: m.Ticket, request: Request, copied: list[str]) -> None:
+    """Forwarder and people copied on the request join the ticket (once each)."""
+    present = {p.email for p in ticket.participants}
+    for email, role in [(request.forwarder, "forwarder"), *((c, "cc") for c in copied)]:
+        if email and email not in present:
+            ticket.participants.append(m.Participant(email=email, role=role))
+            present.add(email)
+
+
+def update_ticket(
+    ticket: m.Ticket, theme: Theme | None, decision: Decision, close_days: int, now: datetime
+) -> None:
+    """A reply's answers join the ticket. The last missing item opens it with a deadline; a
+    partial answer to a ticket closed untreated sets it waiting again, for a new period."""
+    ticket.answers.update(decision.answers)
+    if decision.completed and theme is not None:
+        ticket.state = TicketState.OPEN
+        ticket.due_at = now + timedelta(hours=theme.response_hours)
+        ticket.incomplete_until = None
+    elif decision.missing and ticket.state == TicketState.CLOSED_UNTREATED:
+        ticket.state = TicketState.AWAITING_INFORMATION
+        ticket.incomplete_until = now + timedelta(days=close_days)
+    ticket.updated_at = now
+
+
+def add_event(
+    session: Session,
+    kind: str,
+    *,
+    ticket: m.Ticket | None = None,
+    message: m.Message | None = None,
+    **detail: object,
+) -> None:
+    message_id = message.id if message else None
+    session.add(m.Event(ticket=ticket, message_id=message_id, kind=kind, detail=detail))
+
+
+def replies_since(session: Session, address: str, since: datetime) -> int:
+    """How many automatic mails went to ``address`` since then (for the daily loop cap)."""
+    # The recipients column is a JSON list; its text form holds each address in quotes on
+    # SQLite and PostgreSQL alike.
+    listed = cast(m.OutboxMail.recipients, String).like(f'%"{address}"%')
+    query = select(func.count()).where(m.OutboxMail.created_at >= since, listed)
+    return session.scalar(query) or 0
+
+
+def expired_incomplete(session: Session, now: datetime) -> list[m.Ticket]:
+    return list(
+        session.scalars(
+            select(m.Ticket).where(
+                m.Ticket.state == TicketState.AWAITING_INFORMATION, m.Ticket.incomplete_until <= now
+            )
+        )
+    )
+
+
+def _attachment_row(attachment: Attachment) -> m.Attachment:
+    return m.Attachment(
+        filename=attachment.filename,
+        declared_type=attachment.declared_type,
+        detected_type=attachment.detected_type,
+        size=attachment.size,
+        sha256=attachment.sha256,
+        data=attachment.data,
+        inline=attachment.inline,
+    )

@@ -1,0 +1,103 @@
+"""Builders of realistic pt-BR test messages (the seed's cases), as raw bytes."""
+
+from __future__ import annotations
+
+import itertools
+import struct
+import zlib
+from email.message import EmailMessage
+from email.utils import make_msgid
+
+SUPPORT = "suporte@compras.example.gov.br"
+REQUESTER = "Maria Silva <maria.silva@saude.rj.gov.br>"
+
+ERROR_ANSWERS = """UASG: 925001
+Módulo: Divulgação de Compras
+Data e hora do erro: 19/11/2026 às 15h40
+Mensagem de erro: Erro interno no servidor (código 500)
+"""
+STEP_BY_STEP = (
+    "Passo a passo: Entrei no Compras.gov.br, abri Divulgação de Compras, selecionei o "
+    "pregão 90012/2026 e cliquei em Publicar; a tela ficou em branco.\n"
+)
+REACTIVATION = """UASG: 927003
+Órgão/Entidade: Fundação Estadual de Educação
+CNPJ: {cnpj}
+Endereço: Rua da Assembleia, 10, Centro, Rio de Janeiro - RJ
+Telefone: (21) 2333-4455
+Motivo: A unidade voltará a realizar compras em 2027 e precisa do acesso.
+"""
+VALID_CNPJ = "11.222.333/0001-81"
+INVALID_CNPJ = "11.222.333/0001-82"
+
+_serial = itertools.count(1)
+
+
+def png(width: int = 16, height: int = 16) -> bytes:
+    """A small, valid PNG image."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = zlib.crc32(kind + data) & 0xFFFFFFFF
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    # Each row: filter byte 0, then width RGB pixels.
+    rows = b"".join(
+        b"\x00" + b"".join(bytes((x * 9 % 256, y * 7 % 256, 90)) for x in range(width))
+        for y in range(height)
+    )
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) \
+        + chunk(b"IEND", b"")
+
+
+PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+
+
+def mail(
+    subject: str,
+    body: str,
+    *,
+    sender: str = REQUESTER,
+    to: str = SUPPORT,
+    attachments: tuple[tuple[str, str, bytes], ...] = (),
+    headers: dict[str, str] | None = None,
+    message_id: str | None = None,
+    charset: str = "utf-8",
+) -> bytes:
+    """A message with a text body and (filename, mime type, bytes) attachments."""
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = to
+    msg["Subject"] = subject
+    msg["Date"] = "Fri, 20 Nov 2026 09:%02d:00 -0300" % (next(_serial) % 60)
+    msg["Message-ID"] = message_id or make_msgid(domain="orgao.rj.gov.br")
+    for name, value in (headers or {}).items():
+        msg[name] = value
+    msg.set_content(body, charset=charset)
+    for filename, mime, data in attachments:
+        maintype, subtype = mime.split("/")
+        msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
+    return msg.as_bytes()
+
+
+def error_body(*, steps: bool = True) -> str:
+    return "Bom dia,\n\nO SIASG apresenta erro.\n\n" + ERROR_ANSWERS + (STEP_BY_STEP if steps else "")
+
+
+def error_report(
+    *, screenshot: bool = True, steps: bool = True, message_id: str | None = None
+) -> bytes:
+    files = (("print-erro.png", "image/png", png()),) if screenshot else ()
+    return mail(
+        "Erro ao publicar aviso no SIASG",
+        error_body(steps=steps),
+        attachments=files,
+        message_id=message_id,
+    )
+
+
+def reactivation_body(cnpj: str = VALID_CNPJ) -> str:
+    return "Senhores,\n\n" + REACTIVATION.format(cnpj=cnpj)
+
+
+def reactivation(cnpj: str = VALID_CNPJ) -> bytes:
+    return mail("Reativação de UASG", reactivation_body(cnpj))
