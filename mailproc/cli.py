@@ -17,9 +17,9 @@ from mailproc.config import load_config, resolve_config_path
 from mailproc.db import upgrade
 from mailproc.decide import Facts, decide
 from mailproc.errors import ConfigError, MailprocError, RulesError, StoreError, TemplateError
+from mailproc.outbox import deliver_due
 from mailproc.parse import parse_message
 from mailproc.poller import poll_once
-from mailproc.outbox import deliver_due
 
 log = logging.getLogger("mailproc")
 
@@ -55,16 +55,20 @@ def cmd_ingest(app: App, args: argparse.Namespace) -> None:
     print(json.dumps(result.as_json(), ensure_ascii=False))
 
 
-def cmd_poll(app: App, args: argparse.Namespace) -> None:
+def cmd_poll(app: App, args: argparse.Namespace) -> int:
+    """Exit 1 when a mailbox could not be read (the others were), so cron notices."""
     report = poll_once(app.start())
     if args.json:
         print(json.dumps(report.as_json(), ensure_ascii=False))
-        return
-    outcomes = ", ".join(f"{k}: {v}" for k, v in sorted(report.outcomes.items())) or "nothing new"
-    print(
-        f"{report.processed} messages processed ({outcomes}); "
-        f"{report.delivery.sent} replies delivered"
-    )
+    else:
+        outcomes = ", ".join(f"{k}: {v}" for k, v in sorted(report.outcomes.items()))
+        print(
+            f"{report.processed} messages processed ({outcomes or 'nothing new'}); "
+            f"{report.delivery.sent} replies delivered"
+        )
+        for name, error in report.errors.items():
+            print(f"mailbox {name} could not be read: {error}", file=sys.stderr)
+    return 1 if report.errors else 0
 
 
 def cmd_run(app: App, args: argparse.Namespace) -> None:

@@ -7,10 +7,12 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from mailproc.delivery import TlsMode
 from mailproc.errors import ConfigError
+from mailproc.imap_source import ImapSettings
 from mailproc.resources import shipped_dir
 
 CONFIG_ENV = "MAILPROC_CONFIG"
@@ -51,27 +53,22 @@ class MaildirConfig:
 
 @dataclass(frozen=True)
 class ImapConfig:
-    name: str
-    host: str
-    port: int
-    tls: str
-    user: str
-    password: str
-    folder: str
-    processed_folder: str
-    quarantine_folder: str
-    mark_seen_instead: bool
+    """An IMAP mailbox: how to reach it (``settings``) and how often to look."""
+
+    settings: ImapSettings
     poll_seconds: int
     idle: bool
-    max_message_bytes: int
-    timeout_seconds: int
+
+    @property
+    def name(self) -> str:
+        return self.settings.name
 
 
 @dataclass(frozen=True)
 class SmtpConfig:
     host: str
     port: int
-    tls: str
+    tls: TlsMode
     user: str | None
     password: str | None
     from_address: str
@@ -188,17 +185,20 @@ def load_config(path: Path) -> Config:
         raise ConfigError(str(path), "-", f"not valid TOML: {exc}") from exc
     root = _Table(path, "", data)
     desk = _desk(root.table("desk"))
+    limits = root.table("limits")
+    max_bytes = limits.positive("max_message_bytes", 25 * 1024 * 1024)
+    limits.finish()
     config = Config(
         file=path,
         desk=desk,
         database_url=_database_url(root.table("database")),
         **_paths(root.table("paths")),
         maildirs=tuple(_maildir(root, i, t) for i, t in enumerate(_array(root, "maildir"))),
-        imap=tuple(_imap(root, i, t) for i, t in enumerate(_array(root, "imap"))),
+        imap=tuple(_imap(root, i, t, max_bytes) for i, t in enumerate(_array(root, "imap"))),
         smtp=_smtp(root.table("smtp"), desk) if "smtp" in data else None,
         delivery=_delivery(root.table("delivery")),
         scheduler=_scheduler(root.table("scheduler")),
-        max_message_bytes=root.table("limits").positive("max_message_bytes", 25 * 1024 * 1024),
+        max_message_bytes=max_bytes,
     )
     _check_unique_names(root, config)
     root.finish()
@@ -277,10 +277,10 @@ def _maildir(root: _Table, index: int, data: Mapping[str, Any]) -> MaildirConfig
     return source
 
 
-def _imap(root: _Table, index: int, data: Mapping[str, Any]) -> ImapConfig:
+def _imap(root: _Table, index: int, data: Mapping[str, Any], max_message_bytes: int) -> ImapConfig:
     t = _Table(root.file, f"imap[{index}].", data)
-    tls = t.choice("tls", TLS_MODES, "ssl")
-    source = ImapConfig(
+    tls = cast(TlsMode, t.choice("tls", TLS_MODES, "ssl"))
+    settings = ImapSettings(
         name=t.get("name", str, f"imap{index + 1}"),
         host=t.get("host", str),
         port=t.positive("port", 993 if tls == "ssl" else 143),
@@ -291,17 +291,18 @@ def _imap(root: _Table, index: int, data: Mapping[str, Any]) -> ImapConfig:
         processed_folder=t.get("processed_folder", str, "Processados"),
         quarantine_folder=t.get("quarantine_folder", str, "Quarentena"),
         mark_seen_instead=t.get("mark_seen_instead", bool, False),
-        poll_seconds=t.positive("poll_seconds", 60),
-        idle=t.get("idle", bool, True),
-        max_message_bytes=t.positive("max_message_bytes", 25 * 1024 * 1024),
-        timeout_seconds=t.positive("timeout_seconds", 30),
+        max_message_bytes=max_message_bytes,
+        timeout=t.positive("timeout_seconds", 30),
+    )
+    source = ImapConfig(
+        settings, poll_seconds=t.positive("poll_seconds", 60), idle=t.get("idle", bool, True)
     )
     t.finish()
     return source
 
 
 def _smtp(t: _Table, desk: DeskConfig) -> SmtpConfig:
-    tls = t.choice("tls", TLS_MODES, "starttls")
+    tls = cast(TlsMode, t.choice("tls", TLS_MODES, "starttls"))
     smtp = SmtpConfig(
         host=t.get("host", str),
         port=t.positive("port", {"ssl": 465, "starttls": 587, "none": 25}[tls]),

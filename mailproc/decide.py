@@ -39,16 +39,19 @@ class Policy:
     own_addresses: Collection[str]
     trusted_forwarders: Collection[str]
     default_theme: str | None
+    max_message_bytes: int = 25 * 1024 * 1024
 
 
 @dataclass(frozen=True)
 class Facts:
-    """The inputs of one decision."""
+    """The inputs of one decision. ``size`` is the message's full size when only its header
+    was downloaded or kept because it is over ``policy.max_message_bytes``."""
 
     message: InboundMessage
     thread: Thread | None
     rulebook: Rulebook
     policy: Policy
+    oversize: int | None = None
 
 
 def unparseable(facts: Facts) -> Decision | None:
@@ -66,6 +69,22 @@ def without_sender(facts: Facts) -> Decision | None:
     if facts.message.sender is None or not facts.message.sender.email:
         return Decision(Outcome.QUARANTINED, reason="no usable sender address")
     return None
+
+
+def too_large(facts: Facts) -> Decision | None:
+    """Over the size limit: recorded and quarantined, and the sender told the limit."""
+    if facts.oversize is None:
+        return None
+    limit_mb = facts.policy.max_message_bytes / (1024 * 1024)
+    return Decision(
+        Outcome.QUARANTINED,
+        reason=f"message of {facts.oversize} bytes is over the limit of "
+        f"{facts.policy.max_message_bytes} bytes",
+        request=_own_request(facts.message, text=""),
+        notice=f"a mensagem tem {facts.oversize / (1024 * 1024):.1f} MB e excede o tamanho "
+        f"máximo aceito, de {limit_mb:.0f} MB. Reenvie-a com anexos menores (por exemplo, "
+        "imagens em PNG ou JPG) ou divida os anexos em mais de uma mensagem",
+    )
 
 
 def reply_to_ticket(facts: Facts) -> Decision | None:
@@ -118,6 +137,7 @@ STAGES: tuple[Callable[[Facts], Decision | None], ...] = (
     unparseable,
     from_a_machine,
     without_sender,
+    too_large,
     reply_to_ticket,
 )
 

@@ -58,6 +58,8 @@ class Decision:
     ``ticket_code`` names the existing ticket for ``updated``; ``completed`` says that the
     update supplied the last missing items of an incomplete ticket; ``quoted_code`` keeps a
     code that a sender without rights quoted, so the new ticket can reference it.
+    ``notice`` is the pt-BR explanation sent to the sender of a quarantined message, when
+    one is due (e.g. the message is over the size limit); ``reason`` is for the operator.
     """
 
     outcome: Outcome
@@ -69,3 +71,4 @@ class Decision:
     ticket_code: str | None = None
     completed: bool = False
     quoted_code: str | None = None
+    notice: str = ""

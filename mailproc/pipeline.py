@@ -16,6 +16,7 @@ import logging
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -70,20 +71,32 @@ class Pipeline:
     sessions: sessionmaker[Session]
     replier: Replier
 
-    @property
+    @cached_property
     def policy(self) -> Policy:
-        desk = self.replier.config.desk
-        return Policy(desk.own_addresses, desk.trusted_forwarders, desk.default_theme)
+        config = self.replier.config
+        desk = config.desk
+        return Policy(
+            desk.own_addresses,
+            desk.trusted_forwarders,
+            desk.default_theme,
+            config.max_message_bytes,
+        )
 
-    def process(self, raw: bytes, origin: str) -> Result:
-        """Give one message its one outcome; raises only StoreError (database unusable)."""
+    def process(self, raw: bytes, origin: str, *, full_size: int | None = None) -> Result:
+        """Give one message its one outcome; raises only StoreError (database unusable).
+
+        ``full_size`` is given when ``raw`` holds only the header of a message too large to
+        download; a whole message over the limit is treated the same way.
+        """
+        limit = self.policy.max_message_bytes
+        oversize = full_size if full_size is not None else (len(raw) if len(raw) > limit else None)
         try:
             record = store.save_raw(self.sessions, raw, origin)
             if record.outcome is not None:
                 return Result(Outcome.DUPLICATE, reason="the same bytes were processed before")
             message = parse_message(raw)
             try:
-                result = self._decide_and_apply(record, message)
+                result = self._decide_and_apply(record, message, oversize)
             except (StoreError, OperationalError):
                 raise
             except Exception as exc:  # the shunt: see the module docstring
@@ -101,7 +114,9 @@ class Pipeline:
         )
         return result
 
-    def _decide_and_apply(self, record: store.RawRecord, message: InboundMessage) -> Result:
+    def _decide_and_apply(
+        self, record: store.RawRecord, message: InboundMessage, oversize: int | None
+    ) -> Result:
         with self.sessions.begin() as session:
             key = store.dedup_key(message, record.sha256)
             earlier = store.find_earlier(session, key)
@@ -112,7 +127,8 @@ class Pipeline:
                 code = earlier.ticket.code if earlier.ticket else None
                 return Result(Outcome.DUPLICATE, ticket=code, theme=earlier.theme_id)
             thread = self._thread(session, message)
-            decision = decide(Facts(message, thread, self.replier.rulebook, self.policy))
+            facts = Facts(message, thread, self.replier.rulebook, self.policy, oversize)
+            decision = decide(facts)
             row = store.record_message(session, record.id, key, message, decision)
             now = utcnow()
             applied = APPLY[decision.outcome](self, Applying(session, row, message, decision, now))
@@ -138,7 +154,7 @@ class Pipeline:
     def created(self, a: Applying) -> Result:
         """A new ticket: complete (acknowledged with its code) or waiting for what is missing."""
         decision, request = a.decision, a.request
-        theme = self.replier.rulebook.get(decision.theme_id or "")
+        theme = self._theme(decision.theme_id)
         desk = self.replier.config.desk
         # The code's year is the desk's local year: 31 December 22:00 in Rio is still that year.
         year = a.now.astimezone(desk.timezone).year
@@ -161,7 +177,9 @@ class Pipeline:
             context["knowledge"] = knowledge_context(theme)
         else:
             purpose = "incomplete"
-            context.update(missing_context(theme, decision.missing), close_days=desk.incomplete_close_days)
+            context.update(
+                missing_context(theme, decision.missing), close_days=desk.incomplete_close_days
+            )
         replies = self._send(
             a,
             Notice(
@@ -212,9 +230,21 @@ class Pipeline:
 
     def quarantined(self, a: Applying) -> Result:
         store.add_event(a.session, "quarantined", message=a.row, reason=a.decision.reason)
-        return a.result(None, 0)
+        if not a.decision.notice or a.decision.request is None:
+            return a.result(None, 0)
+        context = self._base_context(a)
+        context["reason"] = a.decision.notice
+        return a.result(
+            None, self._send(a, Notice("quarantined", a.request.requester.email, context))
+        )
 
     # -- helpers --------------------------------------------------------------------------
+
+    def _theme(self, theme_id: str | None) -> Theme:
+        theme = self.replier.rulebook.get(theme_id or "")
+        if theme is None:  # decide() only names themes of this rulebook
+            raise KeyError(f"unknown theme {theme_id!r}")
+        return theme
 
     def _base_context(self, a: Applying) -> dict[str, object]:
         requester = a.request.requester

@@ -5,22 +5,46 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import FrameType
 
 from apscheduler.schedulers.blocking import BlockingScheduler
 
 from mailproc.app import App
+from mailproc.config import ImapConfig
 from mailproc.housekeeping import close_expired_incomplete, finish_stray_raws
 from mailproc.maildir_source import MaildirSource
 from mailproc.outbox import deliver_due
-from mailproc.poller import PollReport, poll_maildir
+from mailproc.poller import PollReport, poll_maildir, poll_source
 
 log = logging.getLogger(__name__)
 
 # Jobs that were due while the previous run was still going run late rather than never.
 MISFIRE_GRACE_SECONDS = 300
+# A failing mailbox is retried after poll_seconds, then twice as long each time, up to this.
+MAX_BACKOFF_SECONDS = 900.0
+# An IDLE window ends this long before the next run is due, so runs never overlap.
+WINDOW_MARGIN_SECONDS = 2.0
+
+
+@dataclass
+class Backoff:
+    """Exponential backoff for one mailbox: skip runs until ``next_try``."""
+
+    base: float
+    failures: int = 0
+    next_try: float = 0.0
+
+    def ready(self) -> bool:
+        return time.monotonic() >= self.next_try
+
+    def record(self, ok: bool) -> None:
+        self.failures = 0 if ok else self.failures + 1
+        delay = min(self.base * 2 ** (self.failures - 1), MAX_BACKOFF_SECONDS) if not ok else 0
+        self.next_try = time.monotonic() + delay
 
 
 def _guarded(name: str, job: Callable[[], object]) -> Callable[[], None]:
@@ -35,7 +59,39 @@ def _guarded(name: str, job: Callable[[], object]) -> Callable[[], None]:
     return run
 
 
+def _imap_job(app: App, source: ImapConfig, stopping: threading.Event) -> Callable[[], None]:
+    backoff = Backoff(base=source.poll_seconds)
+    # With IDLE the job stays connected for the whole interval and answers new mail at once.
+    window = max(source.poll_seconds - WINDOW_MARGIN_SECONDS, 0) if source.idle else 0
+
+    def run() -> None:
+        if backoff.ready():
+            backoff.record(poll_source(app, source, PollReport(), stopping, window))
+
+    return run
+
+
+def _maildir_job(app: App, source: MaildirSource, stopping: threading.Event) -> Callable[[], None]:
+    return lambda: poll_maildir(app, source, PollReport(), stopping)
+
+
+def _outbox_job(app: App) -> Callable[[], None]:
+    def run() -> None:
+        deliver_due(app.sessions, app.sender, app.config.delivery)
+
+    return run
+
+
+def _housekeeping_job(app: App) -> Callable[[], None]:
+    def run() -> None:
+        close_expired_incomplete(app.pipeline)
+        finish_stray_raws(app.pipeline)
+
+    return run
+
+
 def build_scheduler(app: App, stopping: threading.Event) -> BlockingScheduler:
+    """One job per source, one for the outbox, one for upkeep; each runs one at a time."""
     scheduler = BlockingScheduler(
         job_defaults={
             "coalesce": True,
@@ -43,32 +99,20 @@ def build_scheduler(app: App, stopping: threading.Event) -> BlockingScheduler:
             "misfire_grace_time": MISFIRE_GRACE_SECONDS,
         },
     )
-    every = app.config.scheduler
+    every, now = app.config.scheduler, datetime.now(UTC)
+    jobs: list[tuple[str, Callable[[], None], float]] = [
+        (f"imap:{s.name}", _imap_job(app, s, stopping), s.poll_seconds) for s in app.config.imap
+    ]
     for config in app.config.maildirs:
         source = MaildirSource(config.name, config.path)
-        scheduler.add_job(
-            _guarded(source.origin, lambda s=source: poll_maildir(app, s, PollReport(), stopping)),
-            "interval",
-            seconds=every.maildir_poll_seconds,
-            id=source.origin,
-            next_run_time=datetime.now(UTC),
+        jobs.append(
+            (source.origin, _maildir_job(app, source, stopping), every.maildir_poll_seconds)
         )
-    scheduler.add_job(
-        _guarded("outbox", lambda: deliver_due(app.sessions, app.sender, app.config.delivery)),
-        "interval",
-        seconds=every.outbox_seconds,
-        id="outbox",
-        next_run_time=datetime.now(UTC),
-    )
-    for name, job in (
-        ("close-incomplete", close_expired_incomplete),
-        ("stray-raws", finish_stray_raws),
-    ):
+    jobs.append(("outbox", _outbox_job(app), every.outbox_seconds))
+    jobs.append(("housekeeping", _housekeeping_job(app), every.housekeeping_seconds))
+    for name, job, seconds in jobs:
         scheduler.add_job(
-            _guarded(name, lambda j=job: j(app.pipeline)),
-            "interval",
-            seconds=every.housekeeping_seconds,
-            id=name,
+            _guarded(name, job), "interval", seconds=seconds, id=name, next_run_time=now
         )
     return scheduler
 
@@ -85,6 +129,10 @@ def run_forever(app: App) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    log.info("mailproc running: %d maildir sources", len(app.config.maildirs))
+    log.info(
+        "mailproc running: %d IMAP and %d Maildir sources",
+        len(app.config.imap),
+        len(app.config.maildirs),
+    )
     scheduler.start()
     log.info("mailproc stopped")

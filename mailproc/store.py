@@ -19,6 +19,7 @@ from mailproc.codes import allocate_code
 from mailproc.db import utcnow
 from mailproc.decide import Thread
 from mailproc.decision import Decision, Outcome, Request
+from mailproc.imap_source import MailboxCursor
 from mailproc.message import Attachment, InboundMessage
 from mailproc.rulebook import Theme
 from mailproc.states import TicketState
@@ -244,3 +245,32 @@ def _attachment_row(attachment: Attachment) -> m.Attachment:
         data=attachment.data,
         inline=attachment.inline,
     )
+
+
+def load_cursor(session: Session, mailbox: str, folder: str) -> MailboxCursor | None:
+    state = _mailbox_state(session, mailbox, folder)
+    return MailboxCursor(state.uidvalidity, state.last_uid) if state else None
+
+
+def save_cursor(session: Session, mailbox: str, folder: str, cursor: MailboxCursor) -> None:
+    state = _mailbox_state(session, mailbox, folder)
+    if state is None:
+        state = m.MailboxState(mailbox=mailbox, folder=folder)
+        session.add(state)
+    state.uidvalidity, state.last_uid = cursor.uidvalidity, cursor.last_uid
+
+
+def record_poll(session: Session, mailbox: str, folder: str, error: str | None) -> None:
+    """When the mailbox was last read, and why not, for `mailproc status` and operators."""
+    state = _mailbox_state(session, mailbox, folder)
+    if state is None:
+        state = m.MailboxState(mailbox=mailbox, folder=folder, uidvalidity=0, last_uid=0)
+        session.add(state)
+    if error is None:
+        state.last_poll_at = utcnow()
+    state.last_error = error
+
+
+def _mailbox_state(session: Session, mailbox: str, folder: str) -> m.MailboxState | None:
+    query = select(m.MailboxState).filter_by(mailbox=mailbox, folder=folder)
+    return session.scalars(query).first()

@@ -35,6 +35,7 @@ _serial = itertools.count(1)
 
 def png(width: int = 16, height: int = 16) -> bytes:
     """A small, valid PNG image."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         crc = zlib.crc32(kind + data) & 0xFFFFFFFF
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
@@ -45,8 +46,12 @@ def png(width: int = 16, height: int = 16) -> bytes:
         b"\x00" + b"".join(bytes((x * 9 % 256, y * 7 % 256, 90)) for x in range(width))
         for y in range(height)
     )
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) \
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
         + chunk(b"IEND", b"")
+    )
 
 
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
@@ -68,7 +73,7 @@ def mail(
     msg["From"] = sender
     msg["To"] = to
     msg["Subject"] = subject
-    msg["Date"] = "Fri, 20 Nov 2026 09:%02d:00 -0300" % (next(_serial) % 60)
+    msg["Date"] = f"Fri, 20 Nov 2026 09:{next(_serial) % 60:02d}:00 -0300"
     msg["Message-ID"] = message_id or make_msgid(domain="orgao.rj.gov.br")
     for name, value in (headers or {}).items():
         msg[name] = value
@@ -80,7 +85,8 @@ def mail(
 
 
 def error_body(*, steps: bool = True) -> str:
-    return "Bom dia,\n\nO SIASG apresenta erro.\n\n" + ERROR_ANSWERS + (STEP_BY_STEP if steps else "")
+    steps_text = STEP_BY_STEP if steps else ""
+    return "Bom dia,\n\nO SIASG apresenta erro.\n\n" + ERROR_ANSWERS + steps_text
 
 
 def error_report(

@@ -39,9 +39,7 @@ def test_corpus_message_gets_one_defined_outcome(corpus_app: App, path: Path) ->
 
     assert result.outcome in set(Outcome)
     with corpus_app.sessions() as session:
-        stored = session.scalars(
-            select(m.RawMessage).where(m.RawMessage.data == raw)
-        ).one()
+        stored = session.scalars(select(m.RawMessage).where(m.RawMessage.data == raw)).one()
         # The raw bytes are kept and the outcome recorded against them; identical bytes seen
         # before (zammad/mail006 is otobo's PostMaster-Test4) keep their first outcome.
         if result.outcome is Outcome.DUPLICATE:

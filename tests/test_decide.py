@@ -33,8 +33,9 @@ def thread(state: str = "aguardando_informacoes", *, entitled: bool = True) -> T
 
 
 def test_machine_mail_without_sender_is_ignored_not_quarantined(rulebook: Rulebook) -> None:
-    bounce = message("Undelivered Mail Returned to Sender", sender=None,
-                     headers={"return-path": ("<>",)})
+    bounce = message(
+        "Undelivered Mail Returned to Sender", sender=None, headers={"return-path": ("<>",)}
+    )
 
     decision = decide(Facts(bounce, None, rulebook, POLICY))
 
@@ -50,8 +51,9 @@ def test_human_mail_without_sender_is_quarantined_with_a_reason(rulebook: Rulebo
 def test_question_about_registration_is_a_question_not_a_registration_change(
     rulebook: Rulebook,
 ) -> None:
-    facts = Facts(message("Dúvida sobre o cadastro de fornecedores", "Como faço?"), None,
-                  rulebook, POLICY)
+    facts = Facts(
+        message("Dúvida sobre o cadastro de fornecedores", "Como faço?"), None, rulebook, POLICY
+    )
 
     assert decide(facts).theme_id == "duvidas-compras"
 
@@ -65,8 +67,9 @@ def test_default_theme_catches_unmatched_subjects(rulebook: Rulebook) -> None:
 
 
 def test_complete_report_is_created_with_its_answers(rulebook: Rulebook) -> None:
-    facts = Facts(message("Erro no SIASG", error_body(), attachments=(SCREENSHOT,)), None,
-                  rulebook, POLICY)
+    facts = Facts(
+        message("Erro no SIASG", error_body(), attachments=(SCREENSHOT,)), None, rulebook, POLICY
+    )
 
     decision = decide(facts)
 
@@ -75,9 +78,13 @@ def test_complete_report_is_created_with_its_answers(rulebook: Rulebook) -> None
 
 
 def test_reply_completing_a_ticket_closed_untreated_reopens_it(rulebook: Rulebook) -> None:
-    earlier = {"uasg": "925001", "modulo": "Divulgação", "data_hora": "19/11/2026 15:40",
-               "mensagem_erro": "Erro 500",
-               "passo_a_passo": "Abri o módulo, cliquei em Publicar e a tela ficou em branco."}
+    earlier = {
+        "uasg": "925001",
+        "modulo": "Divulgação",
+        "data_hora": "19/11/2026 15:40",
+        "mensagem_erro": "Erro 500",
+        "passo_a_passo": "Abri o módulo, cliquei em Publicar e a tela ficou em branco.",
+    }
     closed = Thread("2026-000007", "encerrado_sem_tratamento", "erro-siasg", True, earlier, ())
     reply = message("Re: [#2026-000007] Erro", "Segue o print.", attachments=(SCREENSHOT,))
 
@@ -89,14 +96,19 @@ def test_reply_completing_a_ticket_closed_untreated_reopens_it(rulebook: Ruleboo
 def test_reply_from_a_stranger_opens_its_own_request_and_keeps_the_quoted_code(
     rulebook: Rulebook,
 ) -> None:
-    stranger = message("Re: [#2026-000007] Erro no SIASG", "Também tenho esse erro.",
-                       sender=Address("intruso@example.com"))
+    stranger = message(
+        "Re: [#2026-000007] Erro no SIASG",
+        "Também tenho esse erro.",
+        sender=Address("intruso@example.com"),
+    )
 
     decision = decide(Facts(stranger, thread(entitled=False), rulebook, POLICY))
 
     assert decision.outcome is not Outcome.UPDATED
     assert decision.quoted_code == "2026-000007"
-    assert decision.request is not None and decision.request.requester.email == "intruso@example.com"
+    assert (
+        decision.request is not None and decision.request.requester.email == "intruso@example.com"
+    )
 
 
 FORWARD = """Segue para registro.

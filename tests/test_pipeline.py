@@ -163,7 +163,7 @@ def test_latin1_body_is_read_with_its_accents(ingest: Ingest, config_path: Path)
 def test_forward_from_redecompras_opens_the_ticket_for_the_original_sender(
     ingest: Ingest, config_path: Path
 ) -> None:
-    forwarded = (Path(__file__).parents[1] / "examples" / "04-duvida-encaminhada-redecompras.eml")
+    forwarded = Path(__file__).parents[1] / "examples" / "04-duvida-encaminhada-redecompras.eml"
     result = ingest(forwarded.read_bytes())
 
     assert (result["outcome"], result["theme"]) == ("created", "duvidas-compras")
@@ -187,8 +187,13 @@ def test_out_of_office_reply_is_ignored_and_not_answered(ingest: Ingest, config_
     )
     result = ingest(raw)
 
-    assert result == {"outcome": "ignored", "ticket": None, "theme": None, "missing": [],
-                      "replies": 0}
+    assert result == {
+        "outcome": "ignored",
+        "ticket": None,
+        "theme": None,
+        "missing": [],
+        "replies": 0,
+    }
     assert outbox(config_path) == []
 
 
