@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -13,15 +12,16 @@ from sqlalchemy import select
 
 from mailproc import models as m
 from mailproc.app import App
+from mailproc.backlog import import_backlog, reprocess_quarantined
 from mailproc.config import load_config, resolve_config_path
 from mailproc.db import upgrade
 from mailproc.decide import Facts, decide
 from mailproc.errors import ConfigError, MailprocError, RulesError, StoreError, TemplateError
-from mailproc.outbox import deliver_due
+from mailproc.logs import setup_logging
+from mailproc.metrics import serve_metrics
 from mailproc.parse import parse_message
-from mailproc.poller import poll_once
-
-log = logging.getLogger("mailproc")
+from mailproc.poller import deliver, poll_once
+from mailproc.status import collect
 
 EXIT_CONFIG = 2  # bad configuration, rules or templates
 EXIT_STORE = 3  # database unreachable or behind
@@ -29,14 +29,10 @@ EXIT_STORE = 3  # database unreachable or behind
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
     try:
-        app = App(load_config(resolve_config_path(args.config)))
-        return int(args.handler(app, args) or 0)
+        config = load_config(resolve_config_path(args.config))
+        setup_logging(args.log_level or config.logging.level, config.logging.format)
+        return int(args.handler(App(config), args) or 0)
     except (ConfigError, RulesError, TemplateError) as exc:
         print(f"mailproc: configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
@@ -51,7 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def cmd_ingest(app: App, args: argparse.Namespace) -> None:
     raw = Path(args.file).read_bytes() if args.file else sys.stdin.buffer.read()
     result = app.start().pipeline.process(raw, "stdin" if not args.file else f"file:{args.file}")
-    deliver_due(app.sessions, app.sender, app.config.delivery)
+    deliver(app)
     print(json.dumps(result.as_json(), ensure_ascii=False))
 
 
@@ -74,7 +70,45 @@ def cmd_poll(app: App, args: argparse.Namespace) -> int:
 def cmd_run(app: App, args: argparse.Namespace) -> None:
     from mailproc.scheduler import run_forever  # APScheduler is only needed here
 
-    run_forever(app.start())
+    app.start()
+    if app.config.metrics_port:
+        serve_metrics(app.config.metrics_port, app.sessions)
+    run_forever(app)
+
+
+def cmd_status(app: App, args: argparse.Namespace) -> int:
+    """Exit 1 when unhealthy, so it serves as a health check."""
+    status = collect(app, ask_servers=not args.offline)
+    if args.json:
+        print(json.dumps(status.as_json(), ensure_ascii=False, default=str))
+    else:
+        print(f"database: {status.database}")
+        for box in status.mailboxes:
+            backlog = "?" if box.backlog is None else box.backlog
+            print(
+                f"mailbox {box.name}/{box.folder}: last read {box.last_poll_at or 'never'}, "
+                f"backlog {backlog}, last error {box.last_error or '-'}"
+            )
+        print(
+            f"outbox: {status.outbox_pending} pending (oldest due {status.outbox_oldest_due}),"
+            f" {status.outbox_failed} failed"
+        )
+        print(f"tickets: {status.tickets_by_state}; {status.tickets_overdue} past deadline")
+        for problem in status.problems:
+            print(f"PROBLEM: {problem}")
+        print("healthy" if status.healthy else "UNHEALTHY")
+    return 0 if status.healthy else 1
+
+
+def cmd_reprocess(app: App, args: argparse.Namespace) -> None:
+    outcomes = reprocess_quarantined(app.start().pipeline, args.raw_ids or None)
+    deliver(app)
+    print(json.dumps({"reprocessed": sum(outcomes.values()), "outcomes": dict(outcomes)}))
+
+
+def cmd_import(app: App, args: argparse.Namespace) -> None:
+    outcomes = import_backlog(app.start().pipeline, Path(args.path), progress=not args.quiet)
+    print(json.dumps({"imported": sum(outcomes.values()), "outcomes": dict(outcomes)}))
 
 
 def cmd_tickets_list(app: App, args: argparse.Namespace) -> None:
@@ -199,7 +233,9 @@ def _parser() -> argparse.ArgumentParser:
         "--config", help="configuration file (default: $MAILPROC_CONFIG, else ./config.toml)"
     )
     parser.add_argument(
-        "--log-level", default="warning", choices=["debug", "info", "warning", "error"]
+        "--log-level",
+        choices=["debug", "info", "warning", "error"],
+        help="overrides [logging] level",
     )
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
@@ -219,6 +255,19 @@ def _parser() -> argparse.ArgumentParser:
     poll.add_argument("--once", action="store_true", required=True)
     poll.add_argument("--json", action="store_true")
     command(commands, "run", cmd_run, "run the scheduler until SIGTERM or Ctrl-C")
+    status = command(commands, "status", cmd_status, "health: database, mailboxes, outbox")
+    status.add_argument("--json", action="store_true")
+    status.add_argument("--offline", action="store_true", help="do not connect to mailboxes")
+    reprocess = command(
+        commands,
+        "reprocess",
+        cmd_reprocess,
+        "process quarantined messages again (after a rules or code fix)",
+    )
+    reprocess.add_argument("raw_ids", nargs="*", type=int, metavar="RAW_ID")
+    importing = command(commands, "import", cmd_import, "process a backlog: an mbox or Maildir")
+    importing.add_argument("path")
+    importing.add_argument("--quiet", action="store_true", help="no progress bar")
 
     tickets = commands.add_parser("tickets", help="list and show tickets")
     tickets_sub = tickets.add_subparsers(required=True, metavar="ACTION")

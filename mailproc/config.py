@@ -91,6 +91,12 @@ class SchedulerConfig:
 
 
 @dataclass(frozen=True)
+class LoggingConfig:
+    level: str
+    format: str
+
+
+@dataclass(frozen=True)
 class Config:
     file: Path
     desk: DeskConfig
@@ -103,6 +109,8 @@ class Config:
     delivery: DeliveryConfig
     scheduler: SchedulerConfig
     max_message_bytes: int
+    logging: LoggingConfig
+    metrics_port: int | None
 
 
 class _Table:
@@ -199,6 +207,8 @@ def load_config(path: Path) -> Config:
         delivery=_delivery(root.table("delivery")),
         scheduler=_scheduler(root.table("scheduler")),
         max_message_bytes=max_bytes,
+        logging=_logging(root.table("logging")),
+        metrics_port=_metrics_port(root.table("metrics")),
     )
     _check_unique_names(root, config)
     root.finish()
@@ -335,6 +345,23 @@ def _scheduler(t: _Table) -> SchedulerConfig:
     )
     t.finish()
     return scheduler
+
+
+def _logging(t: _Table) -> LoggingConfig:
+    config = LoggingConfig(
+        level=t.choice("level", ("debug", "info", "warning", "error"), "info"),
+        format=t.choice("format", ("text", "json"), "text"),
+    )
+    t.finish()
+    return config
+
+
+def _metrics_port(t: _Table) -> int | None:
+    port = t.get("port", int, 0)
+    if not 0 <= port <= 65535:
+        raise t.error("port", "must be a TCP port (0 turns metrics off)")
+    t.finish()
+    return port or None
 
 
 def _check_unique_names(root: _Table, config: Config) -> None:

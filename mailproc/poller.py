@@ -8,11 +8,12 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-from mailproc import store
+from mailproc import metrics, store
 from mailproc.app import App
 from mailproc.config import ImapConfig
 from mailproc.decision import Outcome
 from mailproc.imap_source import ImapMailbox, ImapUnavailable
+from mailproc.leases import mailbox_lease
 from mailproc.maildir_source import MaildirSource
 from mailproc.outbox import DeliveryReport, deliver_due
 from mailproc.pipeline import Result
@@ -30,6 +31,7 @@ class PollReport:
     def count(self, result: Result) -> None:
         self.processed += 1
         self.outcomes[result.outcome.value] += 1
+        metrics.MESSAGES.labels(result.outcome.value).inc()
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -103,11 +105,31 @@ def poll_source(
     stopping: threading.Event | None = None,
     watch_seconds: float = 0,
 ) -> bool:
-    """Poll one IMAP mailbox, recording success or the failure; other mailboxes go on."""
+    """Poll one IMAP mailbox, recording success or the failure; other mailboxes go on.
+
+    With several workers on PostgreSQL, a mailbox another worker is reading is skipped.
+    """
+    settings = source.settings
+    with mailbox_lease(app.engine, settings.name) as granted:
+        if not granted:
+            log.debug("mailbox %s is being read by another worker", settings.name)
+            return True
+        return _poll_and_record(app, source, report, stopping, watch_seconds)
+
+
+def _poll_and_record(
+    app: App,
+    source: ImapConfig,
+    report: PollReport,
+    stopping: threading.Event | None,
+    watch_seconds: float,
+) -> bool:
     settings = source.settings
     try:
-        poll_imap(app, source, report, stopping, watch_seconds)
+        with metrics.POLL_SECONDS.labels(settings.name).time():
+            poll_imap(app, source, report, stopping, watch_seconds)
     except ImapUnavailable as exc:
+        metrics.POLL_ERRORS.labels(settings.name).inc()
         log.error("mailbox %s unavailable: %s", settings.name, exc.reason)
         report.errors[settings.name] = exc.reason
         with app.sessions.begin() as session:
@@ -125,5 +147,17 @@ def poll_once(app: App) -> PollReport:
         poll_maildir(app, MaildirSource(config.name, config.path), report)
     for source in app.config.imap:
         poll_source(app, source, report)
-    report.delivery = deliver_due(app.sessions, app.sender, app.config.delivery)
+    report.delivery = deliver(app)
+    return report
+
+
+def deliver(app: App) -> DeliveryReport:
+    """Send what is due in the outbox, counting the results for the metrics."""
+    report = deliver_due(app.sessions, app.sender, app.config.delivery)
+    for result, count in (
+        ("sent", report.sent),
+        ("retrying", report.retrying),
+        ("failed", report.failed),
+    ):
+        metrics.DELIVERIES.labels(result).inc(count)
     return report

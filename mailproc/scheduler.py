@@ -17,8 +17,7 @@ from mailproc.app import App
 from mailproc.config import ImapConfig
 from mailproc.housekeeping import close_expired_incomplete, finish_stray_raws
 from mailproc.maildir_source import MaildirSource
-from mailproc.outbox import deliver_due
-from mailproc.poller import PollReport, poll_maildir, poll_source
+from mailproc.poller import PollReport, deliver, poll_maildir, poll_source
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +76,7 @@ def _maildir_job(app: App, source: MaildirSource, stopping: threading.Event) -> 
 
 def _outbox_job(app: App) -> Callable[[], None]:
     def run() -> None:
-        deliver_due(app.sessions, app.sender, app.config.delivery)
+        deliver(app)
 
     return run
 

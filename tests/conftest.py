@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,6 @@ import pytest
 from mailproc.app import App
 from mailproc.cli import main
 from mailproc.config import load_config
-from mailproc.db import upgrade
 
 pytest_plugins = ["tests.db_fixtures", "tests.smtp_fixtures", "tests.dovecot"]
 
@@ -45,12 +45,22 @@ def write_config(folder: Path, database_url: str, extra: str = "") -> Path:
     return path
 
 
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """``mailproc.cli.main`` configures the root logger, as a program should; undo it after
+    each test so no handler outlives the test's captured stderr."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
 @pytest.fixture
-def config_path(tmp_path: Path) -> Path:
-    """A desk on a fresh, upgraded SQLite database in a temporary folder."""
-    path = write_config(tmp_path, "sqlite:///mailproc.db")
-    upgrade(App(load_config(path)).engine)
-    return path
+def config_path(tmp_path: Path, database_url: str) -> Path:
+    """A desk in a temporary folder, on a fresh upgraded database: every test using it runs
+    on SQLite (the embedded default) and on PostgreSQL (the multi-worker store)."""
+    return write_config(tmp_path, database_url)
 
 
 @pytest.fixture

@@ -1,0 +1,135 @@
+"""``mailproc status``: is the desk healthy? Database, mailboxes, outbox, deadlines."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from mailproc import models as m
+from mailproc.app import App
+from mailproc.config import ImapConfig
+from mailproc.db import require_current, utcnow
+from mailproc.errors import StoreError
+from mailproc.imap_source import ImapMailbox, ImapUnavailable
+
+# Mail that should have gone out this long ago means delivery is stuck.
+OUTBOX_STUCK_AFTER = timedelta(hours=1)
+# A mailbox not read successfully for this many poll intervals is unhealthy.
+MISSED_POLLS = 5
+OPEN_STATES = ("aberto", "aguardando_informacoes")
+
+
+@dataclass
+class MailboxStatus:
+    name: str
+    folder: str
+    last_poll_at: datetime | None = None
+    last_error: str | None = None
+    # New UIDs since the last message read (an upper bound of the mail waiting); None when
+    # the server was not asked.
+    backlog: int | None = None
+    uidvalidity: int = field(default=0, repr=False)
+    last_uid: int = field(default=0, repr=False)
+
+
+@dataclass
+class Status:
+    database: str = "ok"
+    mailboxes: list[MailboxStatus] = field(default_factory=list)
+    outbox_pending: int = 0
+    outbox_oldest_due: datetime | None = None
+    outbox_failed: int = 0
+    tickets_by_state: dict[str, int] = field(default_factory=dict)
+    tickets_overdue: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def healthy(self) -> bool:
+        return not self.problems
+
+    def as_json(self) -> dict[str, object]:
+        data = asdict(self)
+        for mailbox in data["mailboxes"]:
+            del mailbox["uidvalidity"], mailbox["last_uid"]
+        data["healthy"] = self.healthy
+        return data
+
+
+def collect(app: App, *, ask_servers: bool = True) -> Status:
+    """Gather the status; every problem found is listed in ``problems``."""
+    status = Status()
+    try:
+        require_current(app.engine)
+    except StoreError as exc:
+        status.database = str(exc)
+        status.problems.append(f"database: {exc}")
+        return status
+    now = utcnow()
+    with app.sessions() as session:
+        _outbox(session, status, now)
+        _tickets(session, status, now)
+        status.mailboxes = [_mailbox(session, source) for source in app.config.imap]
+    for source, mailbox in zip(app.config.imap, status.mailboxes, strict=True):
+        _judge(mailbox, source.poll_seconds, now, status)
+        if ask_servers:
+            _measure_backlog(source, mailbox, status)
+    return status
+
+
+def _outbox(session: Session, status: Status, now: datetime) -> None:
+    pending = select(func.count(), func.min(m.OutboxMail.next_attempt_at)).where(
+        m.OutboxMail.status == "pending"
+    )
+    # min() keeps the column's type, so the value comes back as aware UTC like the column.
+    status.outbox_pending, status.outbox_oldest_due = session.execute(pending).one()
+    failed = select(func.count()).where(m.OutboxMail.status == "failed")
+    status.outbox_failed = session.scalar(failed) or 0
+    due = status.outbox_oldest_due
+    if due is not None and now - due > OUTBOX_STUCK_AFTER:
+        status.problems.append(f"outbox: mail due since {due.isoformat()} not delivered")
+
+
+def _tickets(session: Session, status: Status, now: datetime) -> None:
+    rows = session.execute(select(m.Ticket.state, func.count()).group_by(m.Ticket.state))
+    status.tickets_by_state = dict(rows.all())
+    overdue = select(func.count()).where(m.Ticket.state.in_(OPEN_STATES), m.Ticket.due_at < now)
+    status.tickets_overdue = session.scalar(overdue) or 0
+
+
+def _mailbox(session: Session, source: ImapConfig) -> MailboxStatus:
+    name, folder = source.settings.name, source.settings.folder
+    state = session.scalars(select(m.MailboxState).filter_by(mailbox=name, folder=folder)).first()
+    if state is None:
+        return MailboxStatus(name, folder)
+    return MailboxStatus(
+        name,
+        folder,
+        state.last_poll_at,
+        state.last_error,
+        uidvalidity=state.uidvalidity,
+        last_uid=state.last_uid,
+    )
+
+
+def _judge(mailbox: MailboxStatus, poll_seconds: int, now: datetime, status: Status) -> None:
+    if mailbox.last_error:
+        status.problems.append(f"mailbox {mailbox.name}: {mailbox.last_error}")
+    elif mailbox.last_poll_at is None:
+        status.problems.append(f"mailbox {mailbox.name}: never read")
+    elif now - mailbox.last_poll_at > timedelta(seconds=poll_seconds * MISSED_POLLS):
+        when = mailbox.last_poll_at.isoformat()
+        status.problems.append(f"mailbox {mailbox.name}: last read at {when}")
+
+
+def _measure_backlog(source: ImapConfig, mailbox: MailboxStatus, status: Status) -> None:
+    try:
+        with ImapMailbox(source.settings) as box:
+            server = box.state()
+    except ImapUnavailable as exc:
+        status.problems.append(f"mailbox {mailbox.name}: {exc.reason}")
+        return
+    read = mailbox.last_uid if server.uidvalidity == mailbox.uidvalidity else 0
+    mailbox.backlog = max(0, server.last_uid - read)
