@@ -13,7 +13,12 @@ from mailproc.app import App
 from mailproc.cli import main
 from mailproc.config import load_config
 
-pytest_plugins = ["tests.db_fixtures", "tests.smtp_fixtures", "tests.dovecot"]
+pytest_plugins = [
+    "tests.db_fixtures",
+    "tests.smtp_fixtures",
+    "tests.dovecot",
+    "tests.e2e",
+]
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = REPO.parent / "shared" / "corpus"
@@ -35,13 +40,18 @@ path = "inbox"
 
 [delivery]
 outbox_maildir = "outbox"
+{delivery}
+
 {extra}
 """
 
 
-def write_config(folder: Path, database_url: str, extra: str = "") -> Path:
+def write_config(folder: Path, database_url: str, extra: str = "", delivery: str = "") -> Path:
+    """A desk's config: ``delivery`` lines go into ``[delivery]``; ``extra`` (whole tables)
+    is appended."""
+    text = DESK_CONFIG.format(database_url=database_url, extra=extra, delivery=delivery)
     path = folder / "mailproc.toml"
-    path.write_text(DESK_CONFIG.format(database_url=database_url, extra=extra), encoding="utf-8")
+    path.write_text(text, encoding="utf-8")
     return path
 
 

@@ -13,8 +13,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from mailproc.codes import allocate_code
 from mailproc.db import make_engine, make_sessions, upgrade
 
-pytest_plugins = ["tests.db_fixtures"]
-
 ALLOCATIONS_PER_THREAD = 25
 
 

@@ -17,7 +17,6 @@ from mailproc.replies import RenderedReply, build_email
 if TYPE_CHECKING:
     from tests.smtp_fixtures import SmtpTestServer
 
-pytest_plugins = ["tests.smtp_fixtures"]
 
 FROM = "suporte@compras.rj.gov.br"
 TO = "maria@saude.rj.gov.br"
@@ -190,3 +189,27 @@ def test_maildir_refuses_an_envelope_address_with_a_line_break(tmp_path: Path) -
     error = _delivery_error(sender, _raw(), [f"{TO}\r\nX-Evil: 1"])
     assert error.permanent
     assert not (tmp_path / "outbox").exists()
+
+
+def test_a_batch_delivers_each_mail_and_goes_on_after_a_failed_one(
+    smtp_server: SmtpTestServer,
+) -> None:
+    smtp_server.fail_next(451)
+
+    with _smtp(smtp_server).batch() as connection:
+        with pytest.raises(DeliveryError) as caught:
+            connection.send(_raw(), FROM, [TO])
+        connection.send(_raw(), FROM, [TO])
+        connection.send(_raw(CC), FROM, [CC])
+
+    assert not caught.value.permanent
+    assert [m.recipients for m in smtp_server.messages] == [(TO,), (CC,)]
+
+
+def test_maildir_batch_is_the_sender_itself(tmp_path: Path) -> None:
+    sender = MaildirSender(tmp_path / "outbox")
+
+    with sender.batch() as batch:
+        batch.send(_raw(), FROM, [TO])
+
+    assert len(list((tmp_path / "outbox" / "new").iterdir())) == 1
