@@ -8,21 +8,37 @@ that returns a Decision wins.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import cached_property
 
+from mailproc.commands import Command, CommandKind, parse_command
+from mailproc.conversation_settings import StrangerReply
 from mailproc.decision import Decision, Outcome, Request
 from mailproc.forwards import extract_forward
 from mailproc.machine_mail import machine_reason
 from mailproc.message import Address, Attachment, InboundMessage
 from mailproc.quotes import new_text
+from mailproc.ratings import read_rating
 from mailproc.requirements import check_message
 from mailproc.rulebook import Rulebook
-from mailproc.states import WAITING_FOR_REQUESTER
+from mailproc.staff import read_staff_answer
+from mailproc.states import (
+    CANCELLABLE,
+    URGENCY_ALLOWED,
+    WAITING_FOR_REQUESTER,
+    TicketState,
+    state_label,
+)
+from mailproc.threading_codes import DEFAULT_TAG_FORMAT
 
 
 @dataclass(frozen=True)
 class Thread:
-    """What the store knows of the ticket a message refers to (by code or headers)."""
+    """What the store knows of the ticket a message refers to (by code or headers).
+
+    ``entitled``: the sender may update it (requester, participant or staff); ``requester``:
+    the sender opened it; ``staff``: the sender is staff (and not its requester).
+    """
 
     code: str
     state: str
@@ -30,6 +46,8 @@ class Thread:
     entitled: bool
     answers: dict[str, str]
     attachments: tuple[Attachment, ...]
+    requester: bool = False
+    staff: bool = False
 
 
 @dataclass(frozen=True)
@@ -40,6 +58,8 @@ class Policy:
     trusted_forwarders: Collection[str]
     default_theme: str | None
     max_message_bytes: int = 25 * 1024 * 1024
+    code_tag: str = DEFAULT_TAG_FORMAT
+    stranger_reply: StrangerReply = "new_ticket"
 
 
 @dataclass(frozen=True)
@@ -52,6 +72,11 @@ class Facts:
     rulebook: Rulebook
     policy: Policy
     oversize: int | None = None
+
+    @cached_property
+    def fresh_text(self) -> str:
+        """What the sender wrote now (quotes stripped), worked out once for every stage."""
+        return new_text(self.message.text)
 
 
 def unparseable(facts: Facts) -> Decision | None:
@@ -87,12 +112,61 @@ def too_large(facts: Facts) -> Decision | None:
     )
 
 
+def requester_command(facts: Facts) -> Decision | None:
+    """status / meus chamados / urgente / cancelar / an unknown #command (mailproc.commands)."""
+    message, thread = facts.message, facts.thread
+    text = facts.fresh_text
+    if thread is not None and thread.staff and text.startswith("#"):
+        return None  # a staff member's directives: staff_answer() reads them
+    command = parse_command(
+        message.subject, text, in_thread=thread is not None, tag_format=facts.policy.code_tag
+    )
+    if command is None:
+        return None
+    checked = _checked(command, thread)
+    # A command bound to a ticket joins its history, even one refused (a help reply): the
+    # sender takes part in that ticket, and the files they sent stay with it.
+    return Decision(
+        Outcome.COMMAND,
+        request=_own_request(message, text=text),
+        ticket_code=checked.code,
+        command=checked,
+    )
+
+
+def staff_answer(facts: Facts) -> Decision | None:
+    """Staff replying in a ticket's thread: relayed to the requester, directives applied."""
+    thread = facts.thread
+    if thread is None or not thread.staff:
+        return None
+    answer = read_staff_answer(facts.fresh_text)
+    return Decision(
+        Outcome.UPDATED,
+        request=_own_request(facts.message, text=answer.text),
+        ticket_code=thread.code,
+        staff=answer,
+    )
+
+
+def rating(facts: Facts) -> Decision | None:
+    """The requester's rating of a resolved ticket ("5", "Nota: 4", "avaliação 3 - bom")."""
+    thread = facts.thread
+    if thread is None or not thread.requester or thread.state != TicketState.RESOLVED:
+        return None
+    text = facts.fresh_text
+    found = read_rating(text)
+    if found is None:
+        return None
+    request = _own_request(facts.message, text=text)
+    return Decision(Outcome.UPDATED, request=request, ticket_code=thread.code, rating=found)
+
+
 def reply_to_ticket(facts: Facts) -> Decision | None:
     """A reply by someone entitled updates its ticket; an incomplete one is checked again."""
     thread = facts.thread
     if thread is None or not thread.entitled:
         return None
-    request = _own_request(facts.message, text=new_text(facts.message.text))
+    request = _own_request(facts.message, text=facts.fresh_text)
     theme = facts.rulebook.get(thread.theme_id) if thread.theme_id else None
     if thread.state not in WAITING_FOR_REQUESTER or theme is None:
         return Decision(Outcome.UPDATED, request=request, ticket_code=thread.code)
@@ -110,6 +184,20 @@ def reply_to_ticket(facts: Facts) -> Decision | None:
         missing=result.missing,
         answers=result.answers,
         completed=not result.missing,
+    )
+
+
+def stranger_quoting_a_code(facts: Facts) -> Decision | None:
+    """Someone outside a ticket quoting its code, where the desk answers them with a notice
+    (``stranger_reply = "notice"``); by default they open their own ticket (new_request)."""
+    thread = facts.thread
+    if thread is None or thread.entitled or facts.policy.stranger_reply != "notice":
+        return None
+    return Decision(
+        Outcome.REJECTED,
+        reason="the sender takes no part in the ticket whose code they quoted",
+        request=_own_request(facts.message, text=facts.fresh_text),
+        quoted_code=thread.code,
     )
 
 
@@ -138,7 +226,11 @@ STAGES: tuple[Callable[[Facts], Decision | None], ...] = (
     from_a_machine,
     without_sender,
     too_large,
+    requester_command,
+    staff_answer,
+    rating,
     reply_to_ticket,
+    stranger_quoting_a_code,
 )
 
 
@@ -167,6 +259,56 @@ def _request(facts: Facts) -> Request:
                 forwarder=message.sender.email,
             )
     return _own_request(message, text=message.text)
+
+
+def _checked(command: Command, thread: Thread | None) -> Command:
+    """The command bound to the ticket it names, or a help command saying why it cannot be
+    (bound to the ticket only when the sender takes part in it).
+
+    A code that does not exist and a ticket the sender takes no part in get the same
+    answer: a stranger learns nothing about other people's tickets.
+    """
+    kind = command.kind
+    if kind in (CommandKind.HELP, CommandKind.MY_TICKETS):
+        return replace(command, code=None)  # "#xyz 2026-000123" binds no ticket
+    code = command.code or (thread.code if thread else None)
+    if code is None:
+        return _help(f"Informe o código do chamado, por exemplo: “{kind.value} 2026-000123”.")
+    if thread is None or thread.code != code or not thread.entitled:
+        return _help(
+            f"Não encontramos o chamado {code} entre os chamados em que você é solicitante "
+            "ou participante."
+        )
+    problem = _refusal(kind, code, thread, command.reason)
+    return _help(problem, code) if problem else replace(command, code=code)
+
+
+def _refusal(kind: CommandKind, code: str, thread: Thread, reason: str) -> str:
+    """Why this command cannot be carried out on this ticket, or "" when it can."""
+    label = state_label(thread.state)
+    if kind is CommandKind.CANCEL:
+        if not thread.requester:
+            return f"Somente quem abriu o chamado {code} pode cancelá-lo."
+        if thread.state not in CANCELLABLE:
+            return f"O chamado {code} está {label} e não pode mais ser cancelado."
+    if kind is CommandKind.URGENT:
+        if thread.state in WAITING_FOR_REQUESTER:
+            return (
+                f"O chamado {code} ainda aguarda informações; ele entra em atendimento assim "
+                "que elas forem enviadas, em resposta à mensagem que as solicitou."
+            )
+        if thread.state not in URGENCY_ALLOWED:
+            return f"O chamado {code} está {label}; não é possível pedir urgência para ele."
+        if not reason:
+            return (
+                "Informe o motivo da urgência, por exemplo: “urgente 2026-000123: o pregão "
+                "será aberto amanhã”."
+            )
+    return ""
+
+
+def _help(problem: str, code: str | None = None) -> Command:
+    return Command(CommandKind.HELP, code, problem=problem)
 
 
 def _own_request(message: InboundMessage, text: str) -> Request:

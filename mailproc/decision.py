@@ -5,7 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from mailproc.commands import Command
 from mailproc.message import Address, Attachment
+from mailproc.ratings import Rating
+from mailproc.staff import StaffAnswer
 
 
 class Outcome(StrEnum):
@@ -14,6 +17,12 @@ class Outcome(StrEnum):
     CREATED = "created"
     INCOMPLETE = "incomplete"
     UPDATED = "updated"
+    # A requester's command (status, meus chamados, urgente, cancelar, help): an answer to
+    # the sender, not a contribution to a ticket's thread, so it is kept apart from updated.
+    COMMAND = "command"
+    # Not accepted, and the sender told why: a stranger quoting someone else's ticket code
+    # when the desk is set to answer with a notice instead of opening a ticket.
+    REJECTED = "rejected"
     NO_THEME = "no_theme"
     IGNORED = "ignored"
     QUARANTINED = "quarantined"
@@ -55,11 +64,16 @@ class Request:
 class Decision:
     """The outcome for one message and everything needed to apply it to the store.
 
-    ``ticket_code`` names the existing ticket for ``updated``; ``completed`` says that the
-    update supplied the last missing items of an incomplete ticket; ``quoted_code`` keeps a
-    code that a sender without rights quoted, so the new ticket can reference it.
+    ``ticket_code`` names the existing ticket for ``updated`` (and a ``command`` bound to
+    one); ``completed`` says that the update supplied the last missing items of an
+    incomplete ticket; ``quoted_code`` keeps a code that a sender without rights quoted, so
+    the new ticket (or the notice) can reference it, and the quoted ticket log it.
     ``notice`` is the pt-BR explanation sent to the sender of a quarantined message, when
     one is due (e.g. the message is over the size limit); ``reason`` is for the operator.
+
+    An ``updated`` decision is one of three kinds of reply: a staff answer (``staff``: relay
+    it), a requester's rating of a resolved ticket (``rating``), or else an ordinary reply.
+    A ``command`` decision carries its ``command``, checked against the ticket it names.
     """
 
     outcome: Outcome
@@ -72,3 +86,6 @@ class Decision:
     completed: bool = False
     quoted_code: str | None = None
     notice: str = ""
+    staff: StaffAnswer | None = None
+    rating: Rating | None = None
+    command: Command | None = None

@@ -1,9 +1,15 @@
-"""Scheduled upkeep: close tickets whose missing information never came, finish stray raws."""
+"""Scheduled upkeep: deadlines (remind the area before, warn after), close tickets whose missing
+information never came, finish stray raws.
+
+Each job is one function taking the pipeline and returning how many things it did; the
+scheduler (mailproc.scheduler) runs them. Each runs in one transaction whose rows are locked,
+so two workers never remind, warn or close twice.
+"""
 
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
@@ -13,6 +19,7 @@ from mailproc.db import utcnow
 from mailproc.notices import Notice, missing_context
 from mailproc.pipeline import Pipeline
 from mailproc.requirements import check_message
+from mailproc.routing import area_notice, theme_of
 from mailproc.states import TicketState
 
 log = logging.getLogger(__name__)
@@ -47,6 +54,65 @@ def close_expired_incomplete(pipeline: Pipeline) -> int:
     if closed:
         log.info("closed %d incomplete tickets past their waiting period", closed)
     return closed
+
+
+def remind_due(pipeline: Pipeline) -> int:
+    """Remind each routing area, once, of its tickets whose deadline is near (by default
+    24 hours before it). A ticket whose deadline changes is reminded again."""
+    replier, now = pipeline.replier, utcnow()
+    reminded = 0
+    with pipeline.sessions.begin() as session:
+        for ticket in store.due_for_reminder(session, now, pipeline.settings.remind_before):
+            ticket.reminded_at = now  # even without a theme: there is nobody to remind later
+            reminded += 1
+            theme = theme_of(replier.rulebook, ticket)
+            if theme is None:
+                continue
+            left = {"hours_left": _hours(_due(ticket) - now)}
+            replier.queue(
+                session, area_notice(replier, ticket, theme, "deadline_reminder", left), now
+            )
+            store.add_event(session, "reminded", ticket=ticket, to=theme.routing.address)
+    if reminded:
+        log.info("reminded the areas of %d tickets near their deadline", reminded)
+    return reminded
+
+
+def escalate_overdue(pipeline: Pipeline) -> int:
+    """Warn each routing area, once, of its tickets past their deadline, copying the
+    escalation address when one is set."""
+    replier, now = pipeline.replier, utcnow()
+    escalation = pipeline.settings.escalation_address
+    escalated = 0
+    with pipeline.sessions.begin() as session:
+        for ticket in store.overdue(session, now):
+            ticket.escalated_at = now
+            escalated += 1
+            theme = theme_of(replier.rulebook, ticket)
+            if theme is None:
+                continue
+            extra: dict[str, object] = {
+                "overdue_hours": _hours(now - _due(ticket)),
+                "escalated_to": escalation or "",
+            }
+            cc = (escalation,) if escalation else ()
+            notice = area_notice(replier, ticket, theme, "deadline_escalation", extra, cc=cc)
+            replier.queue(session, notice, now)
+            store.add_event(session, "escalated", ticket=ticket, to=theme.routing.address,
+                            cc=list(cc))  # fmt: skip
+    if escalated:
+        log.warning("%d tickets are past their deadline; their areas were warned", escalated)
+    return escalated
+
+
+def _due(ticket: m.Ticket) -> datetime:
+    assert ticket.due_at is not None  # the queries select tickets with a deadline
+    return ticket.due_at
+
+
+def _hours(span: timedelta) -> int:
+    """The nearest whole hour, at least one: the mails say "cerca de N horas"."""
+    return max(1, round(span.total_seconds() / 3600))
 
 
 def finish_stray_raws(pipeline: Pipeline) -> int:

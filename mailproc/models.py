@@ -1,4 +1,5 @@
-"""The database schema: raw mail, tickets, their messages and history, the outbox, counters."""
+"""The database schema: raw mail, tickets, their messages, history and evaluations, the outbox,
+counters."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    CheckConstraint,
     DateTime,
     Dialect,
     ForeignKey,
@@ -106,6 +108,12 @@ class Ticket(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     due_at: Mapped[datetime | None]
     incomplete_until: Mapped[datetime | None]  # when an incomplete ticket is closed untreated
+    # The routing area is reminded before the deadline and warned after it, once each; a new
+    # deadline clears both (mailproc.store.set_deadline).
+    reminded_at: Mapped[datetime | None]
+    escalated_at: Mapped[datetime | None]
+    # The first "urgente" shortens the deadline; later ones only raise the priority.
+    urgent_at: Mapped[datetime | None]
 
     # The thread and the history load on access; participants come with the ticket because
     # every reply is checked against them.
@@ -121,6 +129,9 @@ class Ticket(Base):
     )
     events: Mapped[list[Event]] = relationship(
         back_populates="ticket", order_by="Event.id", cascade="all", passive_deletes=True
+    )
+    evaluation: Mapped[Evaluation | None] = relationship(
+        back_populates="ticket", cascade="all", passive_deletes=True
     )
 
 
@@ -211,6 +222,32 @@ class Event(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     ticket: Mapped[Ticket | None] = relationship(back_populates="events")
+
+
+class Evaluation(Base):
+    """The requester's rating of a resolved ticket, 1 to 5 (the seed's "Avaliações").
+
+    One per ticket: rating it again replaces the score and comment.
+    """
+
+    __tablename__ = "evaluations"
+    __table_args__ = (CheckConstraint("score BETWEEN 1 AND 5", name="score_range"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("tickets.id", ondelete="CASCADE"), unique=True
+    )
+    score: Mapped[int] = mapped_column(Integer)
+    comment: Mapped[str] = mapped_column(Text, default="")
+    rater: Mapped[str] = mapped_column(String(320))
+    # The reply that gave the rating; kept when that message is purged.
+    message_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("messages.id", ondelete="SET NULL"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    ticket: Mapped[Ticket] = relationship(back_populates="evaluation")
 
 
 class OutboxMail(Base):

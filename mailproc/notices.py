@@ -19,6 +19,7 @@ from mailproc.decision import MissingItem
 from mailproc.message import Attachment
 from mailproc.replies import ReplyRenderer, build_email, make_message_id
 from mailproc.rulebook import Rulebook, Theme
+from mailproc.states import PRIORITY_LABELS, state_label
 from mailproc.store import replies_since
 from mailproc.threading_codes import tag_subject
 
@@ -31,7 +32,13 @@ DAILY_REPLY_CAP = 20
 
 @dataclass(frozen=True)
 class Notice:
-    """A reply to queue: the template purpose, the recipients and the template context."""
+    """A mail to queue: the template purpose, the recipients and the template context.
+
+    ``attachments`` travel with the mail (a routed ticket's files, a relayed answer's).
+    ``internal`` marks mail of our own to staff (routing areas, reminders): it is not a
+    reply to anyone, so it says Auto-Submitted: auto-generated and is not held back by the
+    daily cap, which protects senders from loops, not areas from their workload.
+    """
 
     purpose: str
     to: str
@@ -40,6 +47,8 @@ class Notice:
     cc: tuple[str, ...] = ()
     in_reply_to: str | None = None
     references: tuple[str, ...] = field(default=())
+    attachments: tuple[Attachment, ...] = ()
+    internal: bool = False
 
 
 @dataclass(frozen=True)
@@ -66,9 +75,12 @@ class Replier:
             "tag": self.config.desk.code_tag.format(code=ticket.code),
             "subject": ticket.subject,
             "theme_name": theme.name if theme else "",
-            "priority": ticket.priority,
+            "priority": PRIORITY_LABELS.get(ticket.priority, ticket.priority),
             "due_at": self.format_time(ticket.due_at) if ticket.due_at else "",
             "response_hours": theme.response_hours if theme else 0,
+            "state": ticket.state,
+            "state_label": state_label(ticket.state),
+            "created_at": self.format_time(ticket.created_at),
         }
 
     def format_time(self, moment: datetime) -> str:
@@ -77,7 +89,7 @@ class Replier:
 
     def queue(self, session: Session, notice: Notice, now: datetime) -> bool:
         """Render and store the notice in the outbox; False when the loop cap holds it back."""
-        if replies_since(session, notice.to, now - timedelta(days=1)) >= DAILY_REPLY_CAP:
+        if not notice.internal and self.capped(session, notice.to, now):
             log.warning("reply cap reached for a sender; %s notice not sent", notice.purpose)
             return False
         desk = self.config.desk
@@ -95,6 +107,8 @@ class Replier:
             in_reply_to=notice.in_reply_to,
             references=list(notice.references),
             message_id=message_id,
+            auto_submitted="auto-generated" if notice.internal else "auto-replied",
+            attachments=notice.attachments,
         )
         subject = (
             tag_subject(rendered.subject, notice.ticket.code, desk.code_tag)
@@ -116,15 +130,21 @@ class Replier:
         )
         return True
 
+    def capped(self, session: Session, address: str, now: datetime) -> bool:
+        """Whether ``address`` had its day's share of automatic mail (RFC 3834 loop guard)."""
+        return replies_since(session, address, now - timedelta(days=1)) >= DAILY_REPLY_CAP
+
+
+def files_context(attachments: Sequence[Attachment]) -> list[dict[str, object]]:
+    return [{"filename": a.filename, "size_kb": max(1, round(a.size / 1024))} for a in attachments]
+
 
 def received_context(
     theme: Theme | None, answers: dict[str, str], attachments: Sequence[Attachment]
 ) -> dict[str, object]:
     labels = {a.key: a.label for a in theme.answers} if theme else {}
     return {
-        "attachments": [
-            {"filename": a.filename, "size_kb": max(1, round(a.size / 1024))} for a in attachments
-        ],
+        "attachments": files_context(attachments),
         "answers": [
             {"label": labels.get(key, key), "value": value} for key, value in answers.items()
         ],

@@ -6,6 +6,9 @@
     apply in ONE transaction                 APPLY[outcome]         ticket/update, events, outbox
     the caller acknowledges at the source only after process() returned
 
+Replies and commands are applied by mailproc.conversation (REPLIES, COMMANDS there); mail
+to routing areas is built by mailproc.routing.
+
 Anything unexpected after the raw bytes are safe becomes a ``quarantined`` outcome with the
 error as reason (the shunt): the poller never dies on a message and never loses one.
 """
@@ -14,15 +17,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import cached_property
 
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from mailproc import conversation, store
 from mailproc import models as m
-from mailproc import store
+from mailproc.commands import command_code
+from mailproc.conversation_settings import ConversationSettings
 from mailproc.db import utcnow
 from mailproc.decide import Facts, Policy, Thread, decide
 from mailproc.decision import Decision, Outcome, Request
@@ -37,6 +42,8 @@ from mailproc.notices import (
     themes_context,
 )
 from mailproc.parse import parse_message
+from mailproc.quotes import new_text
+from mailproc.routing import routed_notice
 from mailproc.rulebook import Theme
 from mailproc.threading_codes import find_ticket_code
 
@@ -66,10 +73,18 @@ class Result:
 
 @dataclass(frozen=True)
 class Pipeline:
-    """The pipeline with its collaborators, built once at start (see mailproc.app)."""
+    """The pipeline with its collaborators, built once at start (see mailproc.app).
+
+    ``conversation`` overrides the conversation settings of the ``[desk]`` configuration.
+    """
 
     sessions: sessionmaker[Session]
     replier: Replier
+    conversation: ConversationSettings | None = None
+
+    @cached_property
+    def settings(self) -> ConversationSettings:
+        return self.conversation or self.replier.config.desk.conversation
 
     @cached_property
     def policy(self) -> Policy:
@@ -80,7 +95,17 @@ class Pipeline:
             desk.trusted_forwarders,
             desk.default_theme,
             config.max_message_bytes,
+            code_tag=desk.code_tag,
+            stranger_reply=self.settings.stranger_reply,
         )
+
+    @cached_property
+    def staff(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """Staff addresses and domains. The routing areas' addresses count as staff: a reply
+        from the area mailbox to the ticket it was sent is the area's answer."""
+        desk = self.replier.config.desk
+        areas = tuple(t.routing.address.lower() for t in self.replier.rulebook.themes)
+        return (*desk.staff_addresses, *areas), desk.staff_domains
 
     def process(self, raw: bytes, origin: str, *, full_size: int | None = None) -> Result:
         """Give one message its one outcome; raises only StoreError (database unusable).
@@ -136,13 +161,17 @@ class Pipeline:
             return applied
 
     def _thread(self, session: Session, message: InboundMessage) -> Thread | None:
-        desk = self.replier.config.desk
-        code = find_ticket_code(message.subject, desk.code_tag)
+        """The ticket the message refers to: by the code in the subject, else by a code a
+        command names ("status 2026-000123", whose bare code the subject finder refuses),
+        else by the headers."""
+        tag = self.replier.config.desk.code_tag
+        code = find_ticket_code(message.subject, tag) or command_code(
+            message.subject, new_text(message.text), tag
+        )
         ticket = store.find_ticket(session, code, message)
         if ticket is None or message.sender is None:
             return None
-        staff = (desk.staff_addresses, desk.staff_domains)
-        return store.thread_view(session, ticket, message.sender.email, staff)
+        return store.thread_view(session, ticket, message.sender.email, self.staff)
 
     def _quarantine(self, raw_id: int, reason: str) -> Result:
         with self.sessions.begin() as session:
@@ -171,16 +200,18 @@ class Pipeline:
             missing=[i.key for i in decision.missing],
             quoted=decision.quoted_code,
         )
-        context = self._ticket_context(a, ticket, theme)
+        self._note_on_quoted(a, ticket.code)
+        context = self.ticket_context(a, ticket, theme)
         if decision.outcome is Outcome.CREATED:
             purpose = "created"
             context["knowledge"] = knowledge_context(theme)
+            self.route(a.session, ticket, theme, a.now)
         else:
             purpose = "incomplete"
             context.update(
                 missing_context(theme, decision.missing), close_days=desk.incomplete_close_days
             )
-        replies = self._send(
+        replies = self.send(
             a,
             Notice(
                 purpose,
@@ -193,36 +224,41 @@ class Pipeline:
         return a.result(ticket.code, replies)
 
     def updated(self, a: Applying) -> Result:
-        """A reply joins its ticket; if it completes an incomplete ticket, say so."""
-        decision = a.decision
-        ticket = store.ticket_by_code(a.session, decision.ticket_code or "")
-        theme = self.replier.rulebook.get(ticket.theme_id) if ticket.theme_id else None
+        """A reply joins its ticket: a staff answer, a rating, or the requester's reply."""
+        ticket = store.ticket_by_code(a.session, a.decision.ticket_code or "")
         a.row.ticket = ticket
-        close_days = self.replier.config.desk.incomplete_close_days
-        store.update_ticket(ticket, theme, decision, close_days, a.now)
-        store.add_participants(ticket, a.request, a.copied(self.policy.own_addresses))
-        store.add_event(
-            a.session, "updated", ticket=ticket, message=a.row, completed=decision.completed
-        )
-        replies = 0
-        if theme is not None and decision.theme_id is not None:  # it was incomplete
-            context = self._ticket_context(a, ticket, theme)
-            if decision.completed:
-                purpose = "completed"
-            else:
-                purpose = "incomplete"
-                context.update(
-                    missing_context(theme, decision.missing),
-                    close_days=self.replier.config.desk.incomplete_close_days,
-                )
-            replies = self._send(a, Notice(purpose, ticket.requester_email, context, ticket))
+        # People a staff member copies (a colleague, a supervisor) got the answer from them;
+        # they do not become participants, who are the requester's side of the conversation.
+        if a.decision.staff is None:
+            store.add_participants(ticket, a.request, a.copied(self.policy.own_addresses))
+        replies = conversation.REPLIES[conversation.reply_kind(a.decision)](self, a, ticket)
         return a.result(ticket.code, replies)
+
+    def command(self, a: Applying) -> Result:
+        """A requester's command: answered, and applied to the ticket it names."""
+        command = a.decision.command
+        assert command is not None  # decide() gives every command decision its command
+        code = a.decision.ticket_code
+        ticket = store.ticket_by_code(a.session, code) if code else None
+        a.row.ticket = ticket
+        replies = conversation.COMMANDS[command.kind](self, a, ticket)
+        return a.result(ticket.code if ticket else None, replies)
+
+    def rejected(self, a: Applying) -> Result:
+        """A stranger quoting someone's code, told that it is not their ticket."""
+        store.add_event(a.session, "rejected", message=a.row, reason=a.decision.reason)
+        self._note_on_quoted(a, None)
+        context = self.base_context(a)
+        context["quoted_code"] = a.decision.quoted_code or ""
+        notice = Notice("stranger_notice", a.request.requester.email, context)
+        return a.result(None, self.send(a, notice))
 
     def no_theme(self, a: Applying) -> Result:
         store.add_event(a.session, "no_theme", message=a.row, quoted=a.decision.quoted_code)
-        context = self._base_context(a)
+        self._note_on_quoted(a, None)
+        context = self.base_context(a)
         context["themes"] = themes_context(self.replier.rulebook)
-        return a.result(None, self._send(a, Notice("no_theme", a.request.requester.email, context)))
+        return a.result(None, self.send(a, Notice("no_theme", a.request.requester.email, context)))
 
     def ignored(self, a: Applying) -> Result:
         store.add_event(a.session, "ignored", message=a.row, reason=a.decision.reason)
@@ -232,13 +268,29 @@ class Pipeline:
         store.add_event(a.session, "quarantined", message=a.row, reason=a.decision.reason)
         if not a.decision.notice or a.decision.request is None:
             return a.result(None, 0)
-        context = self._base_context(a)
+        context = self.base_context(a)
         context["reason"] = a.decision.notice
         return a.result(
-            None, self._send(a, Notice("quarantined", a.request.requester.email, context))
+            None, self.send(a, Notice("quarantined", a.request.requester.email, context))
         )
 
     # -- helpers --------------------------------------------------------------------------
+
+    def route(self, session: Session, ticket: m.Ticket, theme: Theme, now: datetime) -> None:
+        """Send a ticket now in service to its theme's routing area, with its files."""
+        self.replier.queue(session, routed_notice(session, self.replier, ticket, theme), now)
+        store.add_event(session, "routed", ticket=ticket, to=theme.routing.address)
+
+    def _note_on_quoted(self, a: Applying, new_code: str | None) -> None:
+        """Log on the quoted ticket that a stranger quoted its code, and what came of it."""
+        quoted = a.decision.quoted_code
+        ticket = store.find_ticket_by_code(a.session, quoted) if quoted else None
+        if ticket is not None:
+            sender = a.request.requester.email
+            store.add_event(
+                a.session, "quoted_by_stranger", ticket=ticket, message=a.row, sender=sender,
+                outcome=a.decision.outcome.value, new_ticket=new_code,
+            )  # fmt: skip
 
     def _theme(self, theme_id: str | None) -> Theme:
         theme = self.replier.rulebook.get(theme_id or "")
@@ -246,24 +298,21 @@ class Pipeline:
             raise KeyError(f"unknown theme {theme_id!r}")
         return theme
 
-    def _base_context(self, a: Applying) -> dict[str, object]:
+    def base_context(self, a: Applying) -> dict[str, object]:
         requester = a.request.requester
         return self.replier.base_context(requester.email, requester.name, a.request.subject)
 
-    def _ticket_context(self, a: Applying, ticket: m.Ticket, theme: Theme) -> dict[str, object]:
-        context = self._base_context(a)
+    def ticket_context(self, a: Applying, ticket: m.Ticket, theme: Theme) -> dict[str, object]:
+        context = self.base_context(a)
         context["ticket"] = self.replier.ticket_context(ticket, theme)
         context["received"] = received_context(theme, dict(ticket.answers), a.request.attachments)
         context["forwarder"] = a.request.forwarder or ""
         return context
 
-    def _send(self, a: Applying, notice: Notice) -> int:
-        threaded = Notice(
-            notice.purpose,
-            notice.to,
-            notice.context,
-            notice.ticket,
-            notice.cc,
+    def send(self, a: Applying, notice: Notice) -> int:
+        """Queue a reply to the message being applied, threaded under it."""
+        threaded = replace(
+            notice,
             in_reply_to=a.message.message_id,
             references=(*a.message.references, *filter(None, [a.message.message_id])),
         )
@@ -301,6 +350,8 @@ APPLY: dict[Outcome, Callable[[Pipeline, Applying], Result]] = {
     Outcome.CREATED: Pipeline.created,
     Outcome.INCOMPLETE: Pipeline.created,
     Outcome.UPDATED: Pipeline.updated,
+    Outcome.COMMAND: Pipeline.command,
+    Outcome.REJECTED: Pipeline.rejected,
     Outcome.NO_THEME: Pipeline.no_theme,
     Outcome.IGNORED: Pipeline.ignored,
     Outcome.QUARANTINED: Pipeline.quarantined,

@@ -28,6 +28,50 @@
 #   reason            pt-BR text, e.g. "a mensagem excede o tamanho máximo de 25 MB"
 # completed          an incomplete ticket became complete after a reply
 #   ticket, received  as above
+#
+# ticket (in every purpose below) also has state, state_label ("em atendimento") and
+# created_at (pt-BR text); priority is its pt-BR label.
+#
+# Replies to a servant (mailproc.conversation):
+# staff_answer       a staff answer relayed to the requester and participants
+#   ticket            as above
+#   answer            {text (may be empty), attachments: [{filename, size_kb}],
+#                      state_label (the new state, or ""), priority (the new one, or "")}
+#   ask_rating        True when the answer resolved the ticket: ask for a 1-5 rating
+# rating_received    the requester's rating was stored
+#   ticket; rating    {score, comment}
+# status             "status 2026-000123": the ticket's state and last answer
+#   ticket; last_answer {text, at} or None
+# my_tickets         "meus chamados"
+#   tickets           [{code, subject, state_label, due_at ("" if none), created_at}]
+#   total             how many tickets the sender has in all (tickets holds the newest)
+# urgent_received    "urgente": priority raised, deadline shortened, area told
+#   ticket; reason
+# cancelled          "cancelar": the ticket was cancelled
+#   ticket; reason (may be "")
+# command_help       an unknown #command, or a command that could not be carried out
+#   problem           pt-BR sentence saying what was wrong, or "" (just unknown)
+#   example_tag       the desk's tag around an example code, "[#2026-000123]"
+# stranger_notice    a stranger quoted a ticket's code (stranger_reply = "notice")
+#   quoted_code
+# staff_help         (to a staff member) their answer was held: directives not understood
+#   ticket; unknown   [the "#..." items as written]
+#
+# Mail to a theme's routing area (mailproc.routing; layout _area_layout, which greets
+# area.name): every one has
+#   area              {name, address}; ticket as above; requester is the ticket's requester
+# routed             a ticket now in service, with its files attached
+#   received          as above; description (the request's text); forwarder (or "")
+# area_update        the requester or a participant wrote in the ticket
+#   update            {sender, text, attachments: [{filename, size_kb}]}
+# area_urgent        the requester asked for urgency
+#   reason; by        {name, email}
+# area_cancelled     the requester cancelled the ticket
+#   reason
+# deadline_reminder  the deadline is near
+#   hours_left
+# deadline_escalation the deadline passed
+#   overdue_hours; escalated_to (the address copied, or "")
 
 from __future__ import annotations
 
@@ -48,6 +92,7 @@ from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from mailproc.errors import TemplateError
+from mailproc.message import Attachment
 
 TEXT_SUFFIX = ".txt.j2"
 HTML_SUFFIX = ".html.j2"
@@ -216,8 +261,10 @@ def build_email(
     references: Sequence[str],
     message_id: str,
     auto_submitted: str = "auto-replied",
+    attachments: Sequence[Attachment] = (),
 ) -> bytes:
-    """The reply as wire bytes (CRLF lines): multipart/alternative, text and HTML, UTF-8.
+    """The reply as wire bytes (CRLF lines): multipart/alternative, text and HTML, UTF-8;
+    with ``attachments``, a multipart/mixed holding that and the files.
 
     Message ids are given bare and get their angle brackets here. The subject is made one
     line, so a sender's subject cannot inject a header; an address or id holding a line break
@@ -245,11 +292,31 @@ def build_email(
     # Quoted-printable keeps the body 7-bit: no reliance on the relay's 8BITMIME.
     msg.set_content(rendered.text, cte="quoted-printable")
     msg.add_alternative(rendered.html, subtype="html", cte="quoted-printable")
-    # Set after add_alternative(), which moves the top's Content-* headers into the text part.
+    for attachment in attachments:
+        maintype, subtype = _mime_type(attachment)
+        # File names were made safe when the mail came in (mailproc.safe_names).
+        msg.add_attachment(
+            attachment.data, maintype=maintype, subtype=subtype, filename=attachment.filename
+        )
+    # Set last: add_alternative() and add_attachment() move the top's Content-* headers
+    # into the first part.
     msg["Content-Language"] = "pt-BR"
     needs_utf8 = not all(addr.isascii() for addr in (sender, *to, *cc))
     # Non-ASCII mailbox names cannot be encoded-words: they need SMTPUTF8's raw UTF-8 headers.
     return msg.as_bytes(policy=policy.SMTPUTF8 if needs_utf8 else policy.SMTP)
+
+
+def _mime_type(attachment: Attachment) -> tuple[str, str]:
+    """The file's type as (maintype, subtype): what its bytes are, else what it was sent as.
+
+    A message/* or multipart/* part may not be base64-encoded (RFC 2046), so such files
+    (an attached .eml) travel as plain bytes, like anything whose type is unusable.
+    """
+    maintype, slash, subtype = attachment.real_type.lower().partition("/")
+    usable = slash and subtype and maintype.isascii() and not any(c in subtype for c in " ;")
+    if not usable or maintype in ("message", "multipart"):
+        return "application", "octet-stream"
+    return maintype, subtype
 
 
 def _address(addr: str, name: str = "") -> Address:

@@ -21,8 +21,10 @@ from mailproc.decide import Thread
 from mailproc.decision import Decision, Outcome, Request
 from mailproc.imap_source import MailboxCursor
 from mailproc.message import Attachment, InboundMessage
+from mailproc.ratings import Rating
 from mailproc.rulebook import Theme
-from mailproc.states import TicketState
+from mailproc.staff import StaffAnswer
+from mailproc.states import WAITING_FOR_REQUESTER, TicketState, raised_priority
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,10 @@ def ticket_by_code(session: Session, code: str) -> m.Ticket:
     return session.scalars(select(m.Ticket).filter_by(code=code)).one()
 
 
+def find_ticket_by_code(session: Session, code: str) -> m.Ticket | None:
+    return session.scalars(select(m.Ticket).filter_by(code=code)).first()
+
+
 def find_ticket(session: Session, code: str | None, message: InboundMessage) -> m.Ticket | None:
     """The ticket a message refers to: by the code in its subject, else by its headers.
 
@@ -100,11 +106,10 @@ def thread_view(
 ) -> Thread:
     """What decide() needs to know of a ticket, including whether ``sender`` may update it."""
     addresses, domains = staff
-    entitled = (
-        any(p.email == sender for p in ticket.participants)
-        or sender in addresses
-        or sender.rpartition("@")[2] in domains
-    )
+    requester = sender == ticket.requester_email
+    # A staff member who opened a ticket of their own is its requester there, not staff.
+    is_staff = not requester and (sender in addresses or sender.rpartition("@")[2] in domains)
+    entitled = is_staff or any(p.email == sender for p in ticket.participants)
     return Thread(
         code=ticket.code,
         state=ticket.state,
@@ -112,14 +117,32 @@ def thread_view(
         entitled=entitled,
         answers={k: str(v) for k, v in ticket.answers.items()},
         attachments=ticket_attachments(session, ticket.id),
+        requester=requester,
+        staff=is_staff,
     )
 
 
+# Events that mark a message as a staff answer: its files are the staff's, not the requester's.
+STAFF_MESSAGE_EVENTS = ("answered", "answer_held")
+
+
 def ticket_attachments(session: Session, ticket_id: int) -> tuple[Attachment, ...]:
+    """The files the requester's side sent to a ticket (what completes it, what the area
+    gets); a staff answer's files do not count: a manual sent back is no screenshot."""
+    staff_messages = select(m.Event.message_id).where(
+        m.Event.ticket_id == ticket_id,
+        m.Event.kind.in_(STAFF_MESSAGE_EVENTS),
+        m.Event.message_id.is_not(None),
+    )
     rows = session.scalars(
         select(m.Attachment)
         .join(m.Message)
-        .where(m.Message.ticket_id == ticket_id, m.Attachment.data.is_not(None))
+        .where(
+            m.Message.ticket_id == ticket_id,
+            m.Attachment.data.is_not(None),
+            m.Message.id.not_in(staff_messages),
+        )
+        .order_by(m.Attachment.id)
     )
     return tuple(
         Attachment(r.filename, r.declared_type, r.detected_type, r.data or b"", r.inline)
@@ -171,6 +194,9 @@ def open_ticket(
         subject=request.subject,
         answers=dict(decision.answers),
         due_at=None if incomplete else now + timedelta(hours=theme.response_hours),
+        reminded_at=None,
+        escalated_at=None,
+        urgent_at=None,
         incomplete_until=now + timedelta(days=close_days) if incomplete else None,
     )
     ticket.participants = [m.Participant(email=request.requester.email, role="requester")]
@@ -196,12 +222,112 @@ def update_ticket(
     ticket.answers.update(decision.answers)
     if decision.completed and theme is not None:
         ticket.state = TicketState.OPEN
-        ticket.due_at = now + timedelta(hours=theme.response_hours)
+        set_deadline(ticket, now + timedelta(hours=theme.response_hours))
         ticket.incomplete_until = None
     elif decision.missing and ticket.state == TicketState.CLOSED_UNTREATED:
         ticket.state = TicketState.AWAITING_INFORMATION
         ticket.incomplete_until = now + timedelta(days=close_days)
     ticket.updated_at = now
+
+
+def set_deadline(ticket: m.Ticket, due: datetime | None) -> None:
+    """A new deadline: the area is reminded of it and warned after it, once each, again."""
+    ticket.due_at = due
+    ticket.reminded_at = ticket.escalated_at = None
+
+
+def resume(ticket: m.Ticket, now: datetime) -> bool:
+    """A reply to a pending ticket puts it back in service; True when it did."""
+    if ticket.state != TicketState.PENDING:
+        return False
+    ticket.state, ticket.updated_at = TicketState.OPEN, now
+    return True
+
+
+def apply_staff_answer(ticket: m.Ticket, answer: StaffAnswer, now: datetime) -> dict[str, str]:
+    """The state and priority a staff answer's directives set; returns what changed."""
+    changes: dict[str, str] = {}
+    # A ticket waiting for the requester's information is pending on them already.
+    waiting = ticket.state in WAITING_FOR_REQUESTER and answer.state == TicketState.PENDING
+    if answer.state is not None and answer.state != ticket.state and not waiting:
+        ticket.state = changes["state"] = answer.state
+        ticket.incomplete_until = None
+    if answer.priority is not None and answer.priority != ticket.priority:
+        ticket.priority = changes["priority"] = answer.priority
+    ticket.updated_at = now
+    return changes
+
+
+def make_urgent(ticket: m.Ticket, percent: int, now: datetime) -> None:
+    """Raise the priority one level; the first time, also shorten what is left of the
+    deadline to ``percent`` of it (a repeated request must not shrink it to nothing)."""
+    ticket.priority = raised_priority(ticket.priority)
+    if ticket.urgent_at is None and ticket.due_at is not None and ticket.due_at > now:
+        set_deadline(ticket, now + (ticket.due_at - now) * percent / 100)
+    ticket.urgent_at = ticket.urgent_at or now
+    ticket.updated_at = now
+
+
+def cancel(ticket: m.Ticket, now: datetime) -> None:
+    ticket.state, ticket.updated_at = TicketState.CANCELLED, now
+    ticket.incomplete_until = None
+
+
+def save_evaluation(
+    session: Session, ticket: m.Ticket, rating: Rating, rater: str, message: m.Message
+) -> m.Evaluation:
+    """The ticket's evaluation: created, or replaced when the requester rates it again."""
+    found = session.scalars(select(m.Evaluation).filter_by(ticket_id=ticket.id)).first()
+    evaluation = found or m.Evaluation(ticket_id=ticket.id)
+    evaluation.score, evaluation.comment = rating.score, rating.comment
+    evaluation.rater, evaluation.message_id = rater, message.id
+    session.add(evaluation)
+    return evaluation
+
+
+def tickets_of(session: Session, email: str, limit: int) -> tuple[list[m.Ticket], int]:
+    """The newest tickets ``email`` opened or takes part in, and how many there are in all."""
+    mine = select(m.Participant.ticket_id).where(m.Participant.email == email)
+    query = select(m.Ticket).where(m.Ticket.id.in_(mine))
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    newest = query.order_by(m.Ticket.created_at.desc(), m.Ticket.id.desc()).limit(limit)
+    return list(session.scalars(newest)), total
+
+
+def last_staff_answer(session: Session, ticket_id: int) -> m.Message | None:
+    """The latest staff answer of a ticket (the message of its newest "answered" event)."""
+    query = (
+        select(m.Message)
+        .join(m.Event, m.Event.message_id == m.Message.id)
+        .where(m.Event.ticket_id == ticket_id, m.Event.kind == "answered")
+        .order_by(m.Event.id.desc())
+        .limit(1)
+    )
+    return session.scalars(query).first()
+
+
+def due_for_reminder(session: Session, now: datetime, before: timedelta) -> list[m.Ticket]:
+    """Tickets in service whose deadline is within ``before`` and who were not reminded.
+
+    The rows are locked (SKIP LOCKED on PostgreSQL), so two workers never remind twice.
+    """
+    query = select(m.Ticket).where(
+        m.Ticket.state == TicketState.OPEN,
+        m.Ticket.reminded_at.is_(None),
+        m.Ticket.due_at > now,
+        m.Ticket.due_at <= now + before,
+    )
+    return list(session.scalars(query.with_for_update(skip_locked=True)))
+
+
+def overdue(session: Session, now: datetime) -> list[m.Ticket]:
+    """Tickets in service past their deadline that were not escalated yet (locked rows)."""
+    query = select(m.Ticket).where(
+        m.Ticket.state == TicketState.OPEN,
+        m.Ticket.escalated_at.is_(None),
+        m.Ticket.due_at <= now,
+    )
+    return list(session.scalars(query.with_for_update(skip_locked=True)))
 
 
 def add_event(

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from mailproc.decide import Facts, Policy, Thread, decide
+from mailproc.commands import Command, CommandKind
+from mailproc.decide import STAGES, Facts, Policy, Thread, decide
 from mailproc.decision import Outcome
 from mailproc.message import Address, Attachment, InboundMessage
+from mailproc.ratings import Rating
 from mailproc.resources import shipped_dir
-from mailproc.rulebook import Rulebook, load_rulebook
+from mailproc.rulebook import Priority, Rulebook, load_rulebook
+from mailproc.staff import StaffAnswer
+from mailproc.states import TicketState
 from tests.mails import error_body, png
 
 SUPPORT = "suporte@compras.example.gov.br"
@@ -143,3 +147,131 @@ def test_forward_from_anyone_else_is_their_own_message(rulebook: Rulebook) -> No
 
     assert request is not None
     assert (request.requester, request.forwarder) == (MARIA, None)
+
+
+# -- conversations ----------------------------------------------------------------------------
+
+CODE = "2026-000007"
+ANA = Address("ana.souza@suporte.example.gov.br", "Ana Souza")
+
+
+def open_thread(
+    state: str = "aberto", *, requester: bool = True, staff: bool = False, entitled: bool = True
+) -> Thread:
+    return Thread(CODE, state, "erro-siasg", entitled, {}, (), requester=requester, staff=staff)
+
+
+def in_thread(text: str, *, sender: Address = MARIA, subject: str = "") -> InboundMessage:
+    return message(subject or f"RE: [#{CODE}] Chamado registrado: Erro", text, sender=sender)
+
+
+def test_the_order_of_the_stages_is_one_visible_tuple() -> None:
+    assert [stage.__name__ for stage in STAGES] == [
+        "unparseable",
+        "from_a_machine",
+        "without_sender",
+        "too_large",
+        "requester_command",
+        "staff_answer",
+        "rating",
+        "reply_to_ticket",
+        "stranger_quoting_a_code",
+    ]
+
+
+def test_a_staff_reply_is_an_answer_with_its_directives_read_off(rulebook: Rulebook) -> None:
+    staff = open_thread(requester=False, staff=True)
+    reply = in_thread("#resolvido\n#prioridade baixa\n\nLiberado.\n\n> citação", sender=ANA)
+
+    decision = decide(Facts(reply, staff, rulebook, POLICY))
+
+    assert (decision.outcome, decision.ticket_code) == (Outcome.UPDATED, CODE)
+    assert decision.staff == StaffAnswer("Liberado.", TicketState.RESOLVED, Priority.BAIXA)
+    assert decision.request is not None and decision.request.text == "Liberado."
+
+
+def test_a_staff_typo_in_a_directive_is_held_not_answered_with_command_help(
+    rulebook: Rulebook,
+) -> None:
+    staff = open_thread(requester=False, staff=True)
+
+    decision = decide(Facts(in_thread("#resolvdo\nLiberado.", sender=ANA), staff, rulebook, POLICY))
+
+    assert decision.staff is not None and decision.staff.unknown == ("#resolvdo",)
+
+
+def test_status_in_the_thread_is_a_command_on_the_thread_ticket(rulebook: Rulebook) -> None:
+    decision = decide(Facts(in_thread("status"), open_thread(), rulebook, POLICY))
+
+    assert (decision.outcome, decision.ticket_code) == (Outcome.COMMAND, CODE)
+    assert decision.command == Command(CommandKind.STATUS, CODE)
+
+
+def test_a_command_on_a_ticket_the_sender_has_no_part_in_is_help_without_the_ticket(
+    rulebook: Rulebook,
+) -> None:
+    other = open_thread(requester=False, entitled=False)
+    status = message(f"status {CODE}", "", sender=Address("curioso@example.com"))
+
+    decision = decide(Facts(status, other, rulebook, POLICY))
+
+    assert (decision.outcome, decision.ticket_code) == (Outcome.COMMAND, None)
+    assert decision.command is not None and decision.command.kind is CommandKind.HELP
+    assert f"Não encontramos o chamado {CODE}" in decision.command.problem
+
+
+def test_a_command_naming_another_code_than_the_thread_is_not_taken_for_the_thread(
+    rulebook: Rulebook,
+) -> None:
+    decision = decide(Facts(in_thread("status 2026-000999"), open_thread(), rulebook, POLICY))
+
+    assert decision.command is not None and decision.command.kind is CommandKind.HELP
+
+
+@pytest.mark.parametrize(
+    ("thread_", "text", "problem"),
+    [
+        (open_thread(requester=False), "cancelar", "Somente quem abriu"),
+        (open_thread("resolvido"), "cancelar", "não pode mais ser cancelado"),
+        (open_thread(), "urgente", "Informe o motivo"),
+        (open_thread("aguardando_informacoes"), "urgente: amanhã", "ainda aguarda informações"),
+        (open_thread("cancelado"), "urgente: amanhã", "não é possível pedir urgência"),
+    ],
+)
+def test_commands_that_cannot_be_carried_out_say_why(
+    rulebook: Rulebook, thread_: Thread, text: str, problem: str
+) -> None:
+    decision = decide(Facts(in_thread(text), thread_, rulebook, POLICY))
+
+    assert decision.command is not None and decision.command.kind is CommandKind.HELP
+    assert problem in decision.command.problem
+
+
+def test_urgente_with_a_reason_is_bound_to_the_ticket(rulebook: Rulebook) -> None:
+    decision = decide(Facts(in_thread("Urgente: pregão amanhã"), open_thread(), rulebook, POLICY))
+
+    assert decision.command == Command(CommandKind.URGENT, CODE, "pregão amanhã")
+
+
+def test_a_rating_counts_from_the_requester_of_a_resolved_ticket_only(rulebook: Rulebook) -> None:
+    resolved = decide(Facts(in_thread("Nota: 4"), open_thread("resolvido"), rulebook, POLICY))
+    still_open = decide(Facts(in_thread("Nota: 4"), open_thread(), rulebook, POLICY))
+    by_participant = decide(
+        Facts(in_thread("Nota: 4"), open_thread("resolvido", requester=False), rulebook, POLICY)
+    )
+
+    assert resolved.rating == Rating(4)
+    assert still_open.rating is None and still_open.outcome is Outcome.UPDATED
+    assert by_participant.rating is None
+
+
+def test_a_stranger_gets_a_notice_when_the_desk_says_so(rulebook: Rulebook) -> None:
+    notice = Policy({SUPPORT}, {REDECOMPRAS}, default_theme=None, stranger_reply="notice")
+    stranger = in_thread("Também tenho esse erro.", sender=Address("intruso@example.com"))
+    outsider = open_thread(requester=False, entitled=False)
+
+    decision = decide(Facts(stranger, outsider, rulebook, notice))
+    default = decide(Facts(stranger, outsider, rulebook, POLICY))
+
+    assert (decision.outcome, decision.quoted_code) == (Outcome.REJECTED, CODE)
+    assert default.outcome is not Outcome.REJECTED and default.quoted_code == CODE

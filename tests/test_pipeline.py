@@ -34,7 +34,7 @@ CODE = re.compile(r"^\d{4}-\d{6}$")
 
 
 def outbox(config_path: Path) -> list[EmailMessage]:
-    """The replies written to the outbox Maildir (the embedded default, no SMTP)."""
+    """The mail written to the outbox Maildir (the embedded default, no SMTP), in order."""
     path = config_path.parent / "outbox"
     if not path.exists():  # nothing was ever sent
         return []
@@ -43,6 +43,11 @@ def outbox(config_path: Path) -> list[EmailMessage]:
         email.message_from_bytes(folder.get_bytes(key), policy=policy.default)  # type: ignore[misc]
         for key in sorted(folder.keys())
     ]
+
+
+def replies(config_path: Path) -> list[EmailMessage]:
+    """The replies to senders (Auto-Submitted: auto-replied), without mail to routing areas."""
+    return [mail for mail in outbox(config_path) if mail["Auto-Submitted"] == "auto-replied"]
 
 
 def text_of(reply: EmailMessage) -> str:
@@ -65,7 +70,7 @@ def test_complete_error_report_creates_a_ticket_and_acknowledges_it(
     assert result["theme"] == "erro-siasg"
     assert result["missing"] == []
     assert result["replies"] == 1
-    [reply] = outbox(config_path)
+    [reply] = replies(config_path)
     assert f"[#{result['ticket']}]" in reply["Subject"]
     assert reply["To"] == "maria.silva@saude.rj.gov.br"
     assert reply["Auto-Submitted"] == "auto-replied"
@@ -89,7 +94,7 @@ def test_error_report_without_screenshot_is_incomplete_and_says_what_is_missing(
     assert CODE.match(result["ticket"])
     assert [k for k in result["missing"] if "passo" in k] == []
     assert len(result["missing"]) == 1  # only the screenshot
-    [notice] = outbox(config_path)
+    [notice] = replies(config_path)
     text = text_of(notice)
     assert "print (captura) da tela" in text
     assert f"[#{result['ticket']}]" in text  # how to reply so the ticket is completed
@@ -112,7 +117,7 @@ def test_missing_step_by_step_is_named_in_the_notice(ingest: Ingest, config_path
 
     assert result["outcome"] == "incomplete"
     assert result["missing"] == ["passo_a_passo"]
-    assert "Passo a passo:" in text_of(outbox(config_path)[0])  # the questionnaire line
+    assert "Passo a passo:" in text_of(replies(config_path)[0])  # the questionnaire line
 
 
 def test_uasg_reactivation_with_invalid_cnpj_is_incomplete_with_the_reason(
@@ -123,7 +128,7 @@ def test_uasg_reactivation_with_invalid_cnpj_is_incomplete_with_the_reason(
     assert result["outcome"] == "incomplete"
     assert result["theme"] == "reativacao-uasg"
     assert result["missing"] == ["cnpj"]
-    assert "verificadores" in text_of(outbox(config_path)[0])
+    assert "verificadores" in text_of(replies(config_path)[0])
 
 
 def test_valid_uasg_reactivation_is_created(ingest: Ingest) -> None:
@@ -167,7 +172,7 @@ def test_forward_from_redecompras_opens_the_ticket_for_the_original_sender(
     result = ingest(forwarded.read_bytes())
 
     assert (result["outcome"], result["theme"]) == ("created", "duvidas-compras")
-    [ack] = outbox(config_path)
+    [ack] = replies(config_path)
     assert ack["To"] == "carlos.pereira@der.rj.gov.br"
     assert "redecompras@planejamento.rj.gov.br" in ack["Cc"]
     with db_app(config_path).sessions() as session:
@@ -217,7 +222,7 @@ def test_subject_without_theme_gets_the_list_of_themes(ingest: Ingest, config_pa
     result = ingest(mail("Pedido", "Olá, preciso de ajuda com o sistema."))
 
     assert (result["outcome"], result["ticket"], result["replies"]) == ("no_theme", None, 1)
-    text = text_of(outbox(config_path)[0])
+    text = text_of(replies(config_path)[0])
     assert "Reativação de UASG" in text and "Erro/Indisponibilidade" in text
 
 
@@ -230,7 +235,7 @@ def test_the_same_message_twice_gives_no_second_ticket_and_no_second_reply(
 
     assert first["outcome"] == "created"
     assert again["outcome"] == "duplicate"
-    assert len(outbox(config_path)) == 1
+    assert len(replies(config_path)) == 1
     with db_app(config_path).sessions() as session:
         assert session.scalar(select(func.count()).select_from(m.Ticket)) == 1
 
@@ -263,7 +268,7 @@ def test_reply_with_the_code_completes_an_incomplete_ticket(
         assert ticket.state == "aberto"
         assert ticket.due_at is not None
         assert [msg.body_text for msg in ticket.messages][-1] == "Segue o print solicitado."
-    completed = outbox(config_path)[-1]
+    completed = replies(config_path)[-1]
     assert f"[#{code}]" in completed["Subject"]
 
 
@@ -297,7 +302,7 @@ def test_stranger_quoting_a_code_does_not_get_into_the_ticket(ingest: Ingest) ->
 
 def test_reply_by_headers_alone_finds_the_ticket(ingest: Ingest, config_path: Path) -> None:
     code = ingest(error_report(screenshot=False))["ticket"]
-    [notice] = outbox(config_path)
+    [notice] = replies(config_path)
     reply = mail(
         "Re: print",  # the code was deleted from the subject
         "Segue.",

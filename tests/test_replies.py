@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from mailproc.errors import TemplateError
+from mailproc.message import Attachment
 from mailproc.replies import RenderedReply, ReplyRenderer, build_email, make_message_id
 from mailproc.resources import shipped_dir
 
@@ -22,7 +23,12 @@ TICKET = {
     "priority": "Média",
     "due_at": "01/12/2026 às 14:00",
     "response_hours": 72,
+    "state": "aberto",
+    "state_label": "em atendimento",
+    "created_at": "28/11/2026 às 14:00",
 }
+AREA = {"name": "Suporte Técnico SIASG", "address": "suporte-siasg@example.gov.br"}
+FILES = [{"filename": "tela-erro.png", "size_kb": 88}]
 RECEIVED = {
     "attachments": [{"filename": "print-erro.png", "size_kb": 120}],
     "answers": [
@@ -69,7 +75,78 @@ _PURPOSE_CONTEXT: dict[str, dict[str, object]] = {
     "closed_incomplete": {"ticket": TICKET, "missing": MISSING},
     "quarantined": {"reason": "a mensagem excede o tamanho máximo de 25 MB"},
     "completed": {"ticket": TICKET, "received": RECEIVED},
+    "staff_answer": {
+        "ticket": TICKET,
+        "answer": {
+            "text": "A UASG foi reativada.\nAcesse novamente o sistema.",
+            "attachments": FILES,
+            "state_label": "resolvido",
+            "priority": "",
+        },
+        "ask_rating": True,
+    },
+    "rating_received": {"ticket": TICKET, "rating": {"score": 4, "comment": "Bom atendimento"}},
+    "status": {
+        "ticket": TICKET,
+        "last_answer": {"text": "Estamos analisando o erro.", "at": "29/11/2026 às 10:00"},
+    },
+    "my_tickets": {
+        "tickets": [
+            {
+                "code": CODE,
+                "subject": "Erro ao publicar aviso de licitação",
+                "state_label": "em atendimento",
+                "due_at": "01/12/2026 às 14:00",
+                "created_at": "28/11/2026 às 14:00",
+            }
+        ],
+        "total": 25,
+    },
+    "urgent_received": {"ticket": TICKET, "reason": "O pregão será aberto amanhã."},
+    "cancelled": {"ticket": TICKET, "reason": "Resolvi pelo telefone."},
+    "command_help": {
+        "problem": "Informe o código do chamado, por exemplo: “status 2026-000123”.",
+        "example_tag": f"[#{CODE}]",
+    },
+    "stranger_notice": {"quoted_code": CODE},
+    "staff_help": {"ticket": TICKET, "unknown": ["#resolvdo"]},
+    "routed": {
+        "area": AREA,
+        "ticket": TICKET,
+        "received": RECEIVED,
+        "description": "O SIASG apresenta erro ao publicar.",
+        "forwarder": "redecompras@planejamento.rj.gov.br",
+    },
+    "area_update": {
+        "area": AREA,
+        "ticket": TICKET,
+        "update": {
+            "sender": "maria@saude.rj.gov.br",
+            "text": "O erro voltou a acontecer hoje.",
+            "attachments": FILES,
+        },
+    },
+    "area_urgent": {
+        "area": AREA,
+        "ticket": TICKET,
+        "reason": "O pregão será aberto amanhã.",
+        "by": {"name": "Maria da Silva", "email": "maria@saude.rj.gov.br"},
+    },
+    "area_cancelled": {"area": AREA, "ticket": TICKET, "reason": "Resolvi pelo telefone."},
+    "deadline_reminder": {"area": AREA, "ticket": TICKET, "hours_left": 23},
+    "deadline_escalation": {
+        "area": AREA,
+        "ticket": TICKET,
+        "overdue_hours": 1,
+        "escalated_to": "coordenacao@example.gov.br",
+    },
 }
+
+# Mail to a routing area greets the area; every other purpose greets the servant.
+AREA_PURPOSES = frozenset(
+    {"routed", "area_update", "area_urgent", "area_cancelled", "deadline_reminder",
+     "deadline_escalation"}
+)  # fmt: skip
 
 # Phrases the servant must find, in both the text and the HTML version.
 _REQUIRED = {
@@ -86,6 +163,26 @@ _REQUIRED = {
     "quarantined": ["a mensagem excede o tamanho máximo de 25 MB", "nenhum chamado",
                     "0800 978 9001"],
     "completed": [CODE, "print-erro.png", "encaminhado para atendimento", "0800 978 9001"],
+    "staff_answer": [CODE, "A UASG foi reativada.", "tela-erro.png", "resolvido",
+                     "(muito insatisfeito)", "Nota: 4 - bom atendimento"],
+    "rating_received": [CODE, "Registramos a nota", "Bom atendimento"],
+    "status": [CODE, "em atendimento", "01/12/2026 às 14:00", "Erro/Indisponibilidade – SIASG",
+               "Estamos analisando o erro.", "29/11/2026 às 10:00"],
+    "my_tickets": [CODE, "Você tem 25 chamados", "em atendimento", "01/12/2026 às 14:00"],
+    "urgent_received": [CODE, "O pregão será aberto amanhã.", "Média", "01/12/2026 às 14:00"],
+    "cancelled": [CODE, "foi cancelado", "Resolvi pelo telefone."],
+    "command_help": ["Informe o código do chamado", "meus chamados", "urgente 2026-000123",
+                     "cancelar 2026-000123", f"[#{CODE}]", "0800 978 9001"],
+    "stranger_notice": [CODE, "não foi incluída", "nenhum chamado foi aberto"],
+    "staff_help": [CODE, "#resolvdo", "#prioridade alta", f"[#{CODE}]"],
+    "routed": ["Prezada equipe Suporte Técnico SIASG", CODE, "Divulgação de Compras",
+               "O SIASG apresenta erro ao publicar.", "print-erro.png", "maria@saude.rj.gov.br",
+               "#resolvido", f"[#{CODE}]"],
+    "area_update": [CODE, "O erro voltou a acontecer hoje.", "tela-erro.png", "#resolvido"],
+    "area_urgent": [CODE, "O pregão será aberto amanhã.", "Maria da Silva", "Média"],
+    "area_cancelled": [CODE, "cancelou o chamado", "Resolvi pelo telefone."],
+    "deadline_reminder": [CODE, "01/12/2026 às 14:00", "23 horas"],
+    "deadline_escalation": [CODE, "venceu", "1 hora", "coordenacao@example.gov.br"],
 }  # fmt: skip
 
 
@@ -123,7 +220,8 @@ def test_every_purpose_renders_text_and_html(renderer: ReplyRenderer, purpose: s
     reply = renderer.render(purpose, sample_context(purpose))
 
     assert reply.subject and "\n" not in reply.subject and "[#" not in reply.subject
-    assert reply.text.startswith("Prezado(a) Maria da Silva,")
+    greeting = "Prezada equipe Suporte" if purpose in AREA_PURPOSES else "Prezado(a) Maria da"
+    assert reply.text.startswith(greeting)
     assert '<html lang="pt-BR">' in reply.html
     for phrase in _REQUIRED[purpose]:
         assert phrase in reply.text, phrase
@@ -321,3 +419,29 @@ def test_message_ids_are_bare_and_unique() -> None:
     ids = {make_message_id("compras.rj.gov.br") for _ in range(1_000)}
     assert len(ids) == 1_000
     assert all(i.endswith("@compras.rj.gov.br") and "<" not in i for i in ids)
+
+
+def test_attachments_make_a_mixed_message_that_keeps_both_bodies(
+    renderer: ReplyRenderer,
+) -> None:
+    reply = renderer.render("routed", sample_context("routed"))
+    files = [
+        Attachment("print-erro.png", "image/png", "image/png", b"\x89PNG\r\n\x1a\n..."),
+        Attachment("original.eml", "message/rfc822", None, b"From: x@y\r\n\r\nhi"),
+        Attachment("dados.bin", "nonsense", None, b"\x00\x01"),
+    ]
+    msg = _parse(_build(reply, attachments=files, auto_submitted="auto-generated"))
+
+    assert msg.get_content_type() == "multipart/mixed"
+    assert msg["Content-Language"] == "pt-BR"
+    text = msg.get_body(("plain",))
+    assert text is not None and "Prezada equipe" in text.get_content()
+    parts = [
+        (p.get_content_type(), p.get_filename(), p.get_content()) for p in msg.iter_attachments()
+    ]
+    assert parts == [
+        ("image/png", "print-erro.png", files[0].data),
+        # message/* may not be base64 (RFC 2046): an attached .eml travels as bytes.
+        ("application/octet-stream", "original.eml", files[1].data),
+        ("application/octet-stream", "dados.bin", files[2].data),
+    ]

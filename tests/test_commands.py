@@ -1,0 +1,283 @@
+"""Requester commands by e-mail: the pure parser, then each command through ``mailproc ingest``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+
+import pytest
+
+from mailproc import models as m
+from mailproc.app import App
+from mailproc.commands import Command, CommandKind, parse_command
+from mailproc.db import utcnow
+from tests.mails import error_body, error_report, mail, png, reactivation
+from tests.threads import MARIA, SIASG_AREA, count, queued, reply, set_ticket, staff_reply, ticket
+
+Ingest = Callable[[bytes], dict]
+CODE = "2026-000123"
+STATUS, MINE, URGENT, CANCEL, HELP = (
+    CommandKind.STATUS,
+    CommandKind.MY_TICKETS,
+    CommandKind.URGENT,
+    CommandKind.CANCEL,
+    CommandKind.HELP,
+)
+
+# (subject, new text, in a ticket's thread?) -> the command, or None for an ordinary message
+PARSED = [
+    (f"status {CODE}", "", False, Command(STATUS, CODE)),
+    (f"Status #{CODE}", "", False, Command(STATUS, CODE)),
+    (f"status [#{CODE}]", "", False, Command(STATUS, CODE)),
+    (f"[#{CODE}] status", "", False, Command(STATUS, CODE)),
+    (f"Situação do chamado {CODE}", "", False, Command(STATUS, CODE)),
+    ("Consulta", f"status {CODE}", False, Command(STATUS, CODE)),
+    (f"RES: [#{CODE}] Chamado registrado: Erro", "status", True, Command(STATUS)),
+    (f"RES: [#{CODE}] Chamado registrado: Erro", "Status?", True, Command(STATUS)),
+    ("status", "", False, Command(STATUS)),  # the bare keyword: help with the code
+    ("meus chamados", "", False, Command(MINE)),
+    ("Meus Chamados", "", False, Command(MINE)),
+    ("Consulta", "meus chamados", False, Command(MINE)),
+    (f"urgente {CODE}", "Pregão amanhã.", False, Command(URGENT, CODE, "Pregão amanhã.")),
+    (f"urgente {CODE}: pregão amanhã", "", False, Command(URGENT, CODE, "pregão amanhã")),
+    (f"Re: [#{CODE}] x", "Urgente: pregão amanhã", True, Command(URGENT, None, "pregão amanhã")),
+    (f"Re: [#{CODE}] x", "URGENTE!\nPregão amanhã.", True, Command(URGENT, None, "Pregão amanhã.")),
+    (f"cancelar {CODE}", "", False, Command(CANCEL, CODE)),
+    (f"Re: [#{CODE}] x", "Cancelar: resolvido por telefone", True,
+     Command(CANCEL, None, "resolvido por telefone")),
+    ("Dúvida", "#comando", False, Command(HELP)),
+    (f"Re: [#{CODE}] x", "#ajuda", True, Command(HELP)),
+    # Not commands: questions and requests that merely start like one.
+    ("Status do pregão", "Qual o status do pregão 90012/2026?", False, None),
+    ("Status do pregão", "Status do pregão?", True, None),
+    ("URGENTE - erro no SIASG", "O sistema caiu.", False, None),
+    ("URGENTE - erro no SIASG", "O sistema caiu.", True, None),  # a reply-all to the original
+    ("Erro no SIASG", "Urgente!\nO sistema caiu.", False, None),
+    ("Cancelar o pregão", "Como cancelo um pregão?", False, None),
+    (f"Re: [#{CODE}] x", "Cancelamento do pregão foi publicado?", True, None),
+    (f"Re: [#{CODE}] x", "Status: continua com erro", True, None),
+    ("Processo 2026-000123/2025 status", "", False, None),
+    (f"Re: [#{CODE}] x", "#resolvido", True, None),  # a staff directive, not a command
+    ("Erro", "#1 abri o sistema", False, None),
+    ("Meus chamados antigos sumiram", "", False, None),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("subject", "text", "in_thread", "expected"), PARSED)
+def test_parse_command(subject: str, text: str, in_thread: bool, expected: Command | None) -> None:
+    assert parse_command(subject, text, in_thread=in_thread) == expected
+
+
+def test_a_custom_tag_format_is_recognised_and_removed() -> None:
+    command = parse_command(
+        f"RE: [Chamado {CODE}] status", "", in_thread=True, tag_format="[Chamado {code}]"
+    )
+
+    assert command == Command(STATUS, CODE)
+
+
+# -- through ingest ---------------------------------------------------------------------------
+
+
+def _open(ingest: Ingest) -> str:
+    result = ingest(error_report())
+    assert result["outcome"] == "created"
+    return str(result["ticket"])
+
+
+def test_status_with_a_code_answers_state_theme_deadline_and_last_answer(
+    ingest: Ingest, app: App
+) -> None:
+    code = _open(ingest)
+    ingest(staff_reply(code, "Estamos analisando o erro com a equipe do Serpro."))
+
+    result = ingest(mail(f"status {code}", ""))
+
+    assert (result["outcome"], result["ticket"], result["replies"]) == ("command", code, 1)
+    [answer] = queued(app, "status")
+    assert answer.recipients == [MARIA]
+    assert f"[#{code}]" in answer.message["Subject"]
+    for phrase in ("em atendimento", "Erro/Indisponibilidade – SIASG", "Prazo previsto",
+                   "Estamos analisando o erro com a equipe do Serpro."):  # fmt: skip
+        assert phrase in answer.text
+    assert ticket(app, code).messages == 3  # the command is kept in the ticket's history
+
+
+def test_status_in_the_thread_needs_no_code(ingest: Ingest, app: App) -> None:
+    code = _open(ingest)
+
+    result = ingest(reply(code, "status"))
+
+    assert (result["outcome"], result["ticket"]) == ("command", code)
+    [answer] = queued(app, "status")
+    assert "A equipe ainda não respondeu" in answer.text
+
+
+def test_status_of_someone_elses_ticket_reveals_nothing(ingest: Ingest, app: App) -> None:
+    code = _open(ingest)
+
+    result = ingest(mail(f"status {code}", "", sender="Curioso <curioso@example.com>"))
+
+    assert (result["outcome"], result["ticket"]) == ("command", None)
+    [help_] = queued(app, "command_help")
+    assert help_.recipients == ["curioso@example.com"]
+    assert f"Não encontramos o chamado {code}" in help_.text
+    assert "Erro ao publicar" not in help_.text
+
+
+def test_status_of_a_code_that_does_not_exist_gets_the_same_answer(
+    ingest: Ingest, app: App
+) -> None:
+    result = ingest(mail("status 2026-999999", ""))
+
+    assert result["outcome"] == "command"
+    [help_] = queued(app, "command_help")
+    assert "Não encontramos o chamado 2026-999999" in help_.text
+
+
+def test_a_question_about_the_status_of_a_pregao_is_no_command(ingest: Ingest) -> None:
+    result = ingest(mail("Status do pregão", "Qual o status do pregão 90012/2026?"))
+
+    assert result["outcome"] in ("created", "incomplete", "no_theme")
+
+
+def test_meus_chamados_lists_the_senders_tickets_newest_first(ingest: Ingest, app: App) -> None:
+    first = _open(ingest)
+    second = ingest(error_report(screenshot=False))["ticket"]
+    set_ticket(app, first, created_at=utcnow() - timedelta(days=2))
+    ingest(mail("Erro no SIASG", "outro erro", sender="Outra <outra@example.com>"))
+
+    result = ingest(mail("meus chamados", ""))
+
+    assert (result["outcome"], result["ticket"], result["replies"]) == ("command", None, 1)
+    [listing] = queued(app, "my_tickets")
+    text = listing.text
+    assert text.index(second) < text.index(first)  # newest first
+    assert "aguardando informações do solicitante" in text and "em atendimento" in text
+    assert "Prazo previsto para resposta" in text
+    assert "outro erro" not in text and text.count("Situação:") == 2
+
+
+def test_urgente_raises_priority_halves_the_deadline_and_tells_the_area(
+    ingest: Ingest, app: App
+) -> None:
+    result = ingest(reactivation())
+    code = result["ticket"]
+    before = ticket(app, code)
+
+    answer = ingest(mail(f"urgente {code}", "A unidade precisa comprar até sexta-feira."))
+
+    assert (answer["outcome"], answer["ticket"], answer["replies"]) == ("command", code, 1)
+    after = ticket(app, code)
+    assert (before.priority, after.priority) == ("normal", "alta")
+    assert before.due_at is not None and after.due_at is not None
+    left_before = before.due_at - utcnow()
+    left_after = after.due_at - utcnow()
+    assert abs(left_after - left_before / 2) < timedelta(minutes=5)
+    [area] = queued(app, "area_urgent")
+    assert area.recipients == ["gestao-uasg@example.gov.br"]
+    assert "A unidade precisa comprar até sexta-feira." in area.text
+    [confirmation] = queued(app, "urgent_received")
+    assert "alta" in confirmation.text
+
+
+def test_a_second_urgente_raises_the_priority_again_but_keeps_the_deadline(
+    ingest: Ingest, app: App
+) -> None:
+    code = ingest(reactivation())["ticket"]
+    ingest(reply(code, "urgente: compras até sexta"))
+    due = ticket(app, code).due_at
+
+    ingest(reply(code, "urgente: e agora é para ontem"))
+
+    view = ticket(app, code)
+    assert (view.priority, view.due_at) == ("critica", due)
+    assert len(queued(app, "area_urgent")) == 2
+
+
+@pytest.mark.parametrize(
+    ("build", "problem", "bound"),
+    [
+        (lambda code: mail(f"urgente {code}", ""), "Informe o motivo", True),
+        (lambda code: mail("urgente", "preciso de resposta hoje"), "Informe o código", False),
+    ],
+    ids=["no-reason", "no-code"],
+)
+def test_urgente_without_reason_or_code_gets_help(
+    ingest: Ingest, app: App, build: Callable[[str], bytes], problem: str, bound: bool
+) -> None:
+    code = _open(ingest)
+
+    result = ingest(build(code))
+
+    assert (result["outcome"], result["ticket"]) == ("command", code if bound else None)
+    assert ticket(app, code).priority == "alta"  # unchanged
+    [help_] = queued(app, "command_help")
+    assert problem in help_.text
+
+
+def test_urgente_for_an_incomplete_ticket_says_it_waits_for_information(
+    ingest: Ingest, app: App
+) -> None:
+    code = ingest(error_report(screenshot=False))["ticket"]
+
+    ingest(mail(f"urgente {code}: pregão amanhã", ""))
+
+    [help_] = queued(app, "command_help")
+    assert "ainda aguarda informações" in help_.text
+    assert queued(app, "area_urgent") == []
+
+
+def test_cancelar_cancels_and_tells_the_area(ingest: Ingest, app: App) -> None:
+    code = _open(ingest)
+
+    result = ingest(mail(f"cancelar {code}", "Resolvi pelo telefone."))
+
+    assert (result["outcome"], result["ticket"]) == ("command", code)
+    assert ticket(app, code).state == "cancelado"
+    [area] = queued(app, "area_cancelled")
+    assert area.recipients == [SIASG_AREA]
+    [confirmation] = queued(app, "cancelled")
+    assert "Resolvi pelo telefone." in confirmation.text
+
+
+def test_cancelar_in_the_thread_by_a_participant_is_refused(ingest: Ingest, app: App) -> None:
+    raw = mail("Erro ao publicar aviso no SIASG", error_body(),
+               attachments=(("p.png", "image/png", png()),),
+               headers={"Cc": "joao.lima@saude.rj.gov.br"})  # fmt: skip
+    code = ingest(raw)["ticket"]
+
+    ingest(reply(code, "cancelar", sender="João <joao.lima@saude.rj.gov.br>"))
+
+    assert ticket(app, code).state == "aberto"
+    [help_] = queued(app, "command_help")
+    assert "Somente quem abriu" in help_.text
+
+
+def test_cancelar_a_resolved_ticket_is_refused(ingest: Ingest, app: App) -> None:
+    code = _open(ingest)
+    ingest(staff_reply(code, "#resolvido"))
+
+    ingest(reply(code, "cancelar"))
+
+    assert ticket(app, code).state == "resolvido"
+    [help_] = queued(app, "command_help")
+    assert "não pode mais ser cancelado" in help_.text
+
+
+def test_an_unknown_hash_command_gets_the_short_help(ingest: Ingest, app: App) -> None:
+    result = ingest(mail("Dúvida", "#prazos\n"))
+
+    assert (result["outcome"], result["replies"]) == ("command", 1)
+    assert count(app, m.Ticket) == 0
+    [help_] = queued(app, "command_help")
+    assert "Não reconhecemos o comando" in help_.text and "meus chamados" in help_.text
+
+
+def test_a_bare_command_subject_without_a_code_gets_help(ingest: Ingest, app: App) -> None:
+    result = ingest(mail("Status", "Gostaria de saber do meu chamado."))
+
+    assert result["outcome"] == "command"
+    assert count(app, m.Ticket) == 0
+    [help_] = queued(app, "command_help")
+    assert "Informe o código do chamado" in help_.text
