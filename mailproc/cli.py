@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from sqlalchemy import select
@@ -155,10 +157,25 @@ def cmd_rules_check(app: App, args: argparse.Namespace) -> None:
 
 
 def cmd_rules_test(app: App, args: argparse.Namespace) -> None:
-    """What would happen to a message, as if it were new; nothing is written."""
-    message = parse_message(Path(args.file).read_bytes())
+    """What would happen to a message, as if it were the first of its thread.
+
+    The real pipeline runs on a throwaway database (so the reply shown is the one that
+    would be sent); the configured database and mailboxes are not touched.
+    """
+    raw = Path(args.file).read_bytes()
+    message = parse_message(raw)
     decision = decide(Facts(message, None, app.rulebook, app.pipeline.policy))
     theme = app.rulebook.get(decision.theme_id) if decision.theme_id else None
+    with tempfile.TemporaryDirectory() as scratch:
+        trial = App(replace(app.config, database_url=f"sqlite:///{scratch}/trial.db"))
+        upgrade(trial.engine)
+        trial.pipeline.process(raw, "rules-test")
+        with trial.sessions() as session:
+            replies = [
+                {"template": mail.purpose, "to": mail.recipients, "subject": mail.subject}
+                for mail in session.scalars(select(m.OutboxMail).order_by(m.OutboxMail.id))
+            ]
+        trial.engine.dispose()
     report = {
         "outcome": decision.outcome.value,
         "reason": decision.reason,
@@ -167,13 +184,10 @@ def cmd_rules_test(app: App, args: argparse.Namespace) -> None:
         "requester": decision.request.requester.email if decision.request else None,
         "answers": decision.answers,
         "missing": [f"{i.label}: {i.reason}" for i in decision.missing],
-        "reply_template": REPLY_FOR.get(decision.outcome.value),
+        "replies": replies,
         "defects": list(message.defects),
     }
     print(json.dumps(report, ensure_ascii=False, indent=2))
-
-
-REPLY_FOR = {"created": "created", "incomplete": "incomplete", "no_theme": "no_theme"}
 
 
 def cmd_db_upgrade(app: App, args: argparse.Namespace) -> None:

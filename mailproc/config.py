@@ -6,10 +6,12 @@ import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from mailproc.conversation_settings import STRANGER_REPLIES, ConversationSettings, StrangerReply
 from mailproc.delivery import TlsMode
 from mailproc.errors import ConfigError
 from mailproc.imap_source import ImapSettings
@@ -38,6 +40,7 @@ class DeskConfig:
     staff_addresses: tuple[str, ...]
     staff_domains: tuple[str, ...]
     message_id_domain: str
+    conversation: ConversationSettings
 
     @property
     def own_addresses(self) -> frozenset[str]:
@@ -88,6 +91,7 @@ class SchedulerConfig:
     maildir_poll_seconds: int
     outbox_seconds: int
     housekeeping_seconds: int
+    deadlines_seconds: int
 
 
 @dataclass(frozen=True)
@@ -247,9 +251,24 @@ def _desk(t: _Table) -> DeskConfig:
         staff_addresses=tuple(a.lower() for a in t.strings("staff_addresses")),
         staff_domains=tuple(d.lower().lstrip("@") for d in t.strings("staff_domains")),
         message_id_domain=t.get("message_id_domain", str, "") or address.split("@", 1)[1],
+        conversation=_conversation(t),
     )
     t.finish()
     return desk
+
+
+def _conversation(t: _Table) -> ConversationSettings:
+    percent = t.positive("urgent_deadline_percent", 50)
+    if percent > 100:
+        raise t.error("urgent_deadline_percent", "must be a percentage from 1 to 100")
+    return ConversationSettings(
+        stranger_reply=cast(
+            StrangerReply, t.choice("stranger_reply", STRANGER_REPLIES, "new_ticket")
+        ),
+        remind_before=timedelta(hours=t.positive("remind_before_hours", 24)),
+        escalation_address=t.get("escalation_address", str, "").strip().lower() or None,
+        urgent_deadline_percent=percent,
+    )
 
 
 def _database_url(t: _Table) -> str:
@@ -342,6 +361,7 @@ def _scheduler(t: _Table) -> SchedulerConfig:
         maildir_poll_seconds=t.positive("maildir_poll_seconds", 30),
         outbox_seconds=t.positive("outbox_seconds", 15),
         housekeeping_seconds=t.positive("housekeeping_seconds", 3600),
+        deadlines_seconds=t.positive("deadlines_seconds", 600),
     )
     t.finish()
     return scheduler

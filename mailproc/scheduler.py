@@ -15,7 +15,12 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 
 from mailproc.app import App
 from mailproc.config import ImapConfig
-from mailproc.housekeeping import close_expired_incomplete, finish_stray_raws
+from mailproc.housekeeping import (
+    close_expired_incomplete,
+    escalate_overdue,
+    finish_stray_raws,
+    remind_due,
+)
 from mailproc.maildir_source import MaildirSource
 from mailproc.poller import PollReport, deliver, poll_maildir, poll_source
 
@@ -89,6 +94,14 @@ def _housekeeping_job(app: App) -> Callable[[], None]:
     return run
 
 
+def _deadlines_job(app: App) -> Callable[[], None]:
+    def run() -> None:
+        remind_due(app.pipeline)
+        escalate_overdue(app.pipeline)
+
+    return run
+
+
 def build_scheduler(app: App, stopping: threading.Event) -> BlockingScheduler:
     """One job per source, one for the outbox, one for upkeep; each runs one at a time."""
     scheduler = BlockingScheduler(
@@ -109,6 +122,7 @@ def build_scheduler(app: App, stopping: threading.Event) -> BlockingScheduler:
         )
     jobs.append(("outbox", _outbox_job(app), every.outbox_seconds))
     jobs.append(("housekeeping", _housekeeping_job(app), every.housekeeping_seconds))
+    jobs.append(("deadlines", _deadlines_job(app), every.deadlines_seconds))
     for name, job, seconds in jobs:
         scheduler.add_job(
             _guarded(name, job), "interval", seconds=seconds, id=name, next_run_time=now

@@ -128,7 +128,7 @@ def test_metrics_report_tickets_and_outbox_from_the_store(config_path: Path) -> 
     tickets = {s.labels["state"]: s.value for s in families["mailproc_tickets"].samples}
     outbox = {s.labels["status"]: s.value for s in families["mailproc_outbox_mail"].samples}
     assert tickets == {"aberto": 1}
-    assert outbox == {"pending": 1}
+    assert outbox == {"pending": 2}  # the acknowledgement and the mail to the routing area
 
 
 def test_metrics_endpoint_serves_prometheus_text(config_path: Path) -> None:
@@ -161,3 +161,20 @@ def test_a_mailbox_is_read_by_one_postgresql_worker_at_a_time(postgres_url: str)
     finally:
         first.dispose()
         second.dispose()
+
+
+def test_rules_test_shows_the_reply_that_would_be_sent_and_writes_nothing(
+    config_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    eml = config_path.parent / "reactivation.eml"
+    eml.write_bytes(reactivation(cnpj="11.222.333/0001-82"))
+
+    assert run_cli(config_path, "rules", "test", str(eml)) == 0
+
+    report = json.loads(capsys.readouterr().out)
+    assert (report["outcome"], report["theme"]) == ("incomplete", "reativacao-uasg")
+    assert report["missing"] == ["CNPJ: dígitos verificadores inválidos"]
+    [reply] = report["replies"]
+    assert reply["template"] == "incomplete" and reply["to"] == ["maria.silva@saude.rj.gov.br"]
+    with App(load_config(config_path)).sessions() as session:
+        assert session.scalar(select(func.count()).select_from(m.RawMessage)) == 0
