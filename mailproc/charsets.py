@@ -47,7 +47,11 @@ class Decoded(NamedTuple):
 
 
 def decode_bytes(data: bytes, declared: str | None = None) -> Decoded:
-    """Decode with the declared charset, then strict UTF-8, then cp1252, then latin-1."""
+    """Decode with the declared charset, then strict UTF-8, then cp1252, then latin-1.
+
+    Undeclared or declared UTF-8 that is mostly UTF-8 is read as UTF-8 with replacement
+    characters before cp1252 is tried (see _mostly_utf8).
+    """
     declared_codecs = _declared_codecs(declared)
     for codec in declared_codecs:
         try:
@@ -59,12 +63,31 @@ def decode_bytes(data: bytes, declared: str | None = None) -> Decoded:
         # sequences (ISO-2022-JP with Windows' NEC characters, zammad mail099): read it with
         # U+FFFD for those rather than as ASCII escape codes.
         return Decoded(data.decode(declared_codecs[0], "replace"), declared_codecs[0], False)
+    if declared_codecs in ((), ("utf-8",)):
+        mostly = _mostly_utf8(data)
+        if mostly is not None:
+            return Decoded(mostly, "utf-8", as_declared=False)
     for codec in _FALLBACKS:
         try:
             return Decoded(data.decode(codec), codec, as_declared=declared is None)
         except UnicodeError:
             continue
     return Decoded(data.decode(_LAST_RESORT), _LAST_RESORT, as_declared=declared is None)
+
+
+def _mostly_utf8(data: bytes) -> str | None:
+    """UTF-8 with U+FFFD for the broken sequences, when the good multi-byte characters
+    outnumber them; None otherwise (and for valid UTF-8, which the caller decodes itself).
+
+    One stray byte in a UTF-8 body (spam tools, a cp1252 fragment pasted into a reply) must
+    cost one character, not turn every accent of the message into cp1252 mojibake
+    ("manutenÃ§Ã£o"); text in a single-byte charset has almost no valid UTF-8 sequences.
+    """
+    replaced = data.decode("utf-8", "replace")
+    kept = data.decode("utf-8", "ignore")
+    broken = len(replaced) - len(kept)
+    good = sum(1 for character in kept if ord(character) > 0x7F)
+    return replaced if 0 < broken < good else None
 
 
 def _declared_codecs(label: str | None) -> tuple[str, ...]:
@@ -75,7 +98,7 @@ def _declared_codecs(label: str | None) -> tuple[str, ...]:
     name = _UNKNOWN_LABELS.get(name, name)
     try:
         codec = codecs.lookup(name).name
-    except LookupError:
+    except (LookupError, ValueError):  # ValueError: a NUL in the label ("utf-8\x00")
         return ()
     if codec in _NOT_CHARSETS:
         return ()
@@ -130,7 +153,7 @@ def _encoded_word_bytes(encoding: str, payload: str) -> bytes | None:
         if encoding in "bB":
             return binascii.a2b_base64(payload + "=" * (-len(payload) % 4))
         return binascii.a2b_qp(payload.encode("utf-8", "surrogateescape"), header=True)
-    except binascii.Error:
+    except ValueError:  # binascii.Error, or a B payload holding non-ASCII characters
         return None
 
 

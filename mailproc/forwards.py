@@ -16,6 +16,10 @@ from mailproc.threading_codes import (
 )
 
 _ADDRESS = re.compile(r"[\w.+'-]+@[\w-]+(?:\.[\w-]+)*")
+_BRACKETED_ADDRESS = re.compile(
+    r"(?:<\s*(?:mailto:)?|\[mailto:|\(mailto:)\s*([\w.+'-]+@[\w-]+(?:\.[\w-]+)*)\s*[>\])]",
+    re.IGNORECASE,
+)
 _ADDRESS_DECORATION = re.compile(r"<[^>]*>|\[mailto:[^\]]*\]|\(mailto:[^)]*\)|mailto:\S+")
 _NAME_TRIM = " \t\"'*<>[]()"
 _SENDER_LINE_MAX = 500  # real sender lines are short; the address search is quadratic in length
@@ -117,13 +121,17 @@ def _inline_original(
 def parse_sender(value: str) -> Address | None:
     """The mailbox of a "De:" line: "Fulano <f@x>", "f@x", '"Fulano" [mailto:f@x]'.
 
-    Outlook writes a bare display name for senders in its own directory: no address, None.
+    The address in angle brackets or a mailto: wins over one shown in the name: in
+    '"alice@x" <bob@x>' the mail is bob's, and the name (written to be taken for the sender)
+    is dropped. Outlook writes a bare display name for senders in its own directory: no
+    address, None.
     """
     value = value[:_SENDER_LINE_MAX]
-    found = _ADDRESS.search(value.replace("mailto:", " "))
+    found = _BRACKETED_ADDRESS.search(value) or _ADDRESS.search(value.replace("mailto:", " "))
     if found is None:
         return None
-    address = found.group().strip("'.").lower()  # 'fulano@x.gov.br', as Outlook quotes it
-    name = _ADDRESS_DECORATION.sub(" ", value).replace(found.group(), " ")
+    address = found.group(found.lastindex or 0).strip("'.").lower()  # Outlook's 'fulano@x'
+    name = _ADDRESS_DECORATION.sub(" ", value)
+    name = re.sub(re.escape(address), " ", name, flags=re.IGNORECASE)
     name = " ".join(name.split()).strip(_NAME_TRIM)
-    return Address(address, "" if name.lower() == address else name)
+    return Address(address, "" if _ADDRESS.search(name) else name)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 from email.message import Message
 
 from mailproc.charsets import decode_encoded_words
@@ -17,6 +18,14 @@ _MAX_EXTENSION_LENGTH = 16
 _BIDI_CONTROLS = frozenset("\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 _PATH_SEPARATORS = re.compile(r"[/\\]")
 _SPACES = re.compile(r"\s+")
+# Characters Windows refuses in a file name (":" also opens an NTFS alternate data stream):
+# a staff member saving the file there must get the name we show.
+_WINDOWS_RESERVED_CHARACTERS = re.compile(r'[:*?"<>|]')
+# Device names Windows reserves whatever the extension ("NUL.txt" is the null device too).
+_WINDOWS_DEVICE_NAMES = frozenset(
+    {"con", "prn", "aux", "nul", "conin$", "conout$"}
+    | {f"{port}{n}" for port in ("com", "lpt") for n in (*"0123456789", "¹", "²", "³")}
+)
 
 
 def decode_filename(content_headers: Message) -> str:
@@ -35,14 +44,37 @@ def decode_filename(content_headers: Message) -> str:
 
 
 def safe_filename(name: str) -> str:
-    """``name`` without path, control or bidi characters and leading dots, NFC, at most 150 chars.
+    """``name`` made safe to show and to save on Linux and Windows, NFC, at most 150 chars.
 
-    Returns "" when nothing usable is left; the caller then generates a name.
+    No path, no control or bidi characters, no leading dots (hidden files) nor trailing dots
+    and spaces (which Windows drops), Windows-reserved characters replaced by "_" and device
+    names ("CON", "nul.txt", "COM1") prefixed with "_". Returns "" when nothing usable is
+    left; the caller then generates a name.
     """
     name = _PATH_SEPARATORS.split(name)[-1]
     name = "".join(_safe_character(character) for character in name)
-    name = _SPACES.sub(" ", name).strip().lstrip(".").strip()
-    return _shortened(unicodedata.normalize("NFC", name))
+    name = _WINDOWS_RESERVED_CHARACTERS.sub("_", name)
+    name = _SPACES.sub(" ", name).strip().lstrip(".").strip().rstrip(". ")
+    if _is_device_name(name):
+        name = f"_{name}"
+    return _shortened(unicodedata.normalize("NFC", name)).rstrip(". ")
+
+
+def unique_names(names: Iterable[str]) -> list[str]:
+    """The names in order, later repeats numbered: print.png, print-2.png, print-3.png.
+
+    Compared without case, as Windows and macOS file systems compare them.
+    """
+    taken: set[str] = set()
+    unique: list[str] = []
+    for name in names:
+        candidate, number = name, 1
+        while candidate.casefold() in taken:
+            number += 1
+            candidate = _numbered(name, number)
+        taken.add(candidate.casefold())
+        unique.append(candidate)
+    return unique
 
 
 def generated_filename(number: int, extension: str, stem: str = "anexo") -> str:
@@ -57,6 +89,19 @@ def _safe_character(character: str) -> str:
     if unicodedata.category(character) == "Cc":
         return " "
     return character
+
+
+def _is_device_name(name: str) -> bool:
+    return name.partition(".")[0].rstrip(" ").casefold() in _WINDOWS_DEVICE_NAMES
+
+
+def _numbered(name: str, number: int) -> str:
+    """ "print.png" -> "print-2.png", kept within MAX_NAME_LENGTH."""
+    stem, dot, extension = name.rpartition(".")
+    if not dot or not stem or len(extension) > _MAX_EXTENSION_LENGTH:
+        stem, extension = name, ""
+    suffix = f"-{number}" + (f".{extension}" if extension else "")
+    return stem[: MAX_NAME_LENGTH - len(suffix)] + suffix
 
 
 def _shortened(name: str) -> str:

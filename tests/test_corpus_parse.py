@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from mailproc.message import Attachment, InboundMessage
+from mailproc.message import Address, Attachment, InboundMessage
 from mailproc.parse import parse_message
 from mailproc.safe_names import MAX_NAME_LENGTH
 
@@ -132,3 +132,32 @@ def test_subject_and_sender_agree_with_zammad(name: str) -> None:
     assert message.subject == " ".join(expected["subject"].split())
     assert message.sender is not None
     assert message.sender.email == expected["from_email"].lower()
+
+
+# --- senders the stdlib alone would get wrong ---------------------------------------------
+
+SENDERS = {
+    # The display name is an address; the mail comes from the one in angle brackets.
+    "mail-parser/mail_test_19": Address("bob@example.com"),
+    "mail-parser/mail_test_15": Address("do-not-reply@ncs.gov.ng"),
+    # Quotes around a local part that needs none are dropped; an address never keeps them.
+    "otobo/EmailParser/PostMaster-Test8.box": Address("#fax#*49000783135#@otobo.fax"),
+    "zammad/mail035.box": Address("finances8@firstfinanceloanfirm.example.com"),
+    # "<power quadrant system@example.com>": no usable address, and no fragment of it.
+    "zammad/mail071.box": None,
+}
+
+
+@pytest.mark.parametrize(("name", "sender"), sorted(SENDERS.items(), key=str))
+def test_the_sender_is_the_real_address(name: str, sender: Address | None) -> None:
+    message = parse_message((CORPUS / name).read_bytes())
+    assert message.sender == sender
+
+
+def test_every_address_in_the_corpus_is_bare() -> None:
+    for path in MESSAGE_FILES:
+        for part in every_message(parse_message(path.read_bytes())):
+            for address in (part.sender, *part.to, *part.cc, *part.reply_to):
+                if address is not None:
+                    assert not set(address.email) & set('"<> \t'), (corpus_name(path), address)
+                    assert address.email.count("@") == 1, (corpus_name(path), address)

@@ -15,9 +15,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mailproc.charsets import decode_bytes, decode_encoded_words
+from mailproc.forwards import parse_sender
 from mailproc.message import Address
-from mailproc.parse import MAX_PARTS, parse_message
-from mailproc.safe_names import MAX_NAME_LENGTH, generated_filename, safe_filename
+from mailproc.parse import MAX_ATTACHMENTS, MAX_PARTS, Limits, parse_message
+from mailproc.safe_names import MAX_NAME_LENGTH, generated_filename, safe_filename, unique_names
 
 PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
 
@@ -153,6 +154,101 @@ def test_unusable_address_entries_become_defects_and_the_rest_is_kept() -> None:
     message = parse_message(raw_mail("To: Destinatarios, a:b:;;, chefia@rj.gov.br"))
     assert [a.email for a in message.to] == ["chefia@rj.gov.br"]
     assert any("to" in defect for defect in message.defects)
+
+
+@pytest.mark.parametrize(
+    "from_field",
+    [
+        "alice@example.com <bob@example.com>",
+        '"alice@example.com" <bob@example.com>',
+        "=?utf-8?q?alice=40example=2Ecom?= <bob@example.com>",
+        "Alice alice@example.com (diretoria) <bob@example.com>",
+    ],
+)
+def test_the_sender_is_the_address_in_angle_brackets_never_the_display_name(
+    from_field: str,
+) -> None:
+    message = parse_message(raw_mail("X: y").replace(b"maria.silva@saude.rj.gov.br", b"x"))
+    message = parse_message(
+        raw_mail("").replace(b"maria.silva@saude.rj.gov.br", from_field.encode())
+    )
+    assert message.sender == Address("bob@example.com", "")
+    assert any("shows another address" in defect for defect in message.defects)
+
+
+def test_every_address_field_resists_display_name_spoofing() -> None:
+    raw = raw_mail(
+        "Cc: eve@example.com <frank@example.com>\nReply-To: henry@example.com <ivan@example.com>"
+    )
+    message = parse_message(raw)
+    assert [a.email for a in message.cc] == ["frank@example.com"]
+    assert [a.email for a in message.reply_to] == ["ivan@example.com"]
+
+
+def test_a_name_showing_the_senders_own_address_is_kept() -> None:
+    raw = raw_mail("").replace(
+        b"maria.silva@saude.rj.gov.br",
+        b"'maria.silva@saude.rj.gov.br' <maria.silva@saude.rj.gov.br>",
+    )
+    message = parse_message(raw)
+    assert message.sender == Address("maria.silva@saude.rj.gov.br", "'maria.silva@saude.rj.gov.br'")
+
+
+def test_quotes_inside_a_display_name_are_left_alone() -> None:
+    # The comma and the "<" belong to the quoted name: the address is still the bracketed one.
+    raw = raw_mail("").replace(
+        b"maria.silva@saude.rj.gov.br", b'"Silva, M. <x@y.com> alice@z.com" <maria@rj.gov.br>'
+    )
+    assert parse_message(raw).sender == Address("maria@rj.gov.br", "")
+
+
+@given(
+    st.text(
+        alphabet=st.characters(
+            blacklist_characters=',;:"<>()\\', blacklist_categories=("Cs", "Cc")
+        ),
+        max_size=40,
+    )
+)
+def test_no_unquoted_display_name_can_replace_the_bracketed_sender(name: str) -> None:
+    field = f"{name} <bob@example.com>".encode()
+    message = parse_message(b"From: " + field + b"\r\nSubject: x\r\n\r\nCorpo.\r\n")
+    assert message.sender is not None
+    assert message.sender.email == "bob@example.com"
+
+
+@pytest.mark.parametrize(
+    ("from_field", "expected"),
+    [
+        ('<"#FAX#*49000783135#"@otobo.fax>', "#fax#*49000783135#@otobo.fax"),
+        ('"finances8@loans.example.com"', "finances8@loans.example.com"),
+    ],
+)
+def test_addresses_never_keep_quotes(from_field: str, expected: str) -> None:
+    raw = raw_mail("").replace(b"maria.silva@saude.rj.gov.br", from_field.encode())
+    message = parse_message(raw)
+    assert message.sender is not None and message.sender.email == expected
+
+
+def test_an_address_that_needs_quotes_is_unusable_and_no_fragment_of_it_is_taken() -> None:
+    # zammad mail071: the stdlib would quote the local part; "system@example.com" is no one.
+    raw = raw_mail("").replace(
+        b"maria.silva@saude.rj.gov.br", b'"your secret past" <power quadrant system@example.com>'
+    )
+    message = parse_message(raw)
+    assert message.sender is None
+    assert any("unusable address in from" in defect for defect in message.defects)
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ('"alice@example.com" <bob@example.com>', Address("bob@example.com", "")),
+        ("alice@example.com [mailto:bob@example.com]", Address("bob@example.com", "")),
+    ],
+)
+def test_a_forwarded_de_line_also_takes_the_bracketed_address(line: str, expected: Address) -> None:
+    assert parse_sender(line) == expected
 
 
 def test_headers_keep_every_value_decoded() -> None:
@@ -357,6 +453,41 @@ def test_hostile_file_names_are_made_safe(parameter: str, expected: str) -> None
     assert [a.filename for a in parse_message(raw).attachments] == [expected]
 
 
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("relatório: março?.pdf", "relatório_ março_.pdf"),
+        ('a*b"c<d>e|f.png', "a_b_c_d_e_f.png"),
+        ("nota.pdf:zone.identifier", "nota.pdf_zone.identifier"),
+        ("CON", "_CON"),
+        ("nul.txt", "_nul.txt"),
+        ("Com1.tar.gz", "_Com1.tar.gz"),
+        ("LPT9 .log", "_LPT9 .log"),
+        ("console.txt", "console.txt"),
+        ("oficio.pdf. . ", "oficio.pdf"),
+    ],
+)
+def test_file_names_are_safe_on_windows(name: str, expected: str) -> None:
+    assert safe_filename(name) == expected
+
+
+def test_repeated_file_names_in_one_message_are_numbered() -> None:
+    message = servidor_mail()
+    message.set_content("Três prints.")
+    for name in ("print.png", "Print.png", "print.png", "outro.png"):
+        message.add_attachment(PNG, maintype="image", subtype="png", filename=name)
+    names = [a.filename for a in parse_message(bytes(message)).attachments]
+    assert names == ["print.png", "Print-2.png", "print-3.png", "outro.png"]
+
+
+def test_numbered_names_stay_unique_and_within_the_length_limit() -> None:
+    long = "x" * MAX_NAME_LENGTH
+    names = unique_names(["a.pdf", "a.pdf", "a-2.pdf", "README", "README", long, long])
+    assert names[:5] == ["a.pdf", "a-2.pdf", "a-2-2.pdf", "README", "README-2"]
+    assert len(names[6]) == MAX_NAME_LENGTH and names[6].endswith("-2")
+    assert len({name.casefold() for name in names}) == len(names)
+
+
 def test_very_long_file_name_is_cut_keeping_its_extension() -> None:
     raw = multipart(pdf_part(f'attachment; filename="{"x" * 500}.pdf"'))
     [attachment] = parse_message(raw).attachments
@@ -410,6 +541,53 @@ def test_more_than_500_parts_stops_with_a_defect() -> None:
     message = parse_message(multipart(*[part] * 600))
     assert 0 < len(message.attachments) < MAX_PARTS
     assert any("more than 500 MIME parts" in defect for defect in message.defects)
+
+
+def test_more_than_100_attachments_keeps_the_first_100_with_a_defect() -> None:
+    part = b"Content-Type: application/octet-stream\r\nContent-Disposition: attachment\r\n\r\nd"
+    message = parse_message(multipart(*[part] * (MAX_ATTACHMENTS + 20)))
+    assert message.fatal is None
+    assert len(message.attachments) == MAX_ATTACHMENTS
+    assert any("more than 100 attachments" in defect for defect in message.defects)
+
+
+def test_the_attachment_count_is_shared_with_attached_messages() -> None:
+    original = servidor_mail("Original")
+    original.set_content("Texto.")
+    for number in range(3):
+        original.add_attachment(
+            PDF, maintype="application", subtype="pdf", filename=f"{number}.pdf"
+        )
+    forwarding = servidor_mail("Fwd: Original")
+    forwarding.set_content("Segue.")
+    forwarding.add_attachment(PDF, maintype="application", subtype="pdf", filename="fora.pdf")
+    forwarding.add_attachment(original)
+    message = parse_message(bytes(forwarding), Limits(attachments=3))
+    assert [a.filename for a in message.attachments] == ["fora.pdf"]
+    assert [a.filename for a in message.forwarded[0].attachments] == ["0.pdf", "1.pdf"]
+    assert any("more than 3 attachments" in d for d in message.forwarded[0].defects)
+
+
+def test_attachments_over_the_total_size_are_skipped_with_a_defect() -> None:
+    message = servidor_mail()
+    message.set_content("Anexos grandes.")
+    for name, size in (("a.bin", 600), ("b.bin", 600), ("c.bin", 300)):
+        message.add_attachment(
+            bytes(size), maintype="application", subtype="octet-stream", filename=name
+        )
+    parsed = parse_message(bytes(message), Limits(attachment_bytes=1000))
+    # b.bin would pass the limit; the smaller c.bin still fits after it.
+    assert [a.filename for a in parsed.attachments] == ["a.bin", "c.bin"]
+    assert any("a file of 600 bytes skipped" in defect for defect in parsed.defects)
+
+
+def test_uuencoded_and_pasted_files_count_against_the_attachment_limits() -> None:
+    pasted = base64.b64encode(PNG).decode()
+    message = servidor_mail()
+    message.set_content(f'<img src="data:image/png;base64,{pasted}">' * 3, subtype="html")
+    parsed = parse_message(bytes(message), Limits(attachments=2))
+    assert len(parsed.attachments) == 2
+    assert any("more than 2 attachments" in defect for defect in parsed.defects)
 
 
 def test_attached_messages_nested_deeper_than_three_levels_are_skipped() -> None:
@@ -506,8 +684,44 @@ def test_decoding_order_is_declared_then_utf8_then_cp1252_then_latin1() -> None:
     assert decode_bytes("ação".encode("cp1252"), "utf-8").text == "ação"
 
 
+@pytest.mark.parametrize("declared", [None, "utf-8"])
+def test_utf8_with_a_stray_byte_loses_one_character_not_every_accent(declared: str | None) -> None:
+    # mail-parser mail_test_6: one bad byte in a Russian UTF-8 body read it all as latin-1.
+    data = "Solicitação de manutenção – urgente".encode() + b"\x92 fim"
+    decoded = decode_bytes(data, declared)
+    assert decoded.text == "Solicitação de manutenção – urgente\ufffd fim"
+    assert (decoded.charset, decoded.as_declared) == ("utf-8", False)
+
+
+def test_cp1252_text_is_not_mistaken_for_broken_utf8() -> None:
+    assert decode_bytes("manutenção – “ok”".encode("cp1252"), "utf-8").text == "manutenção – “ok”"
+
+
 def test_iso_8859_1_label_is_read_as_its_cp1252_superset() -> None:
     assert decode_bytes("“ação”".encode("cp1252"), "iso-8859-1").text == "“ação”"
+
+
+def test_a_charset_label_holding_a_nul_is_unknown_not_an_error() -> None:
+    # Found by tests/test_fuzz.py: codecs.lookup raises ValueError on it, not LookupError.
+    assert decode_bytes("ação".encode(), "utf-8\x00") == ("ação", "utf-8", False)
+    assert decode_encoded_words("=?utf-8\x00?q?a=C3=A7=C3=A3o?=") == "ação"
+    raw = raw_mail('Content-Type: text/plain; charset="utf-8\x00"', "ação\r\n".encode())
+    assert parse_message(raw).text == "ação\n"
+
+
+def test_an_rfc2231_charset_parameter_with_a_nul_is_ignored() -> None:
+    # Found by tests/test_fuzz.py: the stdlib's get_content_charset raised ValueError.
+    raw = raw_mail("Content-Type: text/plain; charset*=utf-8\x00''utf-8", "olá\r\n".encode())
+    message = parse_message(raw)
+    assert message.fatal is None and message.text == "olá\n"
+
+
+def test_an_encoded_word_with_non_ascii_base64_is_left_as_written() -> None:
+    # Found by tests/test_fuzz.py: a raw 8-bit byte inside a B word made a2b_base64 raise.
+    assert decode_encoded_words("=?utf-8?B?w6fDo2\u00e9?= fim") == "=?utf-8?B?w6fDo2\u00e9?= fim"
+    raw = raw_mail("X: y").replace(b"X: y", b"Subject: =?utf-8?B?w6fDo2\xe9?=")
+    message = parse_message(raw)
+    assert message.fatal is None and message.subject == "=?utf-8?B?w6fDo2é?="
 
 
 def test_encoded_words_in_one_charset_are_joined_before_decoding() -> None:
