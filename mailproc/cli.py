@@ -8,6 +8,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy import select
@@ -23,6 +24,7 @@ from mailproc.logs import setup_logging
 from mailproc.metrics import serve_metrics
 from mailproc.parse import parse_message
 from mailproc.poller import deliver, poll_once
+from mailproc.retention import purge
 from mailproc.status import collect
 
 EXIT_CONFIG = 2  # bad configuration, rules or templates
@@ -106,6 +108,12 @@ def cmd_reprocess(app: App, args: argparse.Namespace) -> None:
     outcomes = reprocess_quarantined(app.start().pipeline, args.raw_ids or None)
     deliver(app)
     print(json.dumps({"reprocessed": sum(outcomes.values()), "outcomes": dict(outcomes)}))
+
+
+def cmd_purge(app: App, args: argparse.Namespace) -> None:
+    period = timedelta(days=app.config.retention_days)
+    report = purge(app.start().sessions, period, dry_run=args.dry_run)
+    print(json.dumps(report.as_json(), ensure_ascii=False))
 
 
 def cmd_import(app: App, args: argparse.Namespace) -> None:
@@ -279,6 +287,10 @@ def _parser() -> argparse.ArgumentParser:
         "process quarantined messages again (after a rules or code fix)",
     )
     reprocess.add_argument("raw_ids", nargs="*", type=int, metavar="RAW_ID")
+    purging = command(
+        commands, "purge", cmd_purge, "delete raw mail and attachment bytes past [retention] days"
+    )
+    purging.add_argument("--dry-run", action="store_true", help="only say what would go")
     importing = command(commands, "import", cmd_import, "process a backlog: an mbox or Maildir")
     importing.add_argument("path")
     importing.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -115,6 +115,7 @@ class Config:
     max_message_bytes: int
     logging: LoggingConfig
     metrics_port: int | None
+    retention_days: int
 
 
 class _Table:
@@ -213,6 +214,7 @@ def load_config(path: Path) -> Config:
         max_message_bytes=max_bytes,
         logging=_logging(root.table("logging")),
         metrics_port=_metrics_port(root.table("metrics")),
+        retention_days=_retention_days(root.table("retention")),
     )
     _check_unique_names(root, config)
     root.finish()
@@ -382,6 +384,12 @@ def _metrics_port(t: _Table) -> int | None:
         raise t.error("port", "must be a TCP port (0 turns metrics off)")
     t.finish()
     return port or None
+
+
+def _retention_days(t: _Table) -> int:
+    days = t.positive("days", 365)
+    t.finish()
+    return days
 
 
 def _check_unique_names(root: _Table, config: Config) -> None:

@@ -1,4 +1,4 @@
-"""Logging setup: one line per event on standard error, as text or as JSON."""
+"""Logging setup: one line per event on standard error, as text or JSON, personal data masked."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import json
 import logging
 import sys
 from datetime import UTC, datetime
+
+from mailproc.logsafe import install_masking
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -29,6 +31,7 @@ def setup_logging(level: str, fmt: str) -> None:
     """Configure the root logger once; ``fmt`` is "text" or "json"."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT))
+    install_masking(handler)  # LGPD: no CPF, CNPJ, phone or mailbox name in any log line
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -178,3 +178,32 @@ def test_rules_test_shows_the_reply_that_would_be_sent_and_writes_nothing(
     assert reply["template"] == "incomplete" and reply["to"] == ["maria.silva@saude.rj.gov.br"]
     with App(load_config(config_path)).sessions() as session:
         assert session.scalar(select(func.count()).select_from(m.RawMessage)) == 0
+
+
+def test_purge_dry_run_says_what_would_go_and_keeps_it(
+    config_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    app = App(load_config(config_path)).start()
+    app.pipeline.process(mail("Pedido", "Ajuda, por favor."), "test")  # no ticket: purgeable
+    with app.sessions.begin() as session:  # it arrived two years ago
+        for raw in session.scalars(select(m.RawMessage)):
+            raw.received_at = raw.received_at.replace(year=raw.received_at.year - 2)
+
+    assert run_cli(config_path, "purge", "--dry-run") == 0
+
+    report = json.loads(capsys.readouterr().out)
+    assert (report["dry_run"], report["raw_messages"]) == (True, 1)
+    assert report["raw_bytes"] > 0
+    with app.sessions() as session:
+        assert session.scalars(select(m.RawMessage.data)).one() is not None
+
+
+def test_logs_never_show_cpf_cnpj_or_mailbox_names(
+    config_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    eml = config_path.parent / "m.eml"
+    eml.write_bytes(reactivation())
+
+    assert main(["--config", str(config_path), "--log-level", "debug", "ingest", str(eml)]) == 0
+    err = capsys.readouterr().err
+    assert "maria.silva@" not in err and "11.222.333/0001-81" not in err
