@@ -7,7 +7,8 @@ import logging
 import mailbox
 import smtplib
 import ssl
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Literal, Protocol, get_args
 
@@ -19,13 +20,19 @@ TlsMode = Literal["ssl", "starttls", "none"]
 
 
 class Sender(Protocol):
-    """Hands one built e-mail to its recipients; raises DeliveryError when it cannot."""
+    """Hands one built e-mail to its recipients; raises DeliveryError when it cannot.
+
+    ``batch()`` gives a sender for several mails in a row that may share resources (one SMTP
+    connection); it is for one thread, and the resources are released when it closes.
+    """
 
     def send(self, raw: bytes, sender: str, recipients: Sequence[str]) -> None: ...
 
+    def batch(self) -> AbstractContextManager[Sender]: ...
+
 
 class SmtpSender:
-    """Sends through an SMTP relay, one connection per message.
+    """Sends through an SMTP relay: one connection per message, or per ``batch()``.
 
     Failures are classified for the outbox: a 5xx answer (sender, recipients, data or
     credentials refused) or a missing capability we need is permanent; 4xx answers and
@@ -51,42 +58,88 @@ class SmtpSender:
         self._context = ssl.create_default_context() if tls != "none" else None
 
     def send(self, raw: bytes, sender: str, recipients: Sequence[str]) -> None:
-        where = f"SMTP {self._host}:{self._port}"
-        try:
-            refused = self._transact(raw, sender, list(recipients))
-        except OSError as exc:  # smtplib's own exceptions are OSErrors too
-            raise _classify(where, exc) from exc
-        if refused:
-            # Some recipients took it: retrying would send them a second copy.
-            log.warning("%s delivered, but refused some recipients: %s", where, refused)
+        with self.batch() as connection:
+            connection.send(raw, sender, recipients)
 
-    def _transact(
-        self, raw: bytes, sender: str, recipients: list[str]
-    ) -> dict[str, tuple[int, bytes]]:
-        smtp = self._connect()
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[Sender]:
+        """A sender whose mails share one connection, opened at its first mail and closed
+        (QUIT) at the end: a connection costs four round trips and, with TLS, a handshake.
+        After a failed transaction the next mail opens a new connection."""
+        connection = _SmtpConnection(self)
+        try:
+            yield connection
+        finally:
+            connection.close()
+
+    def _connect(self) -> smtplib.SMTP:
+        """A connection ready for MAIL FROM: TLS started and logged in as configured."""
+        smtp: smtplib.SMTP
+        if self._tls == "ssl":
+            smtp = smtplib.SMTP_SSL(
+                self._host, self._port, timeout=self._timeout, context=self._context
+            )
+        else:
+            smtp = smtplib.SMTP(self._host, self._port, timeout=self._timeout)
         try:
             if self._tls == "starttls":
                 smtp.starttls(context=self._context)
             if self._user is not None:
                 smtp.login(self._user, self._password or "")
-            options = _mail_options(raw, sender, recipients)
-            if options:
-                smtp.ehlo_or_helo_if_needed()
-                if not smtp.has_extn("smtputf8"):
-                    raise smtplib.SMTPNotSupportedError("server does not support SMTPUTF8")
-            return smtp.sendmail(sender, recipients, raw, mail_options=options)
-        finally:
-            # The mail is handed over (or not) by now; a failing QUIT must not change that.
-            with contextlib.suppress(smtplib.SMTPException, OSError):
-                smtp.quit()
+        except BaseException:
             smtp.close()
+            raise
+        return smtp
 
-    def _connect(self) -> smtplib.SMTP:
-        if self._tls == "ssl":
-            return smtplib.SMTP_SSL(
-                self._host, self._port, timeout=self._timeout, context=self._context
-            )
-        return smtplib.SMTP(self._host, self._port, timeout=self._timeout)
+    @property
+    def _where(self) -> str:
+        return f"SMTP {self._host}:{self._port}"
+
+
+class _SmtpConnection:
+    """The sender of one ``SmtpSender.batch()``: one thread, one connection at a time."""
+
+    def __init__(self, relay: SmtpSender) -> None:
+        self._relay = relay
+        self._smtp: smtplib.SMTP | None = None
+
+    def send(self, raw: bytes, sender: str, recipients: Sequence[str]) -> None:
+        where = self._relay._where
+        try:
+            refused = self._transact(raw, sender, list(recipients))
+        except OSError as exc:  # smtplib's own exceptions are OSErrors too
+            # Whatever state the session is in now, the next mail starts on a fresh one.
+            self.close()
+            raise _classify(where, exc) from exc
+        if refused:
+            # Some recipients took it: retrying would send them a second copy.
+            log.warning("%s delivered, but refused some recipients: %s", where, refused)
+
+    def batch(self) -> AbstractContextManager[Sender]:
+        return contextlib.nullcontext(self)
+
+    def _transact(
+        self, raw: bytes, sender: str, recipients: list[str]
+    ) -> dict[str, tuple[int, bytes]]:
+        if self._smtp is None:
+            self._smtp = self._relay._connect()
+        smtp = self._smtp
+        options = _mail_options(raw, sender, recipients)
+        if options:
+            smtp.ehlo_or_helo_if_needed()
+            if not smtp.has_extn("smtputf8"):
+                raise smtplib.SMTPNotSupportedError("server does not support SMTPUTF8")
+        return smtp.sendmail(sender, recipients, raw, mail_options=options)
+
+    def close(self) -> None:
+        """QUIT and close; the mails are handed over (or not) by now, so a failing QUIT
+        changes nothing. Safe to repeat."""
+        smtp, self._smtp = self._smtp, None
+        if smtp is None:
+            return
+        with contextlib.suppress(smtplib.SMTPException, OSError):
+            smtp.quit()
+        smtp.close()
 
 
 def _classify(where: str, exc: OSError) -> DeliveryError:
@@ -132,6 +185,9 @@ class MaildirSender:
 
     def __init__(self, path: Path) -> None:
         self._path = path
+
+    def batch(self) -> AbstractContextManager[Sender]:
+        return contextlib.nullcontext(self)
 
     def send(self, raw: bytes, sender: str, recipients: Sequence[str]) -> None:
         for address in (sender, *recipients):

@@ -13,8 +13,8 @@ import socket
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session, defer, sessionmaker
 
 from mailproc import models as m
 from mailproc.config import DeliveryConfig
@@ -39,15 +39,29 @@ class DeliveryReport:
 def deliver_due(
     sessions: sessionmaker[Session], sender: Sender, policy: DeliveryConfig
 ) -> DeliveryReport:
-    """Send every mail that is due now; returns what happened to them."""
+    """Send every mail that is due now; returns what happened to them.
+
+    Each claimed batch goes out through one ``sender.batch()`` (one SMTP connection).
+    """
     report = DeliveryReport()
-    while ids := _claim(sessions, utcnow()):
-        for outbox_id in ids:
-            _deliver_one(sessions, sender, policy, outbox_id, report)
+    while due := _claim(sessions, utcnow()):
+        with sender.batch() as connection:
+            for mail in due:
+                _deliver_one(sessions, connection, policy, mail, report)
     return report
 
 
-def _claim(sessions: sessionmaker[Session], now: datetime) -> list[int]:
+@dataclass(frozen=True)
+class _Due:
+    """A claimed mail's envelope, read in the claiming transaction (its bytes are read when
+    it is sent: a batch of routed copies with attachments can be large)."""
+
+    id: int
+    sender: str
+    recipients: list[str]
+
+
+def _claim(sessions: sessionmaker[Session], now: datetime) -> list[_Due]:
     """Lease a batch of due mail to this worker (SKIP LOCKED lets other workers take others)."""
     with sessions.begin() as session:
         rows = session.scalars(
@@ -60,31 +74,40 @@ def _claim(sessions: sessionmaker[Session], now: datetime) -> list[int]:
             .order_by(m.OutboxMail.id)
             .limit(BATCH)
             .with_for_update(skip_locked=True)
+            .options(defer(m.OutboxMail.raw))
         ).all()
         for row in rows:
             row.lease_owner, row.lease_until = WORKER, now + LEASE
-        return [row.id for row in rows]
+        return [_Due(row.id, row.sender, list(row.recipients)) for row in rows]
 
 
 def _deliver_one(
     sessions: sessionmaker[Session],
     sender: Sender,
     policy: DeliveryConfig,
-    outbox_id: int,
+    mail: _Due,
     report: DeliveryReport,
 ) -> None:
-    with sessions.begin() as session:
-        row = session.get_one(m.OutboxMail, outbox_id)
-        raw, envelope_from, recipients = row.raw, row.sender, list(row.recipients)
+    with sessions() as session:  # read only: nothing to commit
+        raw = session.scalars(select(m.OutboxMail.raw).where(m.OutboxMail.id == mail.id)).one()
     try:
-        sender.send(raw, envelope_from, recipients)
+        sender.send(raw, mail.sender, mail.recipients)
     except DeliveryError as exc:
-        _record_failure(sessions, policy, outbox_id, exc, report)
+        _record_failure(sessions, policy, mail.id, exc, report)
         return
+    # Its own commit, right after the server took it: one UPDATE, the row is not read back.
     with sessions.begin() as session:
-        row = session.get_one(m.OutboxMail, outbox_id)
-        row.status, row.sent_at, row.attempts = "sent", utcnow(), row.attempts + 1
-        row.lease_owner = row.lease_until = None
+        session.execute(
+            update(m.OutboxMail)
+            .where(m.OutboxMail.id == mail.id)
+            .values(
+                status="sent",
+                sent_at=utcnow(),
+                attempts=m.OutboxMail.attempts + 1,
+                lease_owner=None,
+                lease_until=None,
+            )
+        )
     report.sent += 1
 
 

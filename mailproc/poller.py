@@ -71,7 +71,7 @@ def poll_imap(
             remaining = deadline - time.monotonic()
             if remaining <= 0 or (stopping is not None and stopping.is_set()):
                 return
-            box.wait_for_news(min(remaining, 60.0))
+            box.wait_for_news(min(remaining, 60.0), stopping)  # ends early on SIGTERM
 
 
 def _drain(
@@ -109,35 +109,22 @@ def poll_source(
 
     With several workers on PostgreSQL, a mailbox another worker is reading is skipped.
     """
-    settings = source.settings
-    with mailbox_lease(app.engine, settings.name) as granted:
+    name, folder = source.settings.name, source.settings.folder
+    with mailbox_lease(app.engine, name) as granted:
         if not granted:
-            log.debug("mailbox %s is being read by another worker", settings.name)
+            log.debug("mailbox %s is being read by another worker", name)
             return True
-        return _poll_and_record(app, source, report, stopping, watch_seconds)
-
-
-def _poll_and_record(
-    app: App,
-    source: ImapConfig,
-    report: PollReport,
-    stopping: threading.Event | None,
-    watch_seconds: float,
-) -> bool:
-    settings = source.settings
-    try:
-        with metrics.POLL_SECONDS.labels(settings.name).time():
-            poll_imap(app, source, report, stopping, watch_seconds)
-    except ImapUnavailable as exc:
-        metrics.POLL_ERRORS.labels(settings.name).inc()
-        log.error("mailbox %s unavailable: %s", settings.name, exc.reason)
-        report.errors[settings.name] = exc.reason
+        try:
+            with metrics.POLL_SECONDS.labels(name).time():
+                poll_imap(app, source, report, stopping, watch_seconds)
+            error = None
+        except ImapUnavailable as exc:
+            metrics.POLL_ERRORS.labels(name).inc()
+            log.error("mailbox %s unavailable: %s", name, exc.reason)
+            report.errors[name] = error = exc.reason
         with app.sessions.begin() as session:
-            store.record_poll(session, settings.name, settings.folder, exc.reason[:2000])
-        return False
-    with app.sessions.begin() as session:
-        store.record_poll(session, settings.name, settings.folder, None)
-    return True
+            store.record_poll(session, name, folder, error and error[:2000])
+        return error is None
 
 
 def poll_once(app: App) -> PollReport:

@@ -176,6 +176,19 @@ def test_fetch_new_yields_each_message_once_with_its_exact_bytes(dovecot: Doveco
     assert dovecot.flags("INBOX") == [set()] * 7  # PEEK: nothing marked \Seen
 
 
+def test_imaplib_trace_is_off_unless_its_logger_wants_it(
+    dovecot: DovecotAccount, caplog: pytest.LogCaptureFixture
+) -> None:
+    # With the trace on, imaplib formats the repr() of every fetched message (bench/README.md).
+    with ImapMailbox(settings(dovecot)) as quiet:
+        assert quiet._client._imap.debug == 0
+    with (
+        caplog.at_level(logging.DEBUG, logger="imapclient.imaplib"),
+        ImapMailbox(settings(dovecot)) as traced,
+    ):
+        assert traced._client._imap.debug > 0
+
+
 def test_ack_moves_to_processados(dovecot: DovecotAccount) -> None:
     dovecot.append_many("INBOX", [message(1), message(2)])
 
@@ -188,6 +201,36 @@ def test_ack_moves_to_processados(dovecot: DovecotAccount) -> None:
         lf(message(1)),
         lf(message(2)),
     ]
+
+
+def test_ack_many_moves_the_given_uids_only(dovecot: DovecotAccount) -> None:
+    dovecot.append_many("INBOX", [message(n) for n in range(5)])
+
+    with ImapMailbox(settings(dovecot)) as mailbox:
+        fetched = fetch_all(mailbox, None)
+        mailbox.ack_many([f.uid for f in fetched[:3]])
+        mailbox.ack_many([fetched[4].uid], quarantine=True)
+        mailbox.ack_many([])
+
+    assert [lf(raw) for raw in dovecot.messages("Processados")] == [
+        lf(message(n)) for n in range(3)
+    ]
+    assert [lf(raw) for raw in dovecot.messages("Quarentena")] == [lf(message(4))]
+    assert [lf(raw) for raw in dovecot.messages("INBOX")] == [lf(message(3))]
+
+
+def test_without_move_ack_many_expunges_only_its_own_uids(dovecot: DovecotAccount) -> None:
+    dovecot.append_many("INBOX", [message(n) for n in range(4)])
+    with dovecot.client() as other:  # another client marks message 4 for deletion, unexpunged
+        other.select_folder("INBOX")
+        other.add_flags([4], [b"\\Deleted"])
+
+    with ImapMailbox(settings(dovecot, host=dovecot.no_move_host)) as mailbox:
+        fetched = fetch_all(mailbox, None)
+        mailbox.ack_many([f.uid for f in fetched[:2]])
+
+    assert [lf(raw) for raw in dovecot.messages("Processados")] == [lf(message(0)), lf(message(1))]
+    assert [lf(raw) for raw in dovecot.messages("INBOX")] == [lf(message(2)), lf(message(3))]
 
 
 def test_quarantine_ack_moves_to_quarentena(dovecot: DovecotAccount) -> None:
