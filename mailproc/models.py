@@ -254,7 +254,11 @@ class OutboxMail(Base):
     """A fully rendered mail waiting to be sent; workers claim it with a lease."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_status_next_attempt_at", "status", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_outbox_status_next_attempt_at", "status", "next_attempt_at"),
+        # The daily reply cap counts mail to one address: an index, not a scan of the outbox.
+        Index("ix_outbox_to_address_created_at", "to_address", "created_at"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     ticket_id: Mapped[int | None] = mapped_column(
@@ -264,6 +268,7 @@ class OutboxMail(Base):
     purpose: Mapped[str] = mapped_column(String(40))
     sender: Mapped[str] = mapped_column(String(320))
     recipients: Mapped[list[str]] = mapped_column(JSON)
+    to_address: Mapped[str | None] = mapped_column(String(320))  # the main recipient
     subject: Mapped[str] = mapped_column(Text)
     raw: Mapped[bytes] = mapped_column(LargeBinary)
     status: Mapped[str] = mapped_column(String(20))  # pending / sent / failed

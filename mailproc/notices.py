@@ -122,6 +122,7 @@ class Replier:
                 purpose=notice.purpose,
                 sender=sender,
                 recipients=[notice.to, *notice.cc],
+                to_address=notice.to,
                 subject=subject,
                 raw=raw,
                 status="pending",

@@ -10,7 +10,7 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import String, cast, func, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -344,10 +344,9 @@ def add_event(
 
 def replies_since(session: Session, address: str, since: datetime) -> int:
     """How many automatic mails went to ``address`` since then (for the daily loop cap)."""
-    # The recipients column is a JSON list; its text form holds each address in quotes on
-    # SQLite and PostgreSQL alike.
-    listed = cast(m.OutboxMail.recipients, String).like(f'%"{address}"%')
-    query = select(func.count()).where(m.OutboxMail.created_at >= since, listed)
+    query = select(func.count()).where(
+        m.OutboxMail.to_address == address, m.OutboxMail.created_at >= since
+    )
     return session.scalar(query) or 0
 
 

@@ -345,3 +345,18 @@ def test_bad_config_stops_with_file_key_and_reason(
     assert main(["--config", str(config), "tickets", "list"]) == 2
     err = capsys.readouterr().err
     assert "bad.toml" in err and "desk.code_tag" in err and "{code}" in err
+
+
+def test_a_sender_gets_no_more_than_the_daily_cap_of_automatic_replies(
+    config_path: Path,
+) -> None:
+    from mailproc.notices import DAILY_REPLY_CAP
+
+    app = db_app(config_path).start()
+    results = [
+        app.pipeline.process(mail(f"Pedido {n}", "Olá, preciso de ajuda."), "test")
+        for n in range(DAILY_REPLY_CAP + 2)
+    ]
+
+    assert all(r.outcome.value == "no_theme" for r in results)  # every mail is still recorded
+    assert [r.replies for r in results] == [1] * DAILY_REPLY_CAP + [0, 0]

@@ -47,7 +47,7 @@ def test_migrations_match_the_models(engine: Engine) -> None:
 
 
 def test_require_current_rejects_an_empty_database(empty_engine: Engine) -> None:
-    with pytest.raises(StoreError, match=r"schema is at empty.*needs 0002.*mailproc db upgrade"):
+    with pytest.raises(StoreError, match=r"schema is at empty.*needs 0003.*mailproc db upgrade"):
         require_current(empty_engine)
 
 
@@ -55,7 +55,7 @@ def test_require_current_rejects_a_database_stamped_at_base(engine: Engine) -> N
     with engine.begin() as connection:
         connection.execute(text("DELETE FROM alembic_version"))
 
-    with pytest.raises(StoreError, match=r"code needs 0002: run `mailproc db upgrade`"):
+    with pytest.raises(StoreError, match=r"code needs 0003: run `mailproc db upgrade`"):
         require_current(engine)
 
 
