@@ -67,7 +67,10 @@ def poll_imap(
     deadline = time.monotonic() + watch_seconds
     with ImapMailbox(settings) as box:
         while True:
+            before = report.processed
             _drain(app, box, source, report, stopping)
+            if watch_seconds and report.processed > before:
+                deliver(app)  # answer now, not at the outbox job's next run
             remaining = deadline - time.monotonic()
             if remaining <= 0 or (stopping is not None and stopping.is_set()):
                 return
