@@ -360,3 +360,57 @@ def test_a_sender_gets_no_more_than_the_daily_cap_of_automatic_replies(
 
     assert all(r.outcome.value == "no_theme" for r in results)  # every mail is still recorded
     assert [r.replies for r in results] == [1] * DAILY_REPLY_CAP + [0, 0]
+
+
+def test_incomplete_ticket_is_closed_untreated_after_its_waiting_period_and_reopens(
+    ingest: Ingest, config_path: Path
+) -> None:
+    from datetime import timedelta
+
+    from mailproc.db import utcnow
+    from mailproc.housekeeping import close_expired_incomplete
+
+    code = ingest(error_report(screenshot=False))["ticket"]
+    app = db_app(config_path).start()
+    with app.sessions.begin() as session:  # the waiting period ran out
+        ticket = session.scalars(select(m.Ticket).filter_by(code=code)).one()
+        ticket.incomplete_until = utcnow() - timedelta(minutes=1)
+
+    assert close_expired_incomplete(app.pipeline) == 1
+    assert close_expired_incomplete(app.pipeline) == 0  # once
+    with app.sessions() as session:
+        ticket = session.scalars(select(m.Ticket).filter_by(code=code)).one()
+        assert ticket.state == "encerrado_sem_tratamento"
+        closing = session.scalars(
+            select(m.OutboxMail).filter_by(ticket_id=ticket.id, purpose="closed_incomplete")
+        ).one()
+        assert closing.to_address == "maria.silva@saude.rj.gov.br"
+
+    reply = mail(
+        f"Re: [#{code}] Erro", "Segue o print.", attachments=(("t.png", "image/png", png()),)
+    )
+    assert ingest(reply)["outcome"] == "updated"
+    with app.sessions() as session:
+        assert session.scalars(select(m.Ticket.state).filter_by(code=code)).one() == "aberto"
+
+
+def test_ingest_reads_standard_input_when_no_file_is_given(config_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "mailproc", "--config", str(config_path), "ingest"],
+        input=reactivation(),
+        capture_output=True,
+        check=False,
+        timeout=60,
+    )
+
+    assert done.returncode == 0, done.stderr.decode()
+    result = json.loads(done.stdout)
+    assert (result["outcome"], result["theme"], result["replies"]) == (
+        "created",
+        "reativacao-uasg",
+        1,
+    )
