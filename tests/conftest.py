@@ -12,6 +12,7 @@ import pytest
 from mailproc.app import App
 from mailproc.cli import main
 from mailproc.config import load_config
+from mailproc.db import upgrade
 
 pytest_plugins = [
     "tests.db_fixtures",
@@ -71,6 +72,17 @@ def config_path(tmp_path: Path, database_url: str) -> Path:
     """A desk in a temporary folder, on a fresh upgraded database: every test using it runs
     on SQLite (the embedded default) and on PostgreSQL (the multi-worker store)."""
     return write_config(tmp_path, database_url)
+
+
+@pytest.fixture(scope="module")
+def module_desk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
+    """One desk on SQLite for a whole test module (corpus and fuzz runs: messages of one
+    run may thread with each other, and one schema upgrade serves them all)."""
+    folder = tmp_path_factory.mktemp("desk")
+    app = App(load_config(write_config(folder, "sqlite:///mailproc.db")))
+    upgrade(app.engine)
+    yield app.start()
+    app.engine.dispose()
 
 
 @pytest.fixture

@@ -9,16 +9,12 @@ desk, as ``mailproc ingest`` would take them; no two entries are the same messag
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from mailproc.app import App
-from mailproc.config import load_config
-from mailproc.db import upgrade
 from mailproc.decision import Outcome
 from mailproc.parse import parse_message
-from tests.conftest import CORPUS, write_config
+from tests.conftest import CORPUS
 
 if not CORPUS.is_dir():
     pytest.skip(f"shared corpus not found at {CORPUS}", allow_module_level=True)
@@ -113,12 +109,8 @@ REVIEWED: dict[str, tuple[Outcome, str]] = {
 
 
 @pytest.fixture(scope="module")
-def desk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
-    folder = tmp_path_factory.mktemp("outcomes")
-    app = App(load_config(write_config(folder, "sqlite:///outcomes.db")))
-    upgrade(app.engine)
-    yield app.start()
-    app.engine.dispose()
+def desk(module_desk: App) -> App:
+    return module_desk
 
 
 @pytest.mark.parametrize(("name", "expected"), sorted(REVIEWED.items()), ids=sorted(REVIEWED))

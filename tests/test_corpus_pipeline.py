@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -10,10 +9,8 @@ from sqlalchemy import select
 
 from mailproc import models as m
 from mailproc.app import App
-from mailproc.config import load_config
-from mailproc.db import upgrade
 from mailproc.decision import Outcome
-from tests.conftest import CORPUS, write_config
+from tests.conftest import CORPUS
 
 if not CORPUS.is_dir():
     pytest.skip(f"shared corpus not found at {CORPUS}", allow_module_level=True)
@@ -23,13 +20,9 @@ FILES = sorted(p for p in CORPUS.rglob("*") if p.is_file() and p.suffix not in N
 
 
 @pytest.fixture(scope="module")
-def corpus_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
+def corpus_app(module_desk: App) -> App:
     """One desk for the whole corpus: messages that reply to each other may thread."""
-    folder = tmp_path_factory.mktemp("corpus")
-    app = App(load_config(write_config(folder, "sqlite:///corpus.db")))
-    upgrade(app.engine)
-    yield app.start()
-    app.engine.dispose()
+    return module_desk
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: str(p.relative_to(CORPUS)))

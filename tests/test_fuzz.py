@@ -24,7 +24,7 @@ from __future__ import annotations
 import codecs
 import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from email import policy
 from email.message import EmailMessage
 from functools import cache
@@ -38,11 +38,9 @@ from sqlalchemy import func, select
 
 from mailproc import models as m
 from mailproc.app import App
-from mailproc.config import load_config
-from mailproc.db import upgrade
 from mailproc.decision import Outcome
 from mailproc.parse import MAX_ATTACHMENTS
-from tests.conftest import CORPUS, write_config
+from tests.conftest import CORPUS
 
 EXAMPLES = int(os.environ.get("MAILPROC_FUZZ_EXAMPLES", "0"))
 FUZZ = settings(
@@ -67,12 +65,8 @@ if not SAMPLES:
 
 
 @pytest.fixture(scope="module")
-def desk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
-    folder = tmp_path_factory.mktemp("fuzz")
-    app = App(load_config(write_config(folder, "sqlite:///fuzz.db")))
-    upgrade(app.engine)
-    yield app.start()
-    app.engine.dispose()
+def desk(module_desk: App) -> App:
+    return module_desk
 
 
 def assert_one_clean_outcome(desk: App, raw: bytes) -> None:
