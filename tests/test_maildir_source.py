@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def outbox_mail(config_path: Path) -> list[Message]:
     folder = mailbox.Maildir(config_path.parent / "outbox", create=False)
-    return [email.message_from_bytes(folder.get_bytes(key)) for key in folder]
+    return [email.message_from_bytes(folder.get_bytes(key)) for key in folder.iterkeys()]
 
 
 def deliver(maildir: Path, files: list[Path]) -> None:
