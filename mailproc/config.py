@@ -12,14 +12,13 @@ from typing import Any, TypeVar, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from mailproc.conversation_settings import STRANGER_REPLIES, ConversationSettings, StrangerReply
-from mailproc.delivery import TlsMode
 from mailproc.errors import ConfigError
 from mailproc.imap_source import ImapSettings
 from mailproc.resources import shipped_dir
+from mailproc.tls import TLS_MODES, TlsMode
 
 CONFIG_ENV = "MAILPROC_CONFIG"
 DATABASE_URL_ENV = "MAILPROC_DATABASE_URL"
-TLS_MODES = ("ssl", "starttls", "none")
 
 T = TypeVar("T")
 

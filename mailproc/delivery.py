@@ -10,13 +10,12 @@ import ssl
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Literal, Protocol, get_args
+from typing import Protocol
 
 from mailproc.errors import DeliveryError
+from mailproc.tls import TLS_MODES, TlsMode
 
 log = logging.getLogger(__name__)
-
-TlsMode = Literal["ssl", "starttls", "none"]
 
 
 class Sender(Protocol):
@@ -49,8 +48,8 @@ class SmtpSender:
         timeout: float = 30,
     ) -> None:
         # Checked here too: a misspelt mode must not quietly mean "no TLS".
-        if tls not in get_args(TlsMode):
-            raise ValueError(f"unknown SMTP tls mode {tls!r}; expected one of {get_args(TlsMode)}")
+        if tls not in TLS_MODES:
+            raise ValueError(f"unknown SMTP tls mode {tls!r}; expected one of {TLS_MODES}")
         self._host, self._port, self._tls = host, port, tls
         self._user, self._password = user, password
         self._timeout = timeout

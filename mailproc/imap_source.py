@@ -12,17 +12,16 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Literal, Self
+from typing import Any, Self
 
 from imapclient import DELETED, SEEN, IMAPClient
 from imapclient.exceptions import CapabilityError, LoginError, ProtocolError
 
 from mailproc.errors import MailprocError
+from mailproc.tls import TLS_MODES, TlsMode
 
 logger = logging.getLogger(__name__)
 
-TlsMode = Literal["ssl", "starttls", "none"]
-_TLS_MODES = ("ssl", "starttls", "none")
 
 # RFC 2177 lets a server end an IDLE after 29 minutes. Renewing far sooner also bounds how long
 # a silently dead connection can pass for a quiet mailbox: idle_check() swallows EOF, and only
@@ -73,8 +72,8 @@ class ImapSettings:
     chunk_size: int = 100
 
     def __post_init__(self) -> None:
-        if self.tls not in _TLS_MODES:
-            raise ValueError(f"tls must be one of {', '.join(_TLS_MODES)}, not {self.tls!r}")
+        if self.tls not in TLS_MODES:
+            raise ValueError(f"tls must be one of {', '.join(TLS_MODES)}, not {self.tls!r}")
         for name in ("max_message_bytes", "timeout", "chunk_size"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")
