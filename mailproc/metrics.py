@@ -7,10 +7,10 @@ from collections.abc import Iterator
 from prometheus_client import REGISTRY, Counter, Histogram, start_http_server
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailproc import models as m
+from mailproc.store import count_by
 
 MESSAGES = Counter("mailproc_messages", "Inbound messages by outcome", ["outcome"])
 POLL_SECONDS = Histogram(
@@ -35,13 +35,9 @@ class StoreCollector(Collector):
         )
         tickets = GaugeMetricFamily("mailproc_tickets", "Tickets by state", labels=["state"])
         with self.sessions() as session:
-            for status, count in session.execute(
-                select(m.OutboxMail.status, func.count()).group_by(m.OutboxMail.status)
-            ).all():
+            for status, count in count_by(session, m.OutboxMail.status).items():
                 outbox.add_metric([status], count)
-            for state, count in session.execute(
-                select(m.Ticket.state, func.count()).group_by(m.Ticket.state)
-            ).all():
+            for state, count in count_by(session, m.Ticket.state).items():
                 tickets.add_metric([state], count)
         yield outbox
         yield tickets

@@ -14,6 +14,7 @@ from mailproc.config import ImapConfig
 from mailproc.db import require_current, utcnow
 from mailproc.errors import StoreError
 from mailproc.imap_source import ImapMailbox, ImapUnavailable
+from mailproc.store import count_by
 
 # Mail that should have gone out this long ago means delivery is stuck.
 OUTBOX_STUCK_AFTER = timedelta(hours=1)
@@ -93,8 +94,7 @@ def _outbox(session: Session, status: Status, now: datetime) -> None:
 
 
 def _tickets(session: Session, status: Status, now: datetime) -> None:
-    rows = session.execute(select(m.Ticket.state, func.count()).group_by(m.Ticket.state))
-    status.tickets_by_state = dict(rows.all())
+    status.tickets_by_state = count_by(session, m.Ticket.state)
     overdue = select(func.count()).where(m.Ticket.state.in_(OPEN_STATES), m.Ticket.due_at < now)
     status.tickets_overdue = session.scalar(overdue) or 0
 

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
 
 from mailproc import models as m
 from mailproc.codes import allocate_code
@@ -399,3 +399,8 @@ def record_poll(session: Session, mailbox: str, folder: str, error: str | None) 
 def _mailbox_state(session: Session, mailbox: str, folder: str) -> m.MailboxState | None:
     query = select(m.MailboxState).filter_by(mailbox=mailbox, folder=folder)
     return session.scalars(query).first()
+
+
+def count_by(session: Session, column: InstrumentedAttribute[str]) -> dict[str, int]:
+    """How many rows have each value of ``column`` (tickets by state, outbox by status)."""
+    return dict(session.execute(select(column, func.count()).group_by(column)).all())
