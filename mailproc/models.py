@@ -157,6 +157,8 @@ class Message(Base):
     in_reply_to: Mapped[str | None] = mapped_column(String(998))
     references: Mapped[list[str]] = mapped_column(JSON, default=list)
     body_text: Mapped[str] = mapped_column(Text)
+    # The sender's HTML part, sanitized for display (nh3); null for plain-text mail.
+    body_html: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     ticket: Mapped[Ticket | None] = relationship(back_populates="messages")
@@ -258,11 +260,14 @@ class OutboxMail(Base):
         Index("ix_outbox_status_next_attempt_at", "status", "next_attempt_at"),
         # The daily reply cap counts mail to one address: an index, not a scan of the outbox.
         Index("ix_outbox_to_address_created_at", "to_address", "created_at"),
+        # The hourly caps count automatic mail per ticket and overall.
+        Index("ix_outbox_ticket_id_created_at", "ticket_id", "created_at"),
+        Index("ix_outbox_created_at", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     ticket_id: Mapped[int | None] = mapped_column(
-        BigId, ForeignKey("tickets.id", ondelete="CASCADE"), index=True
+        BigId, ForeignKey("tickets.id", ondelete="CASCADE")
     )
     message_id: Mapped[str] = mapped_column(String(998), unique=True)  # of the mail we send
     purpose: Mapped[str] = mapped_column(String(40))
@@ -304,3 +309,33 @@ class MailboxState(Base):
     last_uid: Mapped[int] = mapped_column(BigInteger)
     last_poll_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class FailingAddress(Base):
+    """An address our mail bounced from: nothing automatic is sent to it until it writes to
+    us again (then the row is deleted)."""
+
+    __tablename__ = "failing_addresses"
+
+    email: Mapped[str] = mapped_column(String(320), primary_key=True)
+    since: Mapped[datetime] = mapped_column(default=utcnow)
+    last_bounce_at: Mapped[datetime] = mapped_column(default=utcnow)
+    bounces: Mapped[int] = mapped_column(Integer, default=1)
+    # The bounced mail of ours, when the report let us find it.
+    outbox_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("outbox.id", ondelete="SET NULL")
+    )
+    reason: Mapped[str] = mapped_column(Text, default="")
+
+
+class Alert(Base):
+    """Something the operator is told once (a loop cap reached, say): ``key`` names the
+    condition and its period, so the same condition in the same period is not told twice."""
+
+    __tablename__ = "alerts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
