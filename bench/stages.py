@@ -2,7 +2,7 @@
 (no IMAP, no SMTP), each stage timed by a wrapper; cheaper and steadier than a profiler.
 
     python -m bench.stages --n 1000
-    BENCH_EXPERIMENTS=fold_once python -m bench.stages --n 1000   # with an experiment
+    BENCH_EXPERIMENTS=route_known_files python -m bench.stages --n 1000   # with an experiment
 
 Times overlap: a stage's figure includes the stages it calls (``queue`` holds ``render``
 and ``build_email``; a query holds the autoflush of what the transaction added before it).
@@ -56,8 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=2026)
     args = parser.parse_args(argv)
-    for name in experiments._selected():
-        experiments.EXPERIMENTS[name]()
+    experiments.apply_selected()
 
     from mailproc import notices, pipeline, replies, store
     from mailproc.app import App
@@ -74,7 +73,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         (store, "open_ticket", "ticket row + code"),
         (store, "mark_raw", "mark raw"),
         (notices.Replier, "queue", "reply: queue (all)"),
-        (notices, "replies_since", "reply: daily-cap query"),
+        (notices, "replies_since", "reply: daily-cap query"),  # before the guards
+        (notices.Replier, "held_back", "reply: guards (caps, bounces)"),
+        (store, "ticket_attachments", "ticket files read back"),
         (replies.ReplyRenderer, "render", "reply: render"),
         (notices, "build_email", "reply: build_email"),
         (pipeline.Pipeline, "process", "total"),
@@ -87,8 +88,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     upgrade = [sys.executable, "-m", "mailproc", "--config", config, "db", "upgrade"]
     subprocess.run(upgrade, check=True, capture_output=True)
     app = App(load_config(folder / "config.toml")).start()
-    for step in experiments._ON_START:
-        step(app)
     raws = [m.raw for m in MailGenerator(args.seed).messages(args.n)]
     wall = time.perf_counter()
     for raw in raws:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
 from typing import Final
 
 from mailproc.textfold import fold
@@ -30,25 +31,32 @@ _TRAILING_NOTE: Final = re.compile(r"\s*\([^()]*\)$")
 _MARKUP: Final = "*_ \t"
 
 
-def _is_marker(line: str) -> bool:
-    return any(marker.search(fold(line)) for marker in _HISTORY_MARKERS)
+def _is_marker(folded: str) -> bool:
+    return any(marker.search(folded) for marker in _HISTORY_MARKERS)
 
 
-def _starts_history(line: str, following: str) -> bool:
-    """The line is a marker, or begins one wrapped over two lines."""
-    if _is_marker(line):
+def _starts_history(folded: str, following: str) -> bool:
+    """The (folded) line is a marker, or begins one wrapped over two lines."""
+    if _is_marker(folded):
         return True
-    return not _is_marker(following) and _is_marker(f"{line} {following}")
+    # fold() collapses white space, so two folded lines join with one space.
+    return not _is_marker(following) and _is_marker(f"{folded} {following}".strip())
 
 
-def _own_lines(text: str) -> list[str]:
-    """The sender's own lines: everything before quoted history or the signature."""
+@lru_cache(maxsize=8)
+def _own_lines(text: str) -> tuple[str, ...]:
+    """The sender's own lines: everything before quoted history or the signature.
+
+    Each line is folded once. Cached: the checks of one message ask for the lines of the
+    same body twice (``own_text`` and ``extract_answers``).
+    """
     lines = text.splitlines()
-    for number, line in enumerate(lines):
-        following = lines[number + 1] if number + 1 < len(lines) else ""
+    folded = [fold(line) for line in lines]
+    for number, line in enumerate(folded):
+        following = folded[number + 1] if number + 1 < len(folded) else ""
         if _starts_history(line, following):
-            return lines[:number]
-    return lines
+            return tuple(lines[:number])
+    return tuple(lines)
 
 
 def own_text(text: str) -> str:

@@ -150,6 +150,11 @@ class ImapMailbox:
         except _IMAP_FAILURES:
             _shutdown(client)
 
+    @property
+    def connected(self) -> bool:
+        """False once closed, by ``close`` or by a failure."""
+        return self._client is not None
+
     def state(self) -> MailboxCursor:
         """The folder's UIDVALIDITY and highest UID now: a cursor that skips the backlog."""
         client = self._connected()

@@ -3,22 +3,43 @@
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
+from collections.abc import Iterator
+from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Self
 
 from mailproc import metrics, store
 from mailproc.app import App
 from mailproc.config import ImapConfig
 from mailproc.decision import Outcome
-from mailproc.imap_source import ImapMailbox, ImapUnavailable
+from mailproc.imap_source import Fetched, ImapMailbox, ImapUnavailable, MailboxCursor
 from mailproc.leases import mailbox_lease
 from mailproc.maildir_source import MaildirSource
+from mailproc.message import InboundMessage
 from mailproc.outbox import DeliveryReport, deliver_due
-from mailproc.pipeline import Result
+from mailproc.parse import parse_message
+from mailproc.pipeline import Pipeline, Result, Stored
 
 log = logging.getLogger(__name__)
+
+# Committed messages are acknowledged (one MOVE) and the cursor saved (one commit) this many
+# at a time, not one by one: a crash reads at most this many again, and the raw-bytes dedup
+# makes them duplicates. The cursor is saved only after the MOVE, as before.
+ACK_BATCH = 50
+# A drain that reaches this many messages is a backlog: from then on messages are parsed in
+# a worker process, PARSE_AHEAD of them ahead of the one being decided. Mail arriving a few
+# at a time is parsed in-process: starting the worker would cost more than it saves.
+BACKLOG = 32
+PARSE_AHEAD = 64
+# Larger messages are parsed in-process even then: shipping one to the worker and its parts
+# back would hold two more copies of it (the memory target is 4x a message's size).
+PARSE_IN_WORKER_MAX_BYTES = 2 * 1024 * 1024
 
 
 @dataclass
@@ -65,12 +86,12 @@ def poll_imap(
     read again whenever the server announces new mail (IDLE), so replies go out at once."""
     settings = source.settings
     deadline = time.monotonic() + watch_seconds
-    with ImapMailbox(settings) as box:
+    with ImapMailbox(settings) as box, ParseAhead(app.pipeline) as parsing:
         while True:
             before = report.processed
-            _drain(app, box, source, report, stopping)
+            _drain(app, box, source, report, stopping, parsing)
             if watch_seconds and report.processed > before:
-                deliver(app)  # answer now, not at the outbox job's next run
+                deliver(app, stopping)  # answer now, not at the outbox job's next run
             remaining = deadline - time.monotonic()
             if remaining <= 0 or (stopping is not None and stopping.is_set()):
                 return
@@ -83,22 +104,157 @@ def _drain(
     source: ImapConfig,
     report: PollReport,
     stopping: threading.Event | None,
+    parsing: ParseAhead,
 ) -> None:
     name, folder = source.settings.name, source.settings.folder
     origin = f"imap:{name}/{folder}"
     with app.sessions.begin() as session:
         cursor = store.load_cursor(session, name, folder)
-    for fetched in box.fetch_new(cursor):
+    acks = _Acks(app, box, name, folder)
+    try:
+        for fetched, result in parsing.run(_until(box.fetch_new(cursor), stopping), origin):
+            acks.add(fetched, quarantine=result.outcome is Outcome.QUARANTINED)
+            report.count(result)
+    finally:
+        if box.connected:  # else the failure that closed it is the one to report
+            acks.flush()
+
+
+def _until(fetched: Iterator[Fetched], stopping: threading.Event | None) -> Iterator[Fetched]:
+    """The new messages, until a stop is asked for (the ones in hand are still finished)."""
+    for message in fetched:
         if stopping is not None and stopping.is_set():
             return
-        if fetched.raw is not None:
-            result = app.pipeline.process(fetched.raw, origin)
-        else:  # over the size limit: only the header was downloaded
-            result = app.pipeline.process(fetched.headers or b"", origin, full_size=fetched.size)
-        box.ack(fetched.uid, quarantine=result.outcome is Outcome.QUARANTINED)
-        with app.sessions.begin() as session:
-            store.save_cursor(session, name, folder, fetched.cursor)
-        report.count(result)
+        yield message
+
+
+@dataclass
+class _Acks:
+    """Committed messages waiting for their acknowledgement, done ACK_BATCH at a time."""
+
+    app: App
+    box: ImapMailbox
+    name: str
+    folder: str
+    uids: dict[bool, list[int]] = field(default_factory=lambda: {False: [], True: []})
+    cursor: MailboxCursor | None = None
+
+    def add(self, fetched: Fetched, *, quarantine: bool) -> None:
+        self.uids[quarantine].append(fetched.uid)
+        self.cursor = fetched.cursor
+        if len(self.uids[False]) + len(self.uids[True]) >= ACK_BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        for quarantine, uids in self.uids.items():
+            if uids:
+                self.box.ack_many(uids, quarantine=quarantine)
+                uids.clear()
+        if self.cursor is not None:
+            with self.app.sessions.begin() as session:
+                store.save_cursor(session, self.name, self.folder, self.cursor)
+            self.cursor = None
+
+
+@dataclass
+class _Pending:
+    """A fetched message in the parse-ahead window: its raw bytes stored (or its Result
+    known already), its parse under way."""
+
+    fetched: Fetched
+    raw: bytes
+    stored: Stored | Result
+    parsed: Future[InboundMessage] | None
+
+
+class ParseAhead:
+    """Runs fetched messages through the pipeline, parsing a backlog in a worker process.
+
+    The raw bytes of each message are committed before it is parsed, as always; then its
+    parse goes to the worker while the main process decides and applies the messages before
+    it, in order. Results come out in arrival order. Use it as a context manager: the worker
+    (started at the first backlog) ends with it.
+    """
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        self.pipeline = pipeline
+        self._pool: ProcessPoolExecutor | None = None
+        self._broken = False
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._stop()
+
+    def run(self, arrivals: Iterator[Fetched], origin: str) -> Iterator[tuple[Fetched, Result]]:
+        """Each message with its result, in arrival order, each one's outcome committed."""
+        window: deque[_Pending] = deque()
+        for count, fetched in enumerate(arrivals, 1):
+            if count == BACKLOG:
+                self._start()
+            window.append(self._store(fetched, origin, window))
+            while len(window) > (PARSE_AHEAD if self._pool else 0):
+                yield self._finish(window.popleft())
+        while window:
+            yield self._finish(window.popleft())
+
+    def _store(self, fetched: Fetched, origin: str, window: deque[_Pending]) -> _Pending:
+        raw = fetched.raw if fetched.raw is not None else fetched.headers or b""
+        full_size = None if fetched.raw is not None else fetched.size  # only its header came
+        stored = self.pipeline.store_raw(raw, origin, full_size=full_size)
+        if isinstance(stored, Stored) and any(
+            isinstance(p.stored, Stored) and p.stored.record.id == stored.record.id for p in window
+        ):  # the same bytes twice in the window: the first one gets the outcome
+            stored = Result(Outcome.DUPLICATE, reason="the same bytes arrived twice")
+        shipped = isinstance(stored, Stored) and len(raw) <= PARSE_IN_WORKER_MAX_BYTES
+        return _Pending(fetched, raw, stored, self._submit(raw) if shipped else None)
+
+    def _finish(self, pending: _Pending) -> tuple[Fetched, Result]:
+        if isinstance(pending.stored, Result):
+            return pending.fetched, pending.stored
+        return pending.fetched, self.pipeline.complete(pending.stored, self._parsed(pending))
+
+    def _submit(self, raw: bytes) -> Future[InboundMessage] | None:
+        if self._pool is None:
+            return None
+        try:
+            return self._pool.submit(parse_message, raw)
+        except BrokenProcessPool:
+            self._lose_worker()
+            return None
+
+    def _parsed(self, pending: _Pending) -> InboundMessage:
+        if pending.parsed is not None:
+            try:
+                return pending.parsed.result()
+            except (BrokenProcessPool, CancelledError):
+                self._lose_worker()
+        return parse_message(pending.raw)
+
+    def _lose_worker(self) -> None:
+        """The worker died (the OOM killer?): what it had is parsed here, and all after."""
+        if not self._broken:
+            log.warning("the parsing process died; parsing in this one from now on")
+        self._broken = True
+        self._stop()
+
+    def _start(self) -> None:
+        if self._pool is None and not self._broken:
+            # forkserver, not fork: `mailproc run` has threads (scheduler, metrics), and a
+            # fork copies whatever lock one of them holds.
+            context = multiprocessing.get_context("forkserver")
+            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=context)
+
+    def _stop(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+            self._pool = None
 
 
 def poll_source(
@@ -141,13 +297,15 @@ def poll_once(app: App) -> PollReport:
     return report
 
 
-def deliver(app: App) -> DeliveryReport:
-    """Send what is due in the outbox, counting the results for the metrics."""
-    report = deliver_due(app.sessions, app.sender, app.config.delivery)
+def deliver(app: App, stopping: threading.Event | None = None) -> DeliveryReport:
+    """Send what is due in the outbox, counting the results for the metrics; ``stopping``
+    ends it after the mail in hand."""
+    report = deliver_due(app.sessions, app.sender, app.config.delivery, stopping)
     for result, count in (
         ("sent", report.sent),
         ("retrying", report.retrying),
         ("failed", report.failed),
+        ("uncertain", report.uncertain),
     ):
         metrics.DELIVERIES.labels(result).inc(count)
     return report

@@ -1,0 +1,118 @@
+"""The poll path in batches: acknowledgements ACK_BATCH at a time, a backlog parsed in a
+worker process ahead of the pipeline, every message still finished in arrival order."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import func, select
+
+from mailproc import models as m
+from mailproc.app import App
+from mailproc.imap_source import Fetched, MailboxCursor
+from mailproc.poller import ACK_BATCH, BACKLOG, ParseAhead
+from tests.e2e import Batch, Desk, complete_report, message_id, wait_for
+from tests.mails import error_report, mail
+
+
+def fetched(raws: list[bytes]) -> Iterator[Fetched]:
+    """The messages as the IMAP source yields them, UIDs from 1."""
+    for uid, raw in enumerate(raws, 1):
+        yield Fetched(uid, len(raw), raw, None, MailboxCursor(7, uid))
+
+
+def test_a_backlog_parsed_in_the_worker_ends_as_parsing_in_process_does(app: App) -> None:
+    batch = Batch.of(BACKLOG + 70)
+    # A reply to a ticket opened just before it: decided after that ticket's transaction.
+    reply = mail(
+        "RES: Erro ao publicar aviso no SIASG (0)",
+        "Segue em anexo.",
+        sender="Servidor 0 <servidor0@orgao0.rj.gov.br>",
+        headers={"In-Reply-To": f"<{message_id(batch.raws[0])}>"},
+    )
+    raws = [*batch.raws, reply]
+
+    with ParseAhead(app.pipeline) as parsing:
+        results = list(parsing.run(fetched(raws), "imap:test/INBOX"))
+        assert parsing._pool is not None, "a backlog this long goes to the worker"
+
+    assert [f.uid for f, _ in results] == list(range(1, len(raws) + 1))  # arrival order
+    outcomes = {message_id(f.raw or b""): r.outcome.value for f, r in results}
+    assert outcomes == {**batch.expected, message_id(reply): "updated"}
+    with app.sessions() as session:
+        unfinished = select(func.count()).where(m.RawMessage.outcome.is_(None))
+        assert session.scalar(unfinished) == 0
+
+
+def test_the_same_bytes_twice_in_the_window_are_one_message_and_one_duplicate(
+    app: App,
+) -> None:
+    raw = error_report()
+    raws = [complete_report(n) for n in range(BACKLOG)] + [raw, complete_report(99), raw]
+
+    with ParseAhead(app.pipeline) as parsing:
+        results = [r.outcome.value for _, r in parsing.run(fetched(raws), "imap:test/INBOX")]
+
+    assert results[-3:] == ["created", "created", "duplicate"]
+    with app.sessions() as session:
+        outcomes = Counter(session.scalars(select(m.RawMessage.outcome)))
+    # The raw row keeps the outcome of the message it was, not "duplicate".
+    assert outcomes == Counter({"created": BACKLOG + 2})
+
+
+def test_a_parse_worker_that_dies_mid_backlog_costs_no_message(
+    app: App, caplog: pytest.LogCaptureFixture
+) -> None:
+    batch = Batch.of(BACKLOG + 40)
+    parsing = ParseAhead(app.pipeline)
+
+    def arrivals() -> Iterator[Fetched]:
+        for uid, message in enumerate(fetched(batch.raws), 1):
+            if uid == BACKLOG + 10:  # the worker is busy with the window: the OOM killer
+                assert parsing._pool is not None
+                for worker in list(parsing._pool._processes.values()):
+                    worker.kill()
+            yield message
+
+    with parsing:
+        results = list(parsing.run(arrivals(), "imap:test/INBOX"))
+
+    outcomes = {message_id(f.raw or b""): r.outcome.value for f, r in results}
+    assert outcomes == batch.expected
+    assert "the parsing process died; parsing in this one from now on" in caplog.messages
+
+
+@pytest.mark.servers
+@pytest.mark.slow
+def test_a_poller_killed_mid_drain_reads_again_at_most_one_batch(desk: Desk) -> None:
+    batch = Batch.of(400)
+    desk.imap.append_many("INBOX", batch.raws)
+
+    child = desk.spawn("poll", "--once")
+    started = wait_for(lambda: desk.count(m.Message) >= 150 or child.poll() is not None, 120)
+    child.kill()
+    child.wait()
+    assert started and child.returncode != 0, f"not killed mid-drain: {desk.output(child)}"
+    waiting = set(desk.folder_ids("INBOX"))
+    finished_unacked = {mid for mid in desk.outcomes() if mid in waiting}
+
+    poll = desk.poll()
+
+    assert len(finished_unacked) <= ACK_BATCH
+    assert poll.returncode == 0, poll.stderr
+    assert poll.report["outcomes"].get("duplicate", 0) == len(finished_unacked)
+    assert desk.outcomes() == batch.expected
+    assert desk.replies_per_message() == Counter(batch.answered)
+    assert desk.imap.messages("INBOX") == []
+
+
+def test_the_worker_is_left_alone_for_mail_arriving_a_few_at_a_time(app: App) -> None:
+    raws = [complete_report(n) for n in range(BACKLOG - 1)]
+
+    with ParseAhead(app.pipeline) as parsing:
+        results = list(parsing.run(fetched(raws), "imap:test/INBOX"))
+        assert parsing._pool is None
+
+    assert [r.outcome.value for _, r in results] == ["created"] * len(raws)
