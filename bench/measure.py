@@ -35,10 +35,16 @@ class Measured:
 
 
 class Running:
-    """A started process whose memory is sampled until ``finish``."""
+    """A started process whose memory is sampled until ``finish`` (unless not ``sample``)."""
 
     def __init__(
-        self, argv: Sequence[str], cwd: Path, env: Mapping[str, str], name: str = "run"
+        self,
+        argv: Sequence[str],
+        cwd: Path,
+        env: Mapping[str, str],
+        name: str = "run",
+        *,
+        sample: bool = True,
     ) -> None:
         self._out = cwd / f"{name}.stdout"
         self._err = cwd / f"{name}.stderr"
@@ -52,11 +58,14 @@ class Running:
             )
         self._tree_peak = 0
         self._done = threading.Event()
+        # A sample scans /proc (~5 ms): several processes sampled at once would take a
+        # noticeable share of the cores they are measured on.
+        self._sample_memory = sample
         self._sampler = threading.Thread(target=self._sample, daemon=True)
         self._sampler.start()
 
     def _sample(self) -> None:
-        while not self._done.wait(SAMPLE_SECONDS):
+        while self._sample_memory and not self._done.wait(SAMPLE_SECONDS):
             self._tree_peak = max(self._tree_peak, tree_rss_kb(self.process.pid))
 
     def finish(self, timeout: float | None = None) -> Measured:
