@@ -171,6 +171,7 @@ def test_the_order_of_the_stages_is_one_visible_tuple() -> None:
         "from_a_machine",
         "without_sender",
         "too_large",
+        "unverified_sender",
         "requester_command",
         "staff_answer",
         "rating",
