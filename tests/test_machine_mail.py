@@ -10,6 +10,7 @@ import pytest
 
 from mailproc.machine_mail import (
     bounced_recipients,
+    delivery_statuses,
     looks_like_bounce,
     machine_reason,
     machine_verdict,
@@ -323,8 +324,40 @@ def test_bounced_recipients_come_from_the_delivery_status() -> None:
 
 
 def test_a_bounce_names_the_message_of_ours_that_failed() -> None:
-    message_id = "<20261110143000.4711.0815@compras.example.gov.br>"
+    # Bare, as the outbox stores the Message-IDs of our mail.
+    message_id = "20261110143000.4711.0815@compras.example.gov.br"
     assert returned_message_id(BOUNCE.read_bytes()) == message_id
+
+
+@pytest.mark.parametrize(
+    ("kind", "returned"),
+    [
+        ("message/rfc822", b"From: a@b.c\nMessage-ID: <1@b.c>\n\nOla\n"),
+        ("message/rfc822-headers", b"From: a@b.c\nMessage-ID: <1@b.c>\n"),
+        ("text/rfc822-headers", b"From: a@b.c\nMessage-ID:\n <1@b.c>\n"),
+    ],
+)
+def test_the_returned_message_is_found_in_each_kind_of_part(kind: str, returned: bytes) -> None:
+    report = (
+        b'Content-Type: multipart/report; report-type=delivery-status; boundary="b"\n\n'
+        b"--b\nContent-Type: text/plain\n\nFalhou.\n"
+        b"--b\nContent-Type: " + kind.encode() + b"\n\n" + returned + b"\n--b--\n"
+    )
+    assert returned_message_id(report) == "1@b.c"
+
+
+def test_the_delivery_status_gives_each_failed_recipients_status_and_diagnostic() -> None:
+    detail = (
+        "5.1.1 smtp; 550 5.1.1 <joao.pereira@saude.rj.gov.br>: Recipient address rejected: "
+        "User unknown in virtual mailbox table"
+    )
+    assert delivery_statuses(BOUNCE.read_bytes()) == {"joao.pereira@saude.rj.gov.br": detail}
+
+
+def test_recipients_only_delayed_have_no_failure_status() -> None:
+    delayed = BOUNCE.read_bytes().replace(b"Action: failed", b"Action: delayed")
+    assert delivery_statuses(delayed) == {}
+    assert bounced_recipients(delayed) == set()
 
 
 def test_a_message_without_a_returned_part_names_no_message() -> None:
