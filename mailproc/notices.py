@@ -6,13 +6,13 @@ reply exists exactly when its outcome does; sending happens later (mailproc.outb
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from mailproc import bounces, loops, store
 from mailproc import models as m
 from mailproc.config import Config
 from mailproc.decision import MissingItem
@@ -20,14 +20,7 @@ from mailproc.message import Attachment
 from mailproc.replies import ReplyRenderer, build_email, make_message_id
 from mailproc.rulebook import Rulebook, Theme
 from mailproc.states import PRIORITY_LABELS, state_label
-from mailproc.store import replies_since
 from mailproc.threading_codes import tag_subject
-
-log = logging.getLogger(__name__)
-
-# RFC 3834 asks auto-responders to limit replies to one address; past this many in a day
-# the sender's mail is still recorded, but no longer answered.
-DAILY_REPLY_CAP = 20
 
 
 @dataclass(frozen=True)
@@ -36,8 +29,9 @@ class Notice:
 
     ``attachments`` travel with the mail (a routed ticket's files, a relayed answer's).
     ``internal`` marks mail of our own to staff (routing areas, reminders): it is not a
-    reply to anyone, so it says Auto-Submitted: auto-generated and is not held back by the
-    daily cap, which protects senders from loops, not areas from their workload.
+    reply to anyone, so it says Auto-Submitted: auto-generated and is exempt from the
+    per-sender cap, which protects senders from loops, not areas from their workload (the
+    ticket and overall caps still count and hold it: see mailproc.loops).
     """
 
     purpose: str
@@ -49,6 +43,18 @@ class Notice:
     references: tuple[str, ...] = field(default=())
     attachments: tuple[Attachment, ...] = ()
     internal: bool = False
+
+
+Guard = Callable[[Session, Notice, Config, datetime], loops.Hold | None]
+"""One reason to leave a notice unsent: the notice about to be queued -> why, or None."""
+
+# Checked in this order; the first that holds a notice back says why.
+GUARDS: tuple[Guard, ...] = (
+    bounces.failing_recipient,
+    loops.sender_cap,
+    loops.ticket_cap,
+    loops.overall_cap,
+)
 
 
 @dataclass(frozen=True)
@@ -88,10 +94,51 @@ class Replier:
         return local.strftime("%d/%m/%Y às %H:%M")
 
     def queue(self, session: Session, notice: Notice, now: datetime) -> bool:
-        """Render and store the notice in the outbox; False when the loop cap holds it back."""
-        if not notice.internal and self.capped(session, notice.to, now):
-            log.warning("reply cap reached for a sender; %s notice not sent", notice.purpose)
+        """Render and store the notice in the outbox; False when held back (an address that
+        bounces, a loop cap)."""
+        hold = self.held_back(session, notice, now)
+        if hold is not None:
+            self.keep_unsent(session, notice, hold, now)
             return False
+        self.enqueue(session, notice, now)
+        return True
+
+    def held_back(self, session: Session, notice: Notice, now: datetime) -> loops.Hold | None:
+        """Why ``notice`` must stay unsent (the first of GUARDS that says so), or None."""
+        for guard in GUARDS:
+            hold = guard(session, notice, self.config, now)
+            if hold is not None:
+                return hold
+        return None
+
+    def keep_unsent(
+        self, session: Session, notice: Notice, hold: loops.Hold, now: datetime
+    ) -> None:
+        """Leave ``notice`` unsent: its ticket records why, and the operator is told once."""
+        if notice.ticket is not None:
+            store.add_event(session, "reply_held", ticket=notice.ticket, reason=hold.reason,
+                            purpose=notice.purpose, to=notice.to)  # fmt: skip
+        if hold.alert is None:
+            return
+        if store.add_alert(session, hold.alert, hold.reason, hold.detail):
+            loops.log_alert(hold)
+            self.tell_operator(session, hold.alert, hold.detail, now)
+
+    def tell_operator(
+        self, session: Session, key: str, detail: Mapping[str, object], now: datetime
+    ) -> None:
+        """One mail to the operator about a new alert, when an operator address is set.
+
+        Queued past the guards: there is one per alert, and it must not be held itself."""
+        operator = self.config.desk.operator_address
+        if operator is None:
+            return
+        context = self.base_context(operator, "", "")
+        context["alert"] = {**detail, "key": key}
+        self.enqueue(session, Notice("operator_alert", operator, context, internal=True), now)
+
+    def enqueue(self, session: Session, notice: Notice, now: datetime) -> None:
+        """Render the notice and add it to the outbox, unchecked."""
         desk = self.config.desk
         rendered = self.renderer.render(notice.purpose, notice.context)
         message_id = make_message_id(desk.message_id_domain)
@@ -129,11 +176,6 @@ class Replier:
                 next_attempt_at=now,
             )
         )
-        return True
-
-    def capped(self, session: Session, address: str, now: datetime) -> bool:
-        """Whether ``address`` had its day's share of automatic mail (RFC 3834 loop guard)."""
-        return replies_since(session, address, now - timedelta(days=1)) >= DAILY_REPLY_CAP
 
 
 def files_context(attachments: Sequence[Attachment]) -> list[dict[str, object]]:

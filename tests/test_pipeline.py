@@ -350,16 +350,15 @@ def test_bad_config_stops_with_file_key_and_reason(
 def test_a_sender_gets_no_more_than_the_daily_cap_of_automatic_replies(
     config_path: Path,
 ) -> None:
-    from mailproc.notices import DAILY_REPLY_CAP
-
     app = db_app(config_path).start()
+    cap = app.config.loop_caps.replies_per_sender_per_day  # the default: no [limits] set
     results = [
         app.pipeline.process(mail(f"Pedido {n}", "Olá, preciso de ajuda."), "test")
-        for n in range(DAILY_REPLY_CAP + 2)
+        for n in range(cap + 2)
     ]
 
     assert all(r.outcome.value == "no_theme" for r in results)  # every mail is still recorded
-    assert [r.replies for r in results] == [1] * DAILY_REPLY_CAP + [0, 0]
+    assert [r.replies for r in results] == [1] * cap + [0, 0]
 
 
 def test_incomplete_ticket_is_closed_untreated_after_its_waiting_period_and_reopens(

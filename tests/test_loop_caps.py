@@ -1,0 +1,266 @@
+"""Loop caps: past a cap, mail is recorded but not answered, and the operator is told once.
+
+Each test runs on SQLite and on PostgreSQL, through the pipeline as a poller drives it. A
+"new period" is made the way the other tests move time: the outbox rows are dated back.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from email import policy
+from email.parser import BytesParser
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from mailproc import models as m
+from mailproc import store
+from mailproc.app import App
+from mailproc.cli import main
+from mailproc.config import LoopCaps, load_config
+from mailproc.decision import Outcome
+from mailproc.errors import ConfigError
+from mailproc.pipeline import Result
+from tests.conftest import write_config
+from tests.e2e import complete_report, report_without_screenshot
+from tests.mails import mail
+
+OPERATOR = "operacao@compras.example.gov.br"
+AREA = "suporte-siasg@example.gov.br"  # the routing area of SIASG errors (rules/erro-siasg.toml)
+ROBOT = "atendimento@fornecedor.example.com"
+# The requester of report_without_screenshot(1), answering like a robot.
+REQUESTER = "Servidora 1 <servidora1@orgao1.rj.gov.br>"
+TICKET_CAP = 3
+
+DeskFactory = Callable[..., App]
+
+
+@pytest.fixture
+def open_desk(tmp_path: Path, database_url: str) -> DeskFactory:
+    """A desk with the given ``[limits]`` (the others at their defaults) and an operator."""
+
+    def build(**limits: int) -> App:
+        table = "".join(f"{key} = {value}\n" for key, value in limits.items())
+        path = write_config(tmp_path, database_url, f"[limits]\n{table}")
+        text = path.read_text(encoding="utf-8")
+        operator = f'[desk]\noperator_address = "{OPERATOR}"\n'
+        path.write_text(text.replace("[desk]\n", operator, 1), encoding="utf-8")
+        return App(load_config(path)).start()
+
+    return build
+
+
+def process(app: App, raw: bytes) -> Result:
+    return app.pipeline.process(raw, "test")
+
+
+def robot_reply(code: str, n: int) -> bytes:
+    """What a robot answering every mail sends back: no Auto-Submitted, no Precedence."""
+    return mail(f"Re: [#{code}] Erro no SIASG ao homologar", f"Mensagem {n} recebida, obrigado.",
+                sender=REQUESTER)  # fmt: skip
+
+
+def robot_mail(n: int) -> bytes:
+    """A robot's answer that drops the thread: a new message every time, without a theme."""
+    return mail("Mensagem recebida", f"Recebemos sua mensagem ({n}).", sender=f"Robô <{ROBOT}>")
+
+
+def outbox(app: App, **where: object) -> list[m.OutboxMail]:
+    with app.sessions() as session:
+        query = select(m.OutboxMail).filter_by(**where).order_by(m.OutboxMail.id)
+        return list(session.scalars(query))
+
+
+def held_events(app: App, code: str) -> list[dict[str, object]]:
+    with app.sessions() as session:
+        query = (
+            select(m.Event.detail)
+            .join(m.Ticket)
+            .where(m.Ticket.code == code, m.Event.kind == "reply_held")
+            .order_by(m.Event.id)
+        )
+        return list(session.scalars(query))
+
+
+def alert_keys(app: App) -> list[str]:
+    with app.sessions() as session:
+        return list(session.scalars(select(m.Alert.key).order_by(m.Alert.id)))
+
+
+def messages_recorded(app: App) -> int:
+    with app.sessions() as session:
+        return session.scalar(select(func.count()).select_from(m.Message)) or 0
+
+
+def alert_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "mailproc.loops"]
+
+
+def age_outbox(app: App, by: timedelta) -> None:
+    """Let ``by`` pass for the caps: every mail in the outbox was queued that much earlier."""
+    with app.sessions.begin() as session:
+        for row in session.scalars(select(m.OutboxMail)):
+            row.created_at -= by
+
+
+def test_a_ticket_is_answered_up_to_its_hourly_cap_then_recorded_without_answers(
+    open_desk: DeskFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = open_desk(replies_per_ticket_per_hour=TICKET_CAP)
+    caplog.set_level(logging.WARNING)
+    first = process(app, report_without_screenshot(1))
+    code = first.ticket
+    assert first.outcome is Outcome.INCOMPLETE and code is not None and first.replies == 1
+
+    results = [process(app, robot_reply(code, n)) for n in range(4)]
+
+    # The acknowledgement counts: three mails about the ticket in the hour, then none.
+    assert [r.replies for r in results] == [1, 1, 0, 0]
+    assert all(r.outcome is Outcome.UPDATED and r.ticket == code for r in results)
+    assert messages_recorded(app) == 5
+    assert [row.purpose for row in outbox(app, to_address="servidora1@orgao1.rj.gov.br")] == [
+        "incomplete"
+    ] * TICKET_CAP
+    held = held_events(app, code)
+    assert [(e["reason"], e["purpose"], e["to"]) for e in held] == [
+        ("cap:ticket", "incomplete", "servidora1@orgao1.rj.gov.br")
+    ] * 2
+    # Two mails held back in the same hour: one alert, one log line, one mail to the operator.
+    [key] = alert_keys(app)
+    assert key.startswith(f"cap:ticket:{code}:")
+    [line] = alert_lines(caplog)
+    assert code in line and key in line
+    [told] = outbox(app, to_address=OPERATOR)
+    assert told.purpose == "operator_alert" and told.ticket_id is None
+    sent = BytesParser(policy=policy.default).parsebytes(told.raw)
+    assert sent["Auto-Submitted"] == "auto-generated"
+    assert code in sent["Subject"]
+    body = sent.get_body(("plain",))
+    assert body is not None and "laço de e-mails" in body.get_content()
+
+
+def test_a_ticket_is_answered_again_once_its_hour_has_passed(open_desk: DeskFactory) -> None:
+    app = open_desk(replies_per_ticket_per_hour=TICKET_CAP)
+    code = process(app, report_without_screenshot(1)).ticket
+    assert code is not None
+    assert [process(app, robot_reply(code, n)).replies for n in range(3)] == [1, 1, 0]
+
+    age_outbox(app, timedelta(hours=1))
+
+    assert process(app, robot_reply(code, 3)).replies == 1
+    assert len(held_events(app, code)) == 1
+
+
+def test_a_sender_is_answered_up_to_the_daily_cap_and_told_once_across_messages(
+    open_desk: DeskFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = open_desk(replies_per_sender_per_day=3)
+    caplog.set_level(logging.WARNING)
+
+    results = [process(app, robot_mail(n)) for n in range(5)]
+
+    assert [r.outcome for r in results] == [Outcome.NO_THEME] * 5  # every one recorded
+    assert messages_recorded(app) == 5
+    assert [r.replies for r in results] == [1, 1, 1, 0, 0]
+    [key] = alert_keys(app)
+    # The key names the address by a digest, the log line by its domain only (LGPD).
+    assert key.startswith("cap:sender:") and ROBOT not in key
+    [line] = alert_lines(caplog)
+    assert "***@fornecedor.example.com" in line and ROBOT not in line
+    [told] = outbox(app, to_address=OPERATOR)
+    assert ROBOT in told.subject
+    # Someone else is answered as usual.
+    other = mail("Mensagem recebida", "Olá.", sender="Ana <ana@saude.rj.gov.br>")
+    assert process(app, other).replies == 1
+
+    age_outbox(app, timedelta(days=1))
+
+    assert process(app, robot_mail(5)).replies == 1
+
+
+def test_the_overall_cap_counts_mail_to_staff_and_holds_every_mail_past_it(
+    open_desk: DeskFactory,
+) -> None:
+    app = open_desk(replies_per_hour=5)
+    # Two tickets: each one an acknowledgement and a mail to the routing area (4 mails).
+    assert [process(app, complete_report(n)).replies for n in (1, 2)] == [1, 1]
+    assert process(app, robot_mail(1)).replies == 1  # the fifth mail of the hour
+
+    late = process(app, complete_report(3))
+
+    assert late.outcome is Outcome.CREATED and late.ticket is not None and late.replies == 0
+    held = held_events(app, late.ticket)
+    assert [(e["reason"], e["purpose"]) for e in held] == [
+        ("cap:overall", "routed"),
+        ("cap:overall", "created"),
+    ]
+    [key] = alert_keys(app)
+    assert key.startswith("cap:overall:")
+    assert process(app, robot_mail(2)).replies == 0
+    assert len(alert_keys(app)) == 1
+    assert len(outbox(app, to_address=OPERATOR)) == 1
+
+
+def test_a_routing_area_is_not_held_by_the_per_sender_cap(open_desk: DeskFactory) -> None:
+    app = open_desk(replies_per_sender_per_day=2)
+
+    results = [process(app, complete_report(n)) for n in range(4)]
+
+    assert all(r.outcome is Outcome.CREATED and r.replies == 1 for r in results)
+    assert [row.purpose for row in outbox(app, to_address=AREA)] == ["routed"] * 4
+    assert alert_keys(app) == []
+
+
+def test_two_workers_raising_the_same_alert_record_it_once(open_desk: DeskFactory) -> None:
+    app = open_desk()
+    key, detail = "cap:overall:2026-11-20T15", {"cap": "overall", "limit": 5}
+    started, second_added = threading.Event(), []
+
+    def second_worker() -> None:
+        started.set()
+        with app.sessions.begin() as session:
+            second_added.append(store.add_alert(session, key, "cap:overall", detail))
+
+    with app.sessions.begin() as session:
+        assert store.add_alert(session, key, "cap:overall", detail)
+        worker = threading.Thread(target=second_worker)
+        worker.start()
+        started.wait(5)
+        # The second worker reaches the key while the first has not committed yet.
+        time.sleep(0.3)
+    worker.join(15)
+
+    assert second_added == [False]
+    assert alert_keys(app) == [key]
+
+
+def test_status_lists_recent_alerts_without_calling_the_desk_unhealthy(
+    open_desk: DeskFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    app = open_desk(replies_per_sender_per_day=1)
+    assert [process(app, robot_mail(n)).replies for n in range(2)] == [1, 0]
+    config = str(app.config.file)
+
+    assert main(["--config", config, "status", "--json", "--offline"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    [alert] = report["alerts"]
+    assert alert["key"] == alert_keys(app)[0]
+    assert alert["detail"] == {"cap": "sender", "limit": 1, "address": ROBOT}
+    assert report["healthy"] is True
+
+    assert main(["--config", config, "status", "--offline"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert any(line.startswith("alert: ") and alert["key"] in line for line in lines)
+
+
+def test_caps_default_when_absent_and_must_be_positive(tmp_path: Path) -> None:
+    assert load_config(write_config(tmp_path, "sqlite:///x.db")).loop_caps == LoopCaps()
+    bad = write_config(tmp_path, "sqlite:///x.db", "[limits]\nreplies_per_ticket_per_hour = 0\n")
+    with pytest.raises(ConfigError, match=r"limits\.replies_per_ticket_per_hour"):
+        load_config(bad)
