@@ -276,7 +276,8 @@ class OutboxMail(Base):
     to_address: Mapped[str | None] = mapped_column(String(320))  # the main recipient
     subject: Mapped[str] = mapped_column(Text)
     raw: Mapped[bytes] = mapped_column(LargeBinary)
-    status: Mapped[str] = mapped_column(String(20))  # pending / sent / failed
+    # pending / sending / sent / failed / uncertain (see mailproc.outbox)
+    status: Mapped[str] = mapped_column(String(20))
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_error: Mapped[str | None] = mapped_column(Text)

@@ -4,9 +4,10 @@
 ``MAILPROC_WORKERS_MESSAGES=4000``, the figure of the issue, which takes about four minutes
 here; the default keeps the suite inside CI's budget); one worker is
 SIGKILLed in the middle. Every message must get exactly one outcome, ticket codes must stay
-unique and gapless, and every answered message must get its reply once (a kill between the
-SMTP server's 250 and the "sent" commit can resend the one mail in flight: see
-``mailproc/outbox.py``; at most one such resend is allowed for the one kill).
+unique and gapless, and no reply may go out twice. Under the default ``after_crash = "hold"``
+(``mailproc/outbox.py``) the one mail the victim had in flight, if any, is not resent but
+held as "uncertain" for the operator: every answered message has its reply sent or, at
+most once, held.
 """
 
 from __future__ import annotations
@@ -72,10 +73,10 @@ def processed(engine: Engine) -> int:
 
 
 def settled(engine: Engine, expected: int) -> bool:
-    """Every message has its outcome and nothing is left to send."""
+    """Every message has its outcome and nothing is left to send (or half sent)."""
     with engine.connect() as connection:
-        pending = select(func.count()).where(m.OutboxMail.status == "pending")
-        return processed(engine) >= expected and connection.scalar(pending) == 0
+        unsettled = select(func.count()).where(m.OutboxMail.status.in_(("pending", "sending")))
+        return processed(engine) >= expected and connection.scalar(unsettled) == 0
 
 
 @pytest.mark.slow
@@ -139,6 +140,9 @@ def test_four_workers_two_mailboxes_one_killed_exactly_once(
         raws_without_outcome = connection.scalar(
             select(func.count()).where(m.RawMessage.outcome.is_(None))
         )
+        uncertain = connection.scalars(
+            select(m.OutboxMail.raw).where(m.OutboxMail.status == "uncertain")
+        ).all()
     assert raws_without_outcome == 0
     assert outcomes == batch.expected  # exactly one outcome each, the right one
     numbers = sorted(int(code.split("-")[1]) for code in codes)
@@ -148,9 +152,10 @@ def test_four_workers_two_mailboxes_one_killed_exactly_once(
         for mail in smtp_server.messages
         if parse(mail.raw)["In-Reply-To"]
     )
-    assert set(replies) == set(batch.answered)
-    resent = sum(count - 1 for count in replies.values())
-    assert resent <= 1, f"{resent} replies went out twice"
+    assert max(replies.values()) == 1, f"sent twice: {[k for k, n in replies.items() if n > 1]}"
+    assert len(uncertain) <= 1, f"{len(uncertain)} mails held as uncertain for one kill"
+    held = [bare_id(parse(raw)["In-Reply-To"]) for raw in uncertain if parse(raw)["In-Reply-To"]]
+    assert set(replies) | set(held) == set(batch.answered)
     for box in boxes:
         assert box.messages("INBOX") == []
     engine.dispose()
