@@ -2,7 +2,9 @@
 
     reply to a ticket      staff answer   relayed to requester and participants, #directives
                            rating         stored as the ticket's evaluation, thanked
-                           reply          joins the ticket; completes it; the area hears of it
+                           reply          joins the ticket; completes it; puts it back in
+                                          service (pending) or reopens it (resolved, closed
+                                          unanswered); the area hears of it
     command                status, meus chamados, urgente, cancelar, help (mailproc.commands)
 
 Each handler takes the pipeline, the decision being applied and its ticket, and returns how
@@ -16,13 +18,16 @@ from collections.abc import Callable, Collection
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from sqlalchemy.orm import Session
+
 from mailproc import models as m
 from mailproc import store
 from mailproc.commands import CommandKind
 from mailproc.decision import Decision
-from mailproc.notices import Notice, files_context, missing_context
+from mailproc.notices import Notice, Replier, files_context, missing_context
+from mailproc.ratings import read_rating
 from mailproc.routing import area_notice, theme_of, update_notice
-from mailproc.states import ROUTED, TicketState, state_label
+from mailproc.states import REOPENED_BY_REPLY, ROUTED, TicketState, state_label
 
 if TYPE_CHECKING:
     from mailproc.pipeline import Applying, Pipeline
@@ -58,10 +63,16 @@ def staff_answer(p: Pipeline, a: Applying, ticket: m.Ticket) -> int:
     if answer.unknown:
         return _hold(p, a, ticket, answer.unknown)
     earlier = ticket.state
-    changes = store.apply_staff_answer(ticket, answer, a.now)
+    changes = store.apply_staff_answer(
+        ticket,
+        answer,
+        a.now,
+        urgent_percent=p.settings.urgent_deadline_percent,
+        wait_days=p.replier.config.desk.incomplete_close_days,
+    )
     store.add_event(a.session, "answered", ticket=ticket, message=a.row, by=staff_member, **changes)
     if changes.get("state") == TicketState.OPEN and earlier not in IN_HAND:
-        _reopen(p, a, ticket)
+        _back_in_service(p, a, ticket)
     recipients = _relay_recipients(ticket, staff_member, p.policy.own_addresses)
     if not recipients or not (answer.text or changes or a.request.attachments):
         return 0
@@ -93,14 +104,29 @@ def rating(p: Pipeline, a: Applying, ticket: m.Ticket) -> int:
 
 def reply(p: Pipeline, a: Applying, ticket: m.Ticket) -> int:
     """A reply by the requester or a participant: it joins the ticket. An incomplete ticket is
-    told what is still missing, or routed once complete; otherwise the area hears of it."""
+    told what is still missing, or routed once complete; otherwise the area hears of it.
+
+    A reply puts a pending ticket back in service, and reopens a resolved one (or one closed
+    for want of an answer), as help desks do: "still broken" needs no new ticket. Either way
+    the area gets a new deadline. A participant's rating of a resolved ticket (only the
+    requester rates: rating()) is no reason to reopen it.
+    """
     decision = a.decision
     theme = p.replier.rulebook.get(ticket.theme_id) if ticket.theme_id else None
     close_days = p.replier.config.desk.incomplete_close_days
+    earlier = ticket.state
     store.update_ticket(ticket, theme, decision, close_days, a.now)
     resumed = store.resume(ticket, a.now)
+    rated = earlier == TicketState.RESOLVED and read_rating(a.request.text) is not None
+    reopened = earlier in REOPENED_BY_REPLY and not rated
     store.add_event(a.session, "updated", ticket=ticket, message=a.row,
                     completed=decision.completed, resumed=resumed)  # fmt: skip
+    if reopened:
+        store.reopen(ticket, a.now)
+        store.add_event(a.session, "reopened", ticket=ticket, message=a.row,
+                        by=a.request.requester.email, was=earlier)  # fmt: skip
+    if resumed or reopened:
+        _back_in_service(p, a, ticket)
     if theme is not None and decision.theme_id is not None:  # it was incomplete
         context = p.ticket_context(a, ticket, theme)
         if decision.completed:
@@ -110,7 +136,8 @@ def reply(p: Pipeline, a: Applying, ticket: m.Ticket) -> int:
         return p.send(a, Notice("incomplete", ticket.requester_email, context, ticket))
     if theme is not None and ticket.state in ROUTED:
         sender, files = a.request.requester.email, a.request.attachments
-        update = update_notice(p.replier, ticket, theme, sender, a.request.text, files)
+        was = state_label(earlier) if reopened else ""
+        update = update_notice(p.replier, ticket, theme, sender, a.request.text, files, was)
         p.replier.queue(a.session, update, a.now)
     return 0
 
@@ -127,12 +154,7 @@ def status(p: Pipeline, a: Applying, ticket: m.Ticket | None) -> int:
     _log_command(a, ticket)
     context = p.base_context(a)
     context["ticket"] = _ticket_context(p, ticket)
-    last = store.last_staff_answer(a.session, ticket.id)
-    context["last_answer"] = (
-        {"text": last.body_text[:ANSWER_EXCERPT], "at": p.replier.format_time(last.created_at)}
-        if last is not None
-        else None
-    )
+    context["last_answer"] = last_answer_context(p.replier, a.session, ticket)
     return p.send(a, Notice("status", a.request.requester.email, context, ticket))
 
 
@@ -219,6 +241,16 @@ COMMANDS: dict[CommandKind, CommandHandler] = {
 # -- helpers ------------------------------------------------------------------------------
 
 
+def last_answer_context(
+    replier: Replier, session: Session, ticket: m.Ticket
+) -> dict[str, str] | None:
+    """The ticket's last staff answer as replies quote it ({text, at}), or None."""
+    last = store.last_staff_answer(session, ticket.id)
+    if last is None:
+        return None
+    return {"text": last.body_text[:ANSWER_EXCERPT], "at": replier.format_time(last.created_at)}
+
+
 def _relay_recipients(ticket: m.Ticket, staff_member: str, own: Collection[str]) -> list[str]:
     """The requester first, then the other participants: never the answering staff member
     (who has their answer) nor our own addresses."""
@@ -238,9 +270,10 @@ def _hold(p: Pipeline, a: Applying, ticket: m.Ticket, unknown: tuple[str, ...]) 
     return p.send(a, Notice("staff_help", staff_member, context, ticket))
 
 
-def _reopen(p: Pipeline, a: Applying, ticket: m.Ticket) -> None:
-    """#aberto on a ticket out of service: a new deadline, and, if it never reached its area
-    (staff accepting an incomplete ticket as it is), the routing mail."""
+def _back_in_service(p: Pipeline, a: Applying, ticket: m.Ticket) -> None:
+    """A ticket back in service (#aberto, or a reply to a pending, resolved or closed one):
+    a new deadline, and, if it never reached its area (staff accepting an incomplete ticket
+    as it is), the routing mail."""
     theme = theme_of(p.replier.rulebook, ticket)
     if theme is None:
         return

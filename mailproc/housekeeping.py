@@ -1,5 +1,5 @@
 """Scheduled upkeep: deadlines (remind the area before, warn after), close tickets whose missing
-information never came, finish stray raws.
+information or whose requester's answer never came, finish stray raws.
 
 Each job is one function taking the pipeline and returning how many things it did; the
 scheduler (mailproc.scheduler) runs them. Each runs in one transaction whose rows are locked,
@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from mailproc import models as m
 from mailproc import store
+from mailproc.conversation import last_answer_context
 from mailproc.db import utcnow
 from mailproc.notices import Notice, missing_context
 from mailproc.pipeline import Pipeline
@@ -53,6 +54,31 @@ def close_expired_incomplete(pipeline: Pipeline) -> int:
             )
     if closed:
         log.info("closed %d incomplete tickets past their waiting period", closed)
+    return closed
+
+
+def close_unanswered_pending(pipeline: Pipeline) -> int:
+    """Close every pending ticket whose requester did not answer the staff within
+    ``incomplete_close_days``, telling them that a reply reopens it (as it does)."""
+    replier, now = pipeline.replier, utcnow()
+    closed = 0
+    with pipeline.sessions.begin() as session:
+        for ticket in store.unanswered_pending(session, now):
+            ticket.state, ticket.updated_at = TicketState.CLOSED_UNANSWERED, now
+            ticket.incomplete_until = None
+            store.add_event(session, "closed_unanswered", ticket=ticket)
+            closed += 1
+            theme = replier.rulebook.get(ticket.theme_id) if ticket.theme_id else None
+            context = replier.base_context(
+                ticket.requester_email, ticket.requester_name, ticket.subject
+            )
+            context["ticket"] = replier.ticket_context(ticket, theme)
+            context["wait_days"] = replier.config.desk.incomplete_close_days
+            context["last_answer"] = last_answer_context(replier, session, ticket)
+            notice = Notice("closed_unanswered", ticket.requester_email, context, ticket)
+            replier.queue(session, notice, now)
+    if closed:
+        log.info("closed %d pending tickets whose requester did not answer", closed)
     return closed
 
 

@@ -1,5 +1,6 @@
-"""Mail to a theme's routing area: new tickets with their files, what requesters add, urgency,
-cancellations, and the deadline reminder and warning.
+"""Mail to a theme's routing area: new tickets with their files, what requesters add (and the
+reopening that a reply to a resolved ticket causes), urgency, cancellations, and the deadline
+reminder and warning.
 
 The area is whoever ``[routing]`` in the theme's rules file names (area, address). These
 mails are ours, not replies: Auto-Submitted: auto-generated, no daily cap (see Notice). They
@@ -81,13 +82,19 @@ def update_notice(
     sender: str,
     text: str,
     attachments: Sequence[Attachment],
+    reopened_from: str = "",
 ) -> Notice:
-    """What the requester (or a participant) added to a ticket the area is working on."""
+    """What the requester (or a participant) added to a ticket the area is working on.
+
+    ``reopened_from`` is the label of the state the reply took the ticket out of ("resolvido")
+    when it reopened it, else "".
+    """
     extra: dict[str, object] = {
         "update": {
             "sender": sender,
             "text": text[:DESCRIPTION_LIMIT],
             "attachments": files_context(attachments),
+            "reopened_from": reopened_from,
         }
     }
     return area_notice(replier, ticket, theme, "area_update", extra, attachments=attachments)

@@ -198,6 +198,41 @@ class Desk:
         return [message_id(raw) for raw in self.imap.messages(folder)]
 
 
+def build_desk(
+    folder: Path,
+    imap: DovecotAccount,
+    smtp: SmtpTestServer,
+    *,
+    poll_seconds: int = 60,
+    idle: bool = False,
+    retry_base_seconds: int = 60,
+    max_attempts: int = 10,
+    outbox_seconds: int = 15,
+    password: str | None = None,
+) -> Desk:
+    """A desk in ``folder`` reading ``imap`` and sending to ``smtp``, its database upgraded.
+
+    ``password`` is the one the desk's processes are given (default: the account's).
+    """
+    delivery = _DELIVERY.format(retry_base_seconds=retry_base_seconds, max_attempts=max_attempts)
+    extra = _SOURCES.format(
+        imap_host=imap.host, imap_port=imap.port, imap_user=imap.user,
+        password_env=PASSWORD_ENV, poll_seconds=poll_seconds, idle="true" if idle else "false",
+        smtp_host=smtp.host, smtp_port=smtp.port, outbox_seconds=outbox_seconds,
+    )  # fmt: skip
+    config = write_config(folder, "sqlite:///mailproc.db", extra, delivery)
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv(PASSWORD_ENV, imap.password)  # load_config reads it
+        url = load_config(config).database_url
+    schema = make_engine(url)
+    upgrade(schema)
+    schema.dispose()
+    # The test only looks: plain reads, never the BEGIN IMMEDIATE of mailproc's engine,
+    # so looking does not hold up the worker being watched.
+    engine = create_engine(url, connect_args={"timeout": 10})
+    return Desk(config, imap, smtp, password or imap.password, engine)
+
+
 class DeskFactory(Protocol):
     def __call__(
         self,
@@ -230,32 +265,14 @@ def make_desk(
         outbox_seconds: int = 15,
         password: str | None = None,
     ) -> Desk:
-        delivery = _DELIVERY.format(
-            retry_base_seconds=retry_base_seconds, max_attempts=max_attempts
-        )
-        extra = _SOURCES.format(
-            imap_host=dovecot.host,
-            imap_port=dovecot.port,
-            imap_user=dovecot.user,
-            password_env=PASSWORD_ENV,
-            poll_seconds=poll_seconds,
-            idle="true" if idle else "false",
-            smtp_host=smtp_server.host,
-            smtp_port=smtp_server.port,
-            outbox_seconds=outbox_seconds,
-        )
         folder = tmp_path / f"desk{len(desks) + 1}"
         folder.mkdir()
-        config = write_config(folder, "sqlite:///mailproc.db", extra, delivery)
-        monkeypatch.setenv(PASSWORD_ENV, dovecot.password)  # load_config reads it
-        url = load_config(config).database_url
-        schema = make_engine(url)
-        upgrade(schema)
-        schema.dispose()
-        # The test only looks: plain reads, never the BEGIN IMMEDIATE of mailproc's engine,
-        # so looking does not hold up the worker being watched.
-        engine = create_engine(url, connect_args={"timeout": 10})
-        desk = Desk(config, dovecot, smtp_server, password or dovecot.password, engine)
+        monkeypatch.setenv(PASSWORD_ENV, dovecot.password)  # in-process load_config reads it
+        desk = build_desk(
+            folder, dovecot, smtp_server,
+            poll_seconds=poll_seconds, idle=idle, retry_base_seconds=retry_base_seconds,
+            max_attempts=max_attempts, outbox_seconds=outbox_seconds, password=password,
+        )  # fmt: skip
         desks.append(desk)
         return desk
 

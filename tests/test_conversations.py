@@ -3,10 +3,11 @@ update a ticket, forwards, staff answers with their #directives, and ratings."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
-from datetime import datetime
-from email.message import EmailMessage
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic import command
@@ -16,23 +17,41 @@ from sqlalchemy.exc import IntegrityError
 
 from mailproc import models as m
 from mailproc.app import App
+from mailproc.cli import main
 from mailproc.conversation_settings import ConversationSettings
-from mailproc.db import make_engine, make_sessions, upgrade
+from mailproc.db import make_engine, make_sessions, upgrade, utcnow
+from mailproc.housekeeping import close_unanswered_pending
 from mailproc.pipeline import Pipeline
 from mailproc.ratings import Rating, read_rating
 from mailproc.resources import shipped_dir
 from mailproc.rulebook import Priority
 from mailproc.staff import StaffAnswer, read_staff_answer
 from mailproc.states import TicketState
-from tests.mails import PDF, SUPPORT, error_body, error_report, mail, png, reactivation
+from tests.mails import (
+    PDF,
+    REQUESTER,
+    SUPPORT,
+    error_body,
+    error_report,
+    mail,
+    png,
+    reactivation,
+)
 from tests.threads import (
+    GMAIL_EN,
+    GMAIL_PT,
     MARIA,
+    OUTLOOK_EN,
+    OUTLOOK_PT,
+    REDECOMPRAS,
     SIASG_AREA,
     STAFF_EMAIL,
+    attached_forward,
     count,
     purposes,
     queued,
     reply,
+    set_ticket,
     staff_reply,
     ticket,
 )
@@ -206,41 +225,6 @@ def test_completion_in_two_steps_tells_only_what_is_still_missing(ingest: Ingest
 
 # -- forwards -------------------------------------------------------------------------------
 
-REDECOMPRAS = "Redecompras <redecompras@planejamento.rj.gov.br>"
-GMAIL_PT = """Segue a dúvida do servidor.
-
----------- Mensagem encaminhada ---------
-De: Carlos Pereira <carlos.pereira@der.rj.gov.br>
-Date: qua., 18 de nov. de 2026 às 10:12
-Subject: Dúvida sobre empenho
-To: <redecompras@planejamento.rj.gov.br>
-
-Como faço para emitir a nota de empenho no Compras.gov.br?
-"""
-GMAIL_EN = GMAIL_PT.replace("Mensagem encaminhada", "Forwarded message").replace(
-    "qua., 18 de nov. de 2026 às 10:12", "Wed, Nov 18, 2026 at 10:12 AM"
-)
-OUTLOOK_PT = """Prezados, segue.
-
-________________________________
-De: Carlos Pereira <carlos.pereira@der.rj.gov.br>
-Enviado: quarta-feira, 18 de novembro de 2026 10:12
-Para: Redecompras <redecompras@planejamento.rj.gov.br>
-Assunto: Dúvida sobre empenho
-
-Como faço para emitir a nota de empenho no Compras.gov.br?
-"""
-OUTLOOK_EN = """Please see below.
-
------Original Message-----
-From: Carlos Pereira <carlos.pereira@der.rj.gov.br>
-Sent: Wednesday, November 18, 2026 10:12 AM
-To: Redecompras <redecompras@planejamento.rj.gov.br>
-Subject: Dúvida sobre empenho
-
-Como faço para emitir a nota de empenho no Compras.gov.br?
-"""
-
 
 @pytest.mark.parametrize(
     ("subject", "body"),
@@ -266,22 +250,6 @@ def test_inline_forwards_open_the_ticket_for_the_original_sender(
     }
 
 
-def _attached_forward(subject: str, comment: str) -> bytes:
-    """A forward with the original attached as message/rfc822, as Outlook sends one."""
-    original = EmailMessage()
-    original["From"] = "Carlos Pereira <carlos.pereira@der.rj.gov.br>"
-    original["To"] = "redecompras@planejamento.rj.gov.br"
-    original["Subject"] = "Dúvida sobre empenho"
-    original["Message-ID"] = "<original-1@der.rj.gov.br>"
-    original.set_content("Como faço para emitir a nota de empenho?")
-    outer = EmailMessage()
-    outer["From"], outer["To"], outer["Subject"] = REDECOMPRAS, SUPPORT, subject
-    outer["Message-ID"] = f"<fwd-{abs(hash(subject + comment))}@planejamento.rj.gov.br>"
-    outer.set_content(comment)
-    outer.add_attachment(original)
-    return outer.as_bytes()
-
-
 @pytest.mark.parametrize(
     ("subject", "comment"),
     [("ENC: Dúvida sobre empenho", "Segue a dúvida."), ("FW: Dúvida", "See the question.")],
@@ -290,7 +258,7 @@ def _attached_forward(subject: str, comment: str) -> bytes:
 def test_an_attached_forward_opens_the_ticket_for_the_original_sender(
     ingest: Ingest, app: App, subject: str, comment: str
 ) -> None:
-    result = ingest(_attached_forward(subject, comment))
+    result = ingest(attached_forward(subject, comment))
 
     assert result["outcome"] == "created"
     assert ticket(app, result["ticket"]).participants == {
@@ -411,13 +379,64 @@ def test_prioridade_alta_raises_a_normal_ticket(ingest: Ingest, app: App) -> Non
     assert ticket(app, code).priority == "alta"  # the area's own mailbox counts as staff
 
 
-def test_a_reply_to_a_pending_ticket_puts_it_back_in_service(ingest: Ingest, app: App) -> None:
+def test_a_reply_to_a_pending_ticket_puts_it_back_in_service_with_a_new_deadline(
+    ingest: Ingest, app: App
+) -> None:
     code = _open_ticket(ingest, app)
     ingest(staff_reply(code, "#pendente\nQual navegador a senhora usa?"))
+    set_ticket(app, code, due_at=utcnow() - timedelta(days=2))  # the wait outlasted it
 
     ingest(reply(code, "Uso o Firefox 120."))
 
-    assert ticket(app, code).state == "aberto"
+    view = ticket(app, code)
+    assert view.state == "aberto"
+    # The area gets the theme's full 72 hours for the answer, not an overdue warning at once.
+    assert view.due_at is not None and view.due_at > utcnow() + timedelta(hours=71)
+    [update] = queued(app, "area_update")
+    assert "Uso o Firefox 120." in update.text and "reaberto" not in update.text
+
+
+def test_a_pending_ticket_whose_requester_never_answers_is_closed_with_a_notice(
+    ingest: Ingest, app: App
+) -> None:
+    code = _open_ticket(ingest, app)
+    ingest(staff_reply(code, "#pendente\nQual navegador a senhora usa?"))
+    days = app.config.desk.incomplete_close_days
+    waits_until = ticket(app, code).incomplete_until
+    assert waits_until is not None
+    assert abs(waits_until - (utcnow() + timedelta(days=days))) < timedelta(minutes=5)
+    assert close_unanswered_pending(app.pipeline) == 0
+
+    set_ticket(app, code, incomplete_until=utcnow() - timedelta(minutes=1))
+
+    assert close_unanswered_pending(app.pipeline) == 1
+    assert close_unanswered_pending(app.pipeline) == 0
+    view = ticket(app, code)
+    assert view.state == "encerrado_sem_retorno"
+    assert view.kinds().count("closed_unanswered") == 1
+    [notice] = queued(app, "closed_unanswered")
+    assert notice.recipients == [MARIA]
+    assert f"[#{code}]" in notice.message["Subject"]
+    for phrase in (f"não chegou em {days} dias", "Qual navegador a senhora usa?", "reaberto"):
+        assert phrase in notice.text, phrase
+
+
+def test_a_reply_to_a_ticket_closed_for_want_of_an_answer_reopens_it(
+    ingest: Ingest, app: App
+) -> None:
+    code = _open_ticket(ingest, app)
+    ingest(staff_reply(code, "#pendente\nQual navegador a senhora usa?"))
+    set_ticket(app, code, incomplete_until=utcnow() - timedelta(minutes=1))
+    close_unanswered_pending(app.pipeline)
+
+    result = ingest(reply(code, "Desculpem a demora: uso o Firefox 120."))
+
+    assert (result["outcome"], result["ticket"]) == ("updated", code)
+    view = ticket(app, code)
+    assert view.state == "aberto"
+    assert ("reopened", {"by": MARIA, "was": "encerrado_sem_retorno"}) in view.events
+    [update] = queued(app, "area_update")
+    assert "reaberto" in update.text and "Firefox 120" in update.text
 
 
 def test_an_unknown_directive_holds_the_answer_and_tells_the_staff_member(
@@ -510,28 +529,118 @@ def test_rating_again_replaces_the_evaluation(ingest: Ingest, app: App) -> None:
     assert count(app, m.Evaluation) == 1
 
 
-@pytest.mark.parametrize("text", ["5 dias depois ainda não funciona", "Obrigada!"])
-def test_a_reply_that_is_no_rating_is_an_ordinary_reply(
-    ingest: Ingest, app: App, text: str
+@pytest.mark.parametrize(
+    ("sender", "text"),
+    [
+        (REQUESTER, "5 dias depois ainda não funciona"),
+        (REQUESTER, "Obrigada!"),  # as in RT or Zammad: staff resolve it again with a word
+        (f"João <{COLLEAGUE}>", "Aqui no meu computador o erro continua."),
+    ],
+    ids=["requester-still-broken", "requester-thanks", "participant"],
+)
+def test_a_reply_that_is_no_rating_reopens_the_resolved_ticket_and_tells_the_area(
+    ingest: Ingest, app: App, sender: str, text: str
+) -> None:
+    code = _open_ticket(ingest, app, cc=f"João <{COLLEAGUE}>")
+    ingest(staff_reply(code, "#resolvido\nLiberado."))
+    set_ticket(app, code, due_at=utcnow() - timedelta(days=1))  # resolved late
+
+    result = ingest(reply(code, text, sender=sender))
+
+    assert (result["outcome"], result["ticket"], result["replies"]) == ("updated", code, 0)
+    view = ticket(app, code)
+    assert view.state == "aberto" and view.evaluation is None
+    assert view.due_at is not None and view.due_at > utcnow() + timedelta(hours=71)
+    [(_, reopened)] = [e for e in view.events if e[0] == "reopened"]
+    assert reopened == {"by": sender.split("<")[-1].rstrip(">"), "was": "resolvido"}
+    [update] = queued(app, "area_update")
+    assert update.recipients == [SIASG_AREA]
+    assert update.message["Subject"].startswith(f"[#{code}] Chamado reaberto:")
+    assert "que estava resolvido. O chamado foi reaberto" in update.text
+    assert text in update.text
+    assert len(queued(app, "routed")) == 1  # the area has had it since it was opened
+
+
+def test_staff_resolve_a_reopened_ticket_again_and_the_rating_is_asked_again(
+    ingest: Ingest, app: App
 ) -> None:
     code = _open_ticket(ingest, app)
-    ingest(staff_reply(code, "#resolvido"))
+    ingest(staff_reply(code, "#resolvido\nLiberado."))
+    ingest(reply(code, "Ainda não funciona."))
 
-    result = ingest(reply(code, text))
+    ingest(staff_reply(code, "#resolvido\nAgora foi corrigido de vez."))
+    ingest(reply(code, "Nota: 5"))
 
-    assert result["outcome"] == "updated"
-    assert ticket(app, code).evaluation is None
-    [update] = queued(app, "area_update")  # the area hears it: it may not be solved
-    assert update.recipients == [SIASG_AREA]
+    view = ticket(app, code)
+    assert (view.state, view.evaluation) == ("resolvido", (5, "", MARIA))
+    assert [q.text.count("nota de 1") for q in queued(app, "staff_answer")] == [1, 1]
 
 
-def test_only_the_requester_rates(ingest: Ingest, app: App) -> None:
+def test_a_participants_rating_neither_rates_nor_reopens(ingest: Ingest, app: App) -> None:
     code = _open_ticket(ingest, app, cc=f"João <{COLLEAGUE}>")
     ingest(staff_reply(code, "#resolvido"))
 
     ingest(reply(code, "5", sender=f"João <{COLLEAGUE}>"))
 
-    assert ticket(app, code).evaluation is None
+    view = ticket(app, code)
+    assert (view.state, view.evaluation) == ("resolvido", None)  # only the requester rates
+    assert "reopened" not in view.kinds()
+
+
+def test_a_reply_to_a_cancelled_ticket_opens_a_new_ticket_referring_to_it(
+    ingest: Ingest, app: App
+) -> None:
+    code = _open_ticket(ingest, app)
+    ingest(reply(code, "cancelar: resolvi por telefone"))
+
+    result = ingest(
+        reply(code, "O erro voltou hoje.\n\n" + error_body(),
+              attachments=(("print-novo.png", "image/png", png()),))
+    )  # fmt: skip
+
+    new = result["ticket"]
+    assert result["outcome"] == "created" and new not in (None, code)
+    old = ticket(app, code)
+    assert old.state == "cancelado" and old.messages == 2  # the reply did not join it
+    [(_, followed)] = [e for e in old.events if e[0] == "followed_up"]
+    assert (followed["sender"], followed["new_ticket"]) == (MARIA, new)
+    assert ("created", {"missing": [], "quoted": code}) in ticket(app, new).events
+    _, ack = queued(app, "created")  # the first acknowledged the cancelled ticket
+    assert ack.recipients == [MARIA] and f"[#{new}]" in ack.message["Subject"]
+
+
+def test_tickets_show_lists_the_evaluation(
+    ingest: Ingest, app: App, config_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = _open_ticket(ingest, app)
+    ingest(staff_reply(code, "#resolvido"))
+    before = ticket_show(config_path, capsys, code)
+    ingest(reply(code, "Nota 4 - resolveram, mas demorou"))
+
+    shown = ticket_show(config_path, capsys, code)
+    text = ticket_show(config_path, capsys, code, json_output=False)
+
+    assert before["evaluation"] is None
+    evaluation = shown["evaluation"]
+    assert {k: evaluation[k] for k in ("score", "comment", "rater")} == {
+        "score": 4,
+        "comment": "resolveram, mas demorou",
+        "rater": MARIA,
+    }
+    rated_at = datetime.fromisoformat(evaluation["at"])
+    assert abs(rated_at - utcnow()) < timedelta(minutes=5)
+    assert '"score": 4' in text and '"comment": "resolveram, mas demorou"' in text
+
+
+def ticket_show(
+    config_path: Path, capsys: pytest.CaptureFixture[str], code: str, *, json_output: bool = True
+) -> Any:
+    """``mailproc tickets show CODE`` as an operator runs it: its JSON, or its text."""
+    capsys.readouterr()
+    flags = ["--json"] if json_output else []
+    assert main(["--config", str(config_path), "tickets", "show", code, *flags]) == 0
+    out = capsys.readouterr().out
+    return json.loads(out) if json_output else out
 
 
 def test_a_rating_of_an_open_ticket_is_just_a_reply(ingest: Ingest, app: App) -> None:

@@ -15,6 +15,7 @@ from mailproc.replies import RenderedReply, ReplyRenderer, build_email, make_mes
 from mailproc.resources import shipped_dir
 
 CODE = "2026-000123"
+ALERT_KEY = f"cap:ticket:{CODE}:2026-11-28T14"
 TICKET = {
     "code": CODE,
     "tag": f"[#{CODE}]",
@@ -73,6 +74,11 @@ _PURPOSE_CONTEXT: dict[str, dict[str, object]] = {
         ]
     },
     "closed_incomplete": {"ticket": TICKET, "missing": MISSING},
+    "closed_unanswered": {
+        "ticket": TICKET,
+        "wait_days": 7,
+        "last_answer": {"text": "Qual navegador o senhor usa?", "at": "29/11/2026 às 10:00"},
+    },
     "quarantined": {"reason": "a mensagem excede o tamanho máximo de 25 MB"},
     "completed": {"ticket": TICKET, "received": RECEIVED},
     "staff_answer": {
@@ -124,6 +130,7 @@ _PURPOSE_CONTEXT: dict[str, dict[str, object]] = {
             "sender": "maria@saude.rj.gov.br",
             "text": "O erro voltou a acontecer hoje.",
             "attachments": FILES,
+            "reopened_from": "resolvido",
         },
     },
     "area_urgent": {
@@ -140,6 +147,9 @@ _PURPOSE_CONTEXT: dict[str, dict[str, object]] = {
         "overdue_hours": 1,
         "escalated_to": "coordenacao@example.gov.br",
     },
+    "operator_alert": {
+        "alert": {"cap": "ticket", "limit": 10, "code": CODE, "key": ALERT_KEY},
+    },
 }
 
 # Mail to a routing area greets the area; every other purpose greets the servant.
@@ -147,6 +157,10 @@ AREA_PURPOSES = frozenset(
     {"routed", "area_update", "area_urgent", "area_cancelled", "deadline_reminder",
      "deadline_escalation"}
 )  # fmt: skip
+
+GREETINGS = dict.fromkeys(AREA_PURPOSES, "Prezada equipe Suporte") | {
+    "operator_alert": "Prezada equipe de operação"
+}
 
 # Phrases the servant must find, in both the text and the HTML version.
 _REQUIRED = {
@@ -160,8 +174,10 @@ _REQUIRED = {
                  "0800 978 9001"],
     "closed_incomplete": [f"[#{CODE}]", "encerrado sem tratamento", "Print da tela com o erro",
                           "dígitos verificadores inválidos"],
-    "quarantined": ["a mensagem excede o tamanho máximo de 25 MB", "nenhum chamado",
-                    "0800 978 9001"],
+    "closed_unanswered": [f"[#{CODE}]", "7 dias", "Qual navegador o senhor usa?",
+                          "29/11/2026 às 10:00", "será reaberto"],
+    "quarantined": ["a mensagem excede o tamanho máximo de 25 MB",
+                    "nenhum chamado foi aberto ou alterado", "0800 978 9001"],
     "completed": [CODE, "print-erro.png", "encaminhado para atendimento", "0800 978 9001"],
     "staff_answer": [CODE, "A UASG foi reativada.", "tela-erro.png", "resolvido",
                      "(muito insatisfeito)", "Nota: 4 - bom atendimento"],
@@ -178,11 +194,13 @@ _REQUIRED = {
     "routed": ["Prezada equipe Suporte Técnico SIASG", CODE, "Divulgação de Compras",
                "O SIASG apresenta erro ao publicar.", "print-erro.png", "maria@saude.rj.gov.br",
                "#resolvido", f"[#{CODE}]"],
-    "area_update": [CODE, "O erro voltou a acontecer hoje.", "tela-erro.png", "#resolvido"],
+    "area_update": [CODE, "O erro voltou a acontecer hoje.", "tela-erro.png", "#resolvido",
+                    "que estava resolvido", "reaberto"],
     "area_urgent": [CODE, "O pregão será aberto amanhã.", "Maria da Silva", "Média"],
     "area_cancelled": [CODE, "cancelou o chamado", "Resolvi pelo telefone."],
     "deadline_reminder": [CODE, "01/12/2026 às 14:00", "23 horas"],
     "deadline_escalation": [CODE, "venceu", "1 hora", "coordenacao@example.gov.br"],
+    "operator_alert": [CODE, "mensagens automáticas na última hora", "laço de e-mails", ALERT_KEY],
 }  # fmt: skip
 
 
@@ -220,7 +238,7 @@ def test_every_purpose_renders_text_and_html(renderer: ReplyRenderer, purpose: s
     reply = renderer.render(purpose, sample_context(purpose))
 
     assert reply.subject and "\n" not in reply.subject and "[#" not in reply.subject
-    greeting = "Prezada equipe Suporte" if purpose in AREA_PURPOSES else "Prezado(a) Maria da"
+    greeting = GREETINGS.get(purpose, "Prezado(a) Maria da")
     assert reply.text.startswith(greeting)
     assert '<html lang="pt-BR">' in reply.html
     for phrase in _REQUIRED[purpose]:

@@ -196,6 +196,52 @@ def test_a_shortened_deadline_is_reminded_again(ingest: Ingest, app: App) -> Non
     assert len(queued(app, "deadline_reminder")) == 2
 
 
+def _time_left(app: App, code: str) -> timedelta:
+    due = ticket(app, code).due_at
+    assert due is not None
+    return due - utcnow()
+
+
+@pytest.mark.parametrize("directive", ["#prioridade alta", "#prioridade critica"])
+def test_staff_raising_the_priority_shortens_the_deadline_as_urgente_does(
+    ingest: Ingest, app: App, directive: str
+) -> None:
+    code = _open(ingest)  # reativacao-uasg: "normal", 72 hours
+    set_ticket(app, code, due_at=utcnow() + timedelta(hours=40), reminded_at=utcnow())
+
+    ingest(staff_reply(code, f"{directive}\nVamos priorizar.", sender=f"Gestão <{UASG_AREA}>"))
+
+    assert abs(_time_left(app, code) - timedelta(hours=20)) < timedelta(minutes=5)  # 50 %
+    assert remind_due(app.pipeline) == 1  # the new deadline is reminded again
+
+
+def test_a_ticket_is_hurried_once_whoever_raises_its_priority(ingest: Ingest, app: App) -> None:
+    code = _open(ingest)
+    ingest(reply(code, "urgente: a unidade precisa comprar até sexta"))  # 36 hours left
+    left = _time_left(app, code)
+
+    ingest(staff_reply(code, "#prioridade critica", sender=f"Gestão <{UASG_AREA}>"))
+
+    assert ticket(app, code).priority == "critica"
+    assert abs(_time_left(app, code) - left) < timedelta(minutes=1)
+
+
+@pytest.mark.parametrize("hours_left", [30, -5], ids=["deadline-ahead", "deadline-passed"])
+def test_lowering_the_priority_keeps_the_deadline(
+    ingest: Ingest, app: App, hours_left: int
+) -> None:
+    code = ingest(error_report())["ticket"]  # erro-siasg: "alta"
+    due = utcnow() + timedelta(hours=hours_left)
+    set_ticket(app, code, due_at=due)
+
+    ingest(staff_reply(code, "#prioridade baixa\nNão impede o trabalho."))
+
+    view = ticket(app, code)
+    assert view.priority == "baixa"
+    assert view.due_at is not None and abs(view.due_at - due) < timedelta(seconds=1)
+    assert escalate_overdue(app.pipeline) == (1 if hours_left < 0 else 0)
+
+
 def test_many_routed_tickets_are_not_held_back_by_the_reply_cap(ingest: Ingest, app: App) -> None:
     """The daily cap protects senders from loops; an area gets every ticket of the day."""
     for _ in range(22):

@@ -1,4 +1,5 @@
-"""Helpers for conversation tests: the mail the desk queued, a ticket's state, the clock."""
+"""Helpers for conversation tests: the mail the desk queued, a ticket's state, the clock, and
+the replies and forwards people send."""
 
 from __future__ import annotations
 
@@ -7,13 +8,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from email import policy
 from email.message import EmailMessage
+from email.utils import make_msgid
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
 
 from mailproc import models as m
 from mailproc.app import App
-from tests.mails import mail
+from tests.mails import SUPPORT, mail
+
+Sessions = sessionmaker[Session]
 
 STAFF = "Ana Souza <ana.souza@suporte.example.gov.br>"
 STAFF_EMAIL = "ana.souza@suporte.example.gov.br"
@@ -66,6 +71,7 @@ class TicketView:
     state: str
     priority: str
     due_at: datetime | None
+    incomplete_until: datetime | None  # until when the ticket waits for its requester
     participants: dict[str, str]
     events: list[tuple[str, dict[str, Any]]]
     evaluation: tuple[int, str, str] | None
@@ -75,14 +81,16 @@ class TicketView:
         return [kind for kind, _ in self.events]
 
 
-def ticket(app: App, code: str) -> TicketView:
-    with app.sessions() as session:
+def ticket(app: App | Sessions, code: str) -> TicketView:
+    """The ticket ``code`` of a desk (its App, or the sessions of its database)."""
+    with _sessions(app)() as session:
         row = session.scalars(select(m.Ticket).filter_by(code=code)).one()
         evaluation = row.evaluation
         return TicketView(
             state=row.state,
             priority=row.priority,
             due_at=row.due_at,
+            incomplete_until=row.incomplete_until,
             participants={p.email: p.role for p in row.participants},
             events=[(e.kind, dict(e.detail)) for e in row.events],
             evaluation=(evaluation.score, evaluation.comment, evaluation.rater)
@@ -92,9 +100,9 @@ def ticket(app: App, code: str) -> TicketView:
         )
 
 
-def set_ticket(app: App, code: str, **values: object) -> None:
+def set_ticket(app: App | Sessions, code: str, **values: object) -> None:
     """Move a ticket's clock (due_at, ...) or state by hand, as time or staff would."""
-    with app.sessions.begin() as session:
+    with _sessions(app).begin() as session:
         session.execute(update(m.Ticket).where(m.Ticket.code == code).values(**values))
 
 
@@ -113,6 +121,64 @@ def reply(code: str, body: str, **fields: Any) -> bytes:
     """The requester (by default) answering in the ticket's thread."""
     return mail(f"RES: [#{code}] Chamado registrado: Erro ao publicar aviso no SIASG", body,
                 **fields)  # fmt: skip
+
+
+# -- forwards from the trusted forwarder (Redecompras) --------------------------------------
+
+REDECOMPRAS = "Redecompras <redecompras@planejamento.rj.gov.br>"
+GMAIL_PT = """Segue a dúvida do servidor.
+
+---------- Mensagem encaminhada ---------
+De: Carlos Pereira <carlos.pereira@der.rj.gov.br>
+Date: qua., 18 de nov. de 2026 às 10:12
+Subject: Dúvida sobre empenho
+To: <redecompras@planejamento.rj.gov.br>
+
+Como faço para emitir a nota de empenho no Compras.gov.br?
+"""
+GMAIL_EN = GMAIL_PT.replace("Mensagem encaminhada", "Forwarded message").replace(
+    "qua., 18 de nov. de 2026 às 10:12", "Wed, Nov 18, 2026 at 10:12 AM"
+)
+OUTLOOK_PT = """Prezados, segue.
+
+________________________________
+De: Carlos Pereira <carlos.pereira@der.rj.gov.br>
+Enviado: quarta-feira, 18 de novembro de 2026 10:12
+Para: Redecompras <redecompras@planejamento.rj.gov.br>
+Assunto: Dúvida sobre empenho
+
+Como faço para emitir a nota de empenho no Compras.gov.br?
+"""
+OUTLOOK_EN = """Please see below.
+
+-----Original Message-----
+From: Carlos Pereira <carlos.pereira@der.rj.gov.br>
+Sent: Wednesday, November 18, 2026 10:12 AM
+To: Redecompras <redecompras@planejamento.rj.gov.br>
+Subject: Dúvida sobre empenho
+
+Como faço para emitir a nota de empenho no Compras.gov.br?
+"""
+
+
+def attached_forward(subject: str, comment: str) -> bytes:
+    """A forward with the original attached as message/rfc822, as Outlook sends one."""
+    original = EmailMessage()
+    original["From"] = "Carlos Pereira <carlos.pereira@der.rj.gov.br>"
+    original["To"] = "redecompras@planejamento.rj.gov.br"
+    original["Subject"] = "Dúvida sobre empenho"
+    original["Message-ID"] = "<original-1@der.rj.gov.br>"
+    original.set_content("Como faço para emitir a nota de empenho?")
+    outer = EmailMessage()
+    outer["From"], outer["To"], outer["Subject"] = REDECOMPRAS, SUPPORT, subject
+    outer["Message-ID"] = make_msgid(domain="planejamento.rj.gov.br")
+    outer.set_content(comment)
+    outer.add_attachment(original)
+    return outer.as_bytes()
+
+
+def _sessions(desk: App | Sessions) -> Sessions:
+    return desk.sessions if isinstance(desk, App) else desk
 
 
 def _parse(raw: bytes) -> EmailMessage:
