@@ -67,7 +67,10 @@ def require_current(engine: Engine) -> None:
     scripts = ScriptDirectory.from_config(_alembic_config())
     needed = set(scripts.get_heads())
     with _connect(engine) as connection:
-        current = set(MigrationContext.configure(connection).get_current_heads())
+        try:
+            current = set(MigrationContext.configure(connection).get_current_heads())
+        except DBAPIError as exc:  # reachable, but not usable now: locked, full, read-only
+            raise StoreError(f"cannot read the schema version: {exc.orig}") from exc
     if current == needed:
         return
     at = ", ".join(sorted(current)) or "empty (never upgraded)"
