@@ -7,21 +7,25 @@ import json
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import replace
-from datetime import timedelta
+from dataclasses import asdict, replace
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 
 from mailproc import models as m
+from mailproc import store
 from mailproc.app import App
 from mailproc.backlog import import_backlog, reprocess_quarantined
 from mailproc.config import load_config, resolve_config_path
-from mailproc.db import upgrade
+from mailproc.db import upgrade, utcnow
 from mailproc.decide import Facts, decide
 from mailproc.errors import ConfigError, MailprocError, RulesError, StoreError, TemplateError
 from mailproc.logs import setup_logging
 from mailproc.metrics import serve_metrics
+from mailproc.outbox import STATUSES
 from mailproc.parse import parse_message
 from mailproc.poller import deliver, poll_once
 from mailproc.retention import purge
@@ -42,6 +46,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_CONFIG
     except StoreError as exc:
         print(f"mailproc: database error: {exc}", file=sys.stderr)
+        return EXIT_STORE
+    except OperationalError as exc:  # locked, full or gone between two messages
+        print(f"mailproc: database error: {exc.orig}", file=sys.stderr)
         return EXIT_STORE
     except MailprocError as exc:
         print(f"mailproc: {exc}", file=sys.stderr)
@@ -95,9 +102,12 @@ def cmd_status(app: App, args: argparse.Namespace) -> int:
             )
         print(
             f"outbox: {status.outbox_pending} pending (oldest due {status.outbox_oldest_due}),"
-            f" {status.outbox_failed} failed"
+            f" {status.outbox_failed} failed, {status.outbox_uncertain} uncertain"
         )
         print(f"tickets: {status.tickets_by_state}; {status.tickets_overdue} past deadline")
+        print(f"failing addresses (no automatic mail): {status.failing_addresses}")
+        for alert in status.alerts:
+            print(f"alert: {alert.created_at:%Y-%m-%d %H:%M} {alert.key} {alert.detail}")
         for problem in status.problems:
             print(f"PROBLEM: {problem}")
         print("healthy" if status.healthy else "UNHEALTHY")
@@ -152,9 +162,53 @@ def cmd_tickets_show(app: App, args: argparse.Namespace) -> int:
             print(f"{key}:")
             for item in value:
                 print(f"  - {json.dumps(item, ensure_ascii=False, default=str)}")
+        elif isinstance(value, dict):
+            print(f"{key}: {json.dumps(value, ensure_ascii=False, default=str)}")
         else:
             print(f"{key}: {value}")
     return 0
+
+
+def cmd_outbox_list(app: App, args: argparse.Namespace) -> None:
+    with app.start().sessions() as session:
+        entries = store.outbox_entries(session, args.status, args.limit)
+    if args.json:
+        print(json.dumps([asdict(e) for e in entries], ensure_ascii=False, default=str))
+        return
+    for e in entries:
+        when = e.sent_at or e.next_attempt_at
+        print(
+            f"{e.id:>6}  {e.status:<9} {e.ticket or '-':<11} {when:%Y-%m-%d %H:%M} "
+            f"{e.purpose:<18} {', '.join(e.to):<32} {e.subject}"
+        )
+        if e.last_error:
+            print(f"{'':>8}last error: {e.last_error}")
+
+
+def cmd_outbox_resend(app: App, args: argparse.Namespace) -> int:
+    """Exit 1 when a mail could not be queued (unknown, or not uncertain or failed)."""
+    return _outbox_change(app, args.ids, store.resend_outbox, "queued to be sent again")
+
+
+def cmd_outbox_mark_sent(app: App, args: argparse.Namespace) -> int:
+    """Exit 1 when a mail could not be marked (unknown, or not uncertain)."""
+    return _outbox_change(app, args.ids, store.mark_outbox_sent, "marked sent")
+
+
+def _outbox_change(
+    app: App,
+    ids: list[int],
+    change: Callable[[Session, Sequence[int], datetime], dict[int, str]],
+    done: str,
+) -> int:
+    with app.start().sessions.begin() as session:
+        refused = change(session, ids, utcnow())
+    for outbox_id in ids:
+        if outbox_id in refused:
+            print(f"mailproc: outbox {outbox_id} left alone: {refused[outbox_id]}", file=sys.stderr)
+        else:
+            print(f"outbox {outbox_id}: {done}")
+    return 1 if refused else 0
 
 
 def cmd_rules_check(app: App, args: argparse.Namespace) -> None:
@@ -221,6 +275,7 @@ def _ticket_detail(ticket: m.Ticket) -> dict[str, object]:
         **_ticket_summary(ticket),
         "answers": dict(ticket.answers),
         "participants": [{"email": p.email, "role": p.role} for p in ticket.participants],
+        "evaluation": _evaluation(ticket.evaluation),
         "messages": [
             {
                 "id": msg.id,
@@ -243,6 +298,18 @@ def _ticket_detail(ticket: m.Ticket) -> dict[str, object]:
         "events": [
             {"kind": e.kind, "at": e.created_at.isoformat(), **e.detail} for e in ticket.events
         ],
+    }
+
+
+def _evaluation(evaluation: m.Evaluation | None) -> dict[str, object] | None:
+    """The requester's rating; "at" is when they last gave it (a new rating replaces it)."""
+    if evaluation is None:
+        return None
+    return {
+        "score": evaluation.score,
+        "comment": evaluation.comment,
+        "rater": evaluation.rater,
+        "at": evaluation.updated_at.isoformat(),
     }
 
 
@@ -304,6 +371,21 @@ def _parser() -> argparse.ArgumentParser:
     show = command(tickets_sub, "show", cmd_tickets_show, "one ticket with its thread")
     show.add_argument("code")
     show.add_argument("--json", action="store_true")
+
+    outbox = commands.add_parser("outbox", help="list outbox mail; resolve uncertain deliveries")
+    outbox_sub = outbox.add_subparsers(required=True, metavar="ACTION")
+    mails = command(outbox_sub, "list", cmd_outbox_list, "newest outbox mail first")
+    mails.add_argument("--status", choices=STATUSES)
+    mails.add_argument("--limit", type=int, default=50)
+    mails.add_argument("--json", action="store_true")
+    resend = command(
+        outbox_sub, "resend", cmd_outbox_resend, "queue uncertain or failed mail to be sent again"
+    )
+    resend.add_argument("ids", nargs="+", type=int, metavar="ID")
+    confirm = command(
+        outbox_sub, "mark-sent", cmd_outbox_mark_sent, "record uncertain mail as delivered"
+    )
+    confirm.add_argument("ids", nargs="+", type=int, metavar="ID")
 
     rules = commands.add_parser("rules", help="check the rules files, or try them on a message")
     rules_sub = rules.add_subparsers(required=True, metavar="ACTION")

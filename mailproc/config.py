@@ -8,9 +8,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, Literal, TypeVar, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from mailproc.authresults import ON_FAILURE, OnFailure
 from mailproc.conversation_settings import STRANGER_REPLIES, ConversationSettings, StrangerReply
 from mailproc.errors import ConfigError
 from mailproc.imap_source import ImapSettings
@@ -40,6 +41,8 @@ class DeskConfig:
     staff_domains: tuple[str, ...]
     message_id_domain: str
     conversation: ConversationSettings
+    # Told once by mail of each alert (a loop cap reached); None: alerts go to the log only.
+    operator_address: str | None
 
     @property
     def own_addresses(self) -> frozenset[str]:
@@ -77,12 +80,19 @@ class SmtpConfig:
     timeout_seconds: int
 
 
+# What a mail whose worker died while sending it becomes (see mailproc.outbox): held for an
+# operator ("hold", never sent twice) or queued again ("resend", never left unsent).
+AfterCrash = Literal["hold", "resend"]
+AFTER_CRASH: tuple[AfterCrash, ...] = ("hold", "resend")
+
+
 @dataclass(frozen=True)
 class DeliveryConfig:
     outbox_maildir: Path
     max_attempts: int
     retry_base_seconds: int
     retry_max_seconds: int
+    after_crash: AfterCrash
 
 
 @dataclass(frozen=True)
@@ -91,6 +101,33 @@ class SchedulerConfig:
     outbox_seconds: int
     housekeeping_seconds: int
     deadlines_seconds: int
+
+
+@dataclass(frozen=True)
+class AuthenticationConfig:
+    """Whose Authentication-Results to trust ("": none, not checked) and what a failed
+    sender authentication does (mailproc.authresults, mailproc.decide.unverified_sender)."""
+
+    authserv_id: str
+    on_failure: OnFailure
+
+
+@dataclass(frozen=True)
+class LoopCaps:
+    """How much automatic mail may go out before the desk stops answering (mailproc.loops).
+
+    Each cap counts the outbox over a sliding window. Past one, mail is still recorded, only
+    not answered, and the operator is told once. The defaults leave every human conversation
+    alone and stop a loop within minutes: RFC 3834 asks a responder to limit its replies to
+    one address, and 20 a day leaves room for someone who writes to a desk all day; people
+    discussing a ticket make a few mails an hour, a ping-pong with a robot dozens; the
+    overall cap is a circuit breaker sized above a backlog burst (4,000 messages make about
+    6,000 mails), not a throttle.
+    """
+
+    replies_per_sender_per_day: int = 20
+    replies_per_ticket_per_hour: int = 10
+    replies_per_hour: int = 10_000
 
 
 @dataclass(frozen=True)
@@ -112,9 +149,11 @@ class Config:
     delivery: DeliveryConfig
     scheduler: SchedulerConfig
     max_message_bytes: int
+    loop_caps: LoopCaps
     logging: LoggingConfig
     metrics_port: int | None
     retention_days: int
+    authentication: AuthenticationConfig
 
 
 class _Table:
@@ -199,6 +238,7 @@ def load_config(path: Path) -> Config:
     desk = _desk(root.table("desk"))
     limits = root.table("limits")
     max_bytes = limits.positive("max_message_bytes", 25 * 1024 * 1024)
+    loop_caps = _loop_caps(limits)
     limits.finish()
     config = Config(
         file=path,
@@ -211,9 +251,11 @@ def load_config(path: Path) -> Config:
         delivery=_delivery(root.table("delivery")),
         scheduler=_scheduler(root.table("scheduler")),
         max_message_bytes=max_bytes,
+        loop_caps=loop_caps,
         logging=_logging(root.table("logging")),
         metrics_port=_metrics_port(root.table("metrics")),
         retention_days=_retention_days(root.table("retention")),
+        authentication=_authentication(root.table("authentication")),
     )
     _check_unique_names(root, config)
     root.finish()
@@ -253,6 +295,7 @@ def _desk(t: _Table) -> DeskConfig:
         staff_domains=tuple(d.lower().lstrip("@") for d in t.strings("staff_domains")),
         message_id_domain=t.get("message_id_domain", str, "") or address.split("@", 1)[1],
         conversation=_conversation(t),
+        operator_address=t.get("operator_address", str, "").strip().lower() or None,
     )
     t.finish()
     return desk
@@ -273,7 +316,9 @@ def _conversation(t: _Table) -> ConversationSettings:
 
 
 def _database_url(t: _Table) -> str:
-    url = os.environ.get(DATABASE_URL_ENV) or t.get("url", str, "sqlite:///var/mailproc.db")
+    # Read even when the environment overrides it: t.finish() must not call the key a typo.
+    configured = t.get("url", str, "sqlite:///var/mailproc.db")
+    url = os.environ.get(DATABASE_URL_ENV) or configured
     t.finish()
     prefix = "sqlite:///"
     if url.startswith(prefix) and url != "sqlite:///:memory:":
@@ -352,6 +397,7 @@ def _delivery(t: _Table) -> DeliveryConfig:
         max_attempts=t.positive("max_attempts", 10),
         retry_base_seconds=t.positive("retry_base_seconds", 60),
         retry_max_seconds=t.positive("retry_max_seconds", 3600),
+        after_crash=cast(AfterCrash, t.choice("after_crash", AFTER_CRASH, "hold")),
     )
     t.finish()
     return delivery
@@ -366,6 +412,19 @@ def _scheduler(t: _Table) -> SchedulerConfig:
     )
     t.finish()
     return scheduler
+
+
+def _loop_caps(t: _Table) -> LoopCaps:
+    defaults = LoopCaps()
+    return LoopCaps(
+        replies_per_sender_per_day=t.positive(
+            "replies_per_sender_per_day", defaults.replies_per_sender_per_day
+        ),
+        replies_per_ticket_per_hour=t.positive(
+            "replies_per_ticket_per_hour", defaults.replies_per_ticket_per_hour
+        ),
+        replies_per_hour=t.positive("replies_per_hour", defaults.replies_per_hour),
+    )
 
 
 def _logging(t: _Table) -> LoggingConfig:
@@ -389,6 +448,17 @@ def _retention_days(t: _Table) -> int:
     days = t.positive("days", 365)
     t.finish()
     return days
+
+
+def _authentication(t: _Table) -> AuthenticationConfig:
+    # "flag" by default: a help desk must not turn away a real person whose mail server is
+    # misconfigured; an operator switches to "block" after the flags showed none.
+    config = AuthenticationConfig(
+        authserv_id=t.get("authserv_id", str, "").strip().lower(),
+        on_failure=cast(OnFailure, t.choice("on_failure", ON_FAILURE, "flag")),
+    )
+    t.finish()
+    return config
 
 
 def _check_unique_names(root: _Table, config: Config) -> None:

@@ -11,9 +11,10 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass, replace
 from functools import cached_property
 
+from mailproc.authresults import OnFailure, Verdict, verdict
 from mailproc.commands import Command, CommandKind, parse_command
 from mailproc.conversation_settings import StrangerReply
-from mailproc.decision import Decision, Outcome, Request
+from mailproc.decision import AuthFailure, Decision, Outcome, Request
 from mailproc.forwards import extract_forward
 from mailproc.machine_mail import machine_reason
 from mailproc.message import Address, Attachment, InboundMessage
@@ -24,6 +25,7 @@ from mailproc.rulebook import Rulebook
 from mailproc.staff import read_staff_answer
 from mailproc.states import (
     CANCELLABLE,
+    FOLLOWED_UP_BY_A_NEW_TICKET,
     URGENCY_ALLOWED,
     WAITING_FOR_REQUESTER,
     TicketState,
@@ -52,7 +54,11 @@ class Thread:
 
 @dataclass(frozen=True)
 class Policy:
-    """The parts of the configuration the decision depends on."""
+    """The parts of the configuration the decision depends on.
+
+    ``authserv_id`` names our receiving server in Authentication-Results headers ("": sender
+    authentication is not checked); ``on_auth_failure`` says what a failure does.
+    """
 
     own_addresses: Collection[str]
     trusted_forwarders: Collection[str]
@@ -60,6 +66,8 @@ class Policy:
     max_message_bytes: int = 25 * 1024 * 1024
     code_tag: str = DEFAULT_TAG_FORMAT
     stranger_reply: StrangerReply = "new_ticket"
+    authserv_id: str = ""
+    on_auth_failure: OnFailure = "flag"
 
 
 @dataclass(frozen=True)
@@ -77,6 +85,25 @@ class Facts:
     def fresh_text(self) -> str:
         """What the sender wrote now (quotes stripped), worked out once for every stage."""
         return new_text(self.message.text)
+
+    @cached_property
+    def failed_authentication(self) -> Verdict | None:
+        """Our server's verdict on the sender when it failed and the policy acts on that."""
+        policy = self.policy
+        if not policy.authserv_id or policy.on_auth_failure == "ignore":
+            return None
+        found = verdict(self.message.headers.get("authentication-results", ()), policy.authserv_id)
+        return found if found is not None and found.failed else None
+
+    @cached_property
+    def command(self) -> Command | None:
+        """The command the sender wrote, if any, before it is checked against a ticket."""
+        return parse_command(
+            self.message.subject,
+            self.fresh_text,
+            in_thread=self.thread is not None,
+            tag_format=self.policy.code_tag,
+        )
 
 
 def unparseable(facts: Facts) -> Decision | None:
@@ -112,15 +139,40 @@ def too_large(facts: Facts) -> Decision | None:
     )
 
 
+def unverified_sender(facts: Facts) -> Decision | None:
+    """With ``on_auth_failure = "block"``, a message whose sender authentication failed may
+    not touch an existing ticket or run a command: quarantined, and the address it claims to
+    come from told (the person whose own server failed learns why; the person whose address
+    was forged learns that nothing changed). A new ticket is still opened: its code goes to
+    that address, not to whoever forged it."""
+    failed, thread = facts.failed_authentication, facts.thread
+    if failed is None or facts.policy.on_auth_failure != "block":
+        return None
+    touched = thread.code if thread is not None and thread.entitled else None
+    if touched is None and facts.command is None:
+        return None
+    target = f"ela não foi incluída no chamado {touched}" if touched else "ela não foi atendida"
+    return Decision(
+        Outcome.QUARANTINED,
+        reason=f"sender authentication failed ({failed})",
+        request=_own_request(facts.message, text=facts.fresh_text),
+        ticket_code=touched,
+        notice="não foi possível confirmar que ela partiu do seu endereço, porque a verificação "
+        f"de autenticidade do remetente falhou ({failed}). Por segurança, {target}. Se foi você "
+        "quem a enviou, peça à equipe de TI do seu órgão que verifique a configuração SPF, "
+        "DKIM e DMARC do seu domínio; se não foi, alguém usou o seu endereço, e nada foi "
+        "alterado",
+        authentication=AuthFailure(str(failed), blocked=True),
+    )
+
+
 def requester_command(facts: Facts) -> Decision | None:
     """status / meus chamados / urgente / cancelar / an unknown #command (mailproc.commands)."""
     message, thread = facts.message, facts.thread
     text = facts.fresh_text
     if thread is not None and thread.staff and text.startswith("#"):
         return None  # a staff member's directives: staff_answer() reads them
-    command = parse_command(
-        message.subject, text, in_thread=thread is not None, tag_format=facts.policy.code_tag
-    )
+    command = facts.command
     if command is None:
         return None
     checked = _checked(command, thread)
@@ -162,9 +214,10 @@ def rating(facts: Facts) -> Decision | None:
 
 
 def reply_to_ticket(facts: Facts) -> Decision | None:
-    """A reply by someone entitled updates its ticket; an incomplete one is checked again."""
+    """A reply by someone entitled updates its ticket; an incomplete one is checked again.
+    A reply to a cancelled ticket is a new request referring to it (new_request)."""
     thread = facts.thread
-    if thread is None or not thread.entitled:
+    if thread is None or not thread.entitled or thread.state in FOLLOWED_UP_BY_A_NEW_TICKET:
         return None
     request = _own_request(facts.message, text=facts.fresh_text)
     theme = facts.rulebook.get(thread.theme_id) if thread.theme_id else None
@@ -226,6 +279,7 @@ STAGES: tuple[Callable[[Facts], Decision | None], ...] = (
     from_a_machine,
     without_sender,
     too_large,
+    unverified_sender,
     requester_command,
     staff_answer,
     rating,
@@ -235,6 +289,17 @@ STAGES: tuple[Callable[[Facts], Decision | None], ...] = (
 
 
 def decide(facts: Facts) -> Decision:
+    """The first stage's decision (else a new request), noting a failed sender authentication
+    that the policy acts on."""
+    decision = _first_decision(facts)
+    failed = facts.failed_authentication
+    if failed is None or decision.authentication is not None:
+        return decision
+    # Not blocked: the message goes ahead, flagged, so that the ticket's history shows it.
+    return replace(decision, authentication=AuthFailure(str(failed), blocked=False))
+
+
+def _first_decision(facts: Facts) -> Decision:
     for stage in STAGES:
         decision = stage(facts)
         if decision is not None:

@@ -61,6 +61,15 @@ class Request:
 
 
 @dataclass(frozen=True)
+class AuthFailure:
+    """A message whose sender authentication failed (mailproc.authresults), and whether the
+    policy ``blocked`` it (quarantined, touching no ticket) or let it go ahead, flagged."""
+
+    verdict: str
+    blocked: bool
+
+
+@dataclass(frozen=True)
 class Decision:
     """The outcome for one message and everything needed to apply it to the store.
 
@@ -74,6 +83,8 @@ class Decision:
     An ``updated`` decision is one of three kinds of reply: a staff answer (``staff``: relay
     it), a requester's rating of a resolved ticket (``rating``), or else an ordinary reply.
     A ``command`` decision carries its ``command``, checked against the ticket it names.
+    ``authentication`` is set when the sender authentication failed and the policy acts on
+    that: the pipeline logs it on the ticket (``ticket_code`` names it for a blocked one).
     """
 
     outcome: Outcome
@@ -89,3 +100,4 @@ class Decision:
     staff: StaffAnswer | None = None
     rating: Rating | None = None
     command: Command | None = None
+    authentication: AuthFailure | None = None

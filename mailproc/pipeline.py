@@ -16,6 +16,7 @@ error as reason (the shunt): the poller never dies on a message and never loses 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -24,7 +25,7 @@ from functools import cached_property
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailproc import conversation, store
+from mailproc import bounces, conversation, store
 from mailproc import models as m
 from mailproc.commands import command_code
 from mailproc.conversation_settings import ConversationSettings
@@ -50,6 +51,18 @@ from mailproc.threading_codes import find_ticket_code
 log = logging.getLogger(__name__)
 
 
+# The defects kept on a message's event: enough to see what was wrong, bounded.
+MAX_DEFECTS, DEFECT_CHARS = 50, 300
+
+
+def defect_kinds(defects: Collection[str]) -> str:
+    """What kinds of defects, for the log: the parser quotes each value it takes from the
+    mail and names a MIME part's type before a colon, so the text before the first quote
+    or colon says what was wrong without who wrote it ("unreadable Date", "text/html")."""
+    kinds = (re.split(r"['\":]", defect, maxsplit=1)[0].strip()[:60] for defect in defects)
+    return ", ".join(dict.fromkeys(kinds))
+
+
 @dataclass(frozen=True)
 class Result:
     """What happened to one message; printed by ``mailproc ingest`` as one JSON line."""
@@ -69,6 +82,15 @@ class Result:
             "missing": list(self.missing),
             "replies": self.replies,
         }
+
+
+@dataclass(frozen=True)
+class Stored:
+    """A message whose raw bytes are committed, waiting to be parsed, decided and applied."""
+
+    record: store.RawRecord
+    origin: str
+    oversize: int | None
 
 
 @dataclass(frozen=True)
@@ -97,6 +119,8 @@ class Pipeline:
             config.max_message_bytes,
             code_tag=desk.code_tag,
             stranger_reply=self.settings.stranger_reply,
+            authserv_id=config.authentication.authserv_id,
+            on_auth_failure=config.authentication.on_failure,
         )
 
     @cached_property
@@ -113,15 +137,32 @@ class Pipeline:
         ``full_size`` is given when ``raw`` holds only the header of a message too large to
         download; a whole message over the limit is treated the same way.
         """
+        stored = self.store_raw(raw, origin, full_size=full_size)
+        if isinstance(stored, Result):
+            return stored
+        return self.complete(stored, parse_message(raw))
+
+    def store_raw(
+        self, raw: bytes, origin: str, *, full_size: int | None = None
+    ) -> Stored | Result:
+        """``process`` in two steps, so that parsing can happen elsewhere in between: first
+        the raw bytes, committed; a Result already when they were processed before."""
         limit = self.policy.max_message_bytes
         oversize = full_size if full_size is not None else (len(raw) if len(raw) > limit else None)
         try:
             record = store.save_raw(self.sessions, raw, origin)
-            if record.outcome is not None:
-                return Result(Outcome.DUPLICATE, reason="the same bytes were processed before")
-            message = parse_message(raw)
+        except OperationalError as exc:
+            raise StoreError(f"database error: {exc.orig}") from exc
+        if record.outcome is not None:
+            return Result(Outcome.DUPLICATE, reason="the same bytes were processed before")
+        return Stored(record, origin, oversize)
+
+    def complete(self, stored: Stored, message: InboundMessage) -> Result:
+        """The second step of ``process``: the parsed message decided and applied."""
+        record = stored.record
+        try:
             try:
-                result = self._decide_and_apply(record, message, oversize)
+                result = self._decide_and_apply(record, message, stored.oversize)
             except (StoreError, OperationalError):
                 raise
             except Exception as exc:  # the shunt: see the module docstring
@@ -135,8 +176,11 @@ class Pipeline:
             result.ticket,
             result.theme,
             result.replies,
-            origin,
+            stored.origin,
         )
+        if message.defects:
+            kinds = defect_kinds(message.defects)
+            log.info("message %s: %d MIME defects (%s)", record.id, len(message.defects), kinds)
         return result
 
     def _decide_and_apply(
@@ -156,7 +200,18 @@ class Pipeline:
             decision = decide(facts)
             row = store.record_message(session, record.id, key, message, decision)
             now = utcnow()
+            restored = bounces.restore(session, message, decision.outcome)  # before any reply
             applied = APPLY[decision.outcome](self, Applying(session, row, message, decision, now))
+            _note_authentication(session, row, decision)
+            if restored is not None:  # on the ticket the message joined, now that it has one
+                store.add_event(
+                    session, "address_restored", ticket=row.ticket, message=row, bounces=restored
+                )
+            if message.defects:  # on the ticket too, so staff see why a part is missing
+                store.add_event(
+                    session, "parse_defects", ticket=row.ticket, message=row,
+                    defects=[d[:DEFECT_CHARS] for d in message.defects[:MAX_DEFECTS]],
+                )  # fmt: skip
             store.mark_raw(session, record.id, decision.outcome, decision.reason)
             return applied
 
@@ -262,6 +317,7 @@ class Pipeline:
 
     def ignored(self, a: Applying) -> Result:
         store.add_event(a.session, "ignored", message=a.row, reason=a.decision.reason)
+        bounces.record_bounce(a.session, a.row, a.message, a.now)
         return a.result(None, 0)
 
     def quarantined(self, a: Applying) -> Result:
@@ -282,13 +338,15 @@ class Pipeline:
         store.add_event(session, "routed", ticket=ticket, to=theme.routing.address)
 
     def _note_on_quoted(self, a: Applying, new_code: str | None) -> None:
-        """Log on the quoted ticket that a stranger quoted its code, and what came of it."""
+        """Log on the quoted ticket that a stranger quoted its code, or that its own side
+        followed up a cancelled ticket, and what came of it."""
         quoted = a.decision.quoted_code
         ticket = store.find_ticket_by_code(a.session, quoted) if quoted else None
         if ticket is not None:
             sender = a.request.requester.email
+            kind = "followed_up" if store.takes_part(ticket, sender) else "quoted_by_stranger"
             store.add_event(
-                a.session, "quoted_by_stranger", ticket=ticket, message=a.row, sender=sender,
+                a.session, kind, ticket=ticket, message=a.row, sender=sender,
                 outcome=a.decision.outcome.value, new_ticket=new_code,
             )  # fmt: skip
 
@@ -356,3 +414,19 @@ APPLY: dict[Outcome, Callable[[Pipeline, Applying], Result]] = {
     Outcome.IGNORED: Pipeline.ignored,
     Outcome.QUARANTINED: Pipeline.quarantined,
 }
+
+
+def _note_authentication(session: Session, row: m.Message, decision: Decision) -> None:
+    """Log a failed sender authentication on the ticket the message joined or, blocked,
+    would have joined (no personal data: the verdict names no address or domain)."""
+    failure = decision.authentication
+    if failure is None:
+        return
+    code = decision.ticket_code
+    ticket = row.ticket or (store.find_ticket_by_code(session, code) if code else None)
+    kind = "auth_blocked" if failure.blocked else "auth_flagged"
+    store.add_event(session, kind, ticket=ticket, message=row, verdict=failure.verdict)
+    log.warning(
+        "message %s: sender authentication failed (%s): %s, ticket=%s",
+        row.raw_id, failure.verdict, kind, ticket.code if ticket else None,
+    )  # fmt: skip

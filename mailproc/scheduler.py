@@ -12,11 +12,14 @@ from datetime import UTC, datetime
 from types import FrameType
 
 from apscheduler.schedulers.blocking import BlockingScheduler
+from sqlalchemy.exc import OperationalError
 
 from mailproc.app import App
 from mailproc.config import ImapConfig
+from mailproc.errors import StoreError
 from mailproc.housekeeping import (
     close_expired_incomplete,
+    close_unanswered_pending,
     escalate_overdue,
     finish_stray_raws,
     remind_due,
@@ -57,6 +60,13 @@ def _guarded(name: str, job: Callable[[], object]) -> Callable[[], None]:
     def run() -> None:
         try:
             job()
+        except (StoreError, OperationalError) as exc:
+            # The database locked, full or unreachable is the operator's to fix, not a bug:
+            # one line per run, without a traceback (or the SQL and its parameters).
+            reason = exc.orig if isinstance(exc, OperationalError) else exc
+            log.error(
+                "job %s: database unavailable: %s; runs again at its next interval", name, reason
+            )
         except Exception:
             log.exception("job %s failed; it runs again at its next interval", name)
 
@@ -79,9 +89,9 @@ def _maildir_job(app: App, source: MaildirSource, stopping: threading.Event) -> 
     return lambda: poll_maildir(app, source, PollReport(), stopping)
 
 
-def _outbox_job(app: App) -> Callable[[], None]:
+def _outbox_job(app: App, stopping: threading.Event) -> Callable[[], None]:
     def run() -> None:
-        deliver(app)
+        deliver(app, stopping)  # on SIGTERM: the mail in hand, then the claim handed back
 
     return run
 
@@ -89,6 +99,7 @@ def _outbox_job(app: App) -> Callable[[], None]:
 def _housekeeping_job(app: App) -> Callable[[], None]:
     def run() -> None:
         close_expired_incomplete(app.pipeline)
+        close_unanswered_pending(app.pipeline)
         finish_stray_raws(app.pipeline)
 
     return run
@@ -120,7 +131,7 @@ def build_scheduler(app: App, stopping: threading.Event) -> BlockingScheduler:
         jobs.append(
             (source.origin, _maildir_job(app, source, stopping), every.maildir_poll_seconds)
         )
-    jobs.append(("outbox", _outbox_job(app), every.outbox_seconds))
+    jobs.append(("outbox", _outbox_job(app, stopping), every.outbox_seconds))
     jobs.append(("housekeeping", _housekeeping_job(app), every.housekeeping_seconds))
     jobs.append(("deadlines", _deadlines_job(app), every.deadlines_seconds))
     for name, job, seconds in jobs:

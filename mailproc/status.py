@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from mailproc import models as m
 from mailproc.app import App
+from mailproc.bounces import failing_count
 from mailproc.config import ImapConfig
 from mailproc.db import require_current, utcnow
 from mailproc.errors import StoreError
@@ -21,6 +22,9 @@ OUTBOX_STUCK_AFTER = timedelta(hours=1)
 # A mailbox not read successfully for this many poll intervals is unhealthy.
 MISSED_POLLS = 5
 OPEN_STATES = ("aberto", "aguardando_informacoes")
+# Operator alerts (loop caps reached) this recent are shown, newest first, at most so many.
+ALERTS_SINCE = timedelta(days=1)
+ALERTS_SHOWN = 10
 
 
 @dataclass
@@ -37,15 +41,30 @@ class MailboxStatus:
 
 
 @dataclass
+class AlertStatus:
+    """An operator alert (mailproc.loops): its key names the condition and its period."""
+
+    key: str
+    kind: str
+    created_at: datetime
+    detail: dict[str, object]
+
+
+@dataclass
 class Status:
     database: str = "ok"
     mailboxes: list[MailboxStatus] = field(default_factory=list)
     outbox_pending: int = 0
     outbox_oldest_due: datetime | None = None
     outbox_failed: int = 0
+    outbox_uncertain: int = 0
     tickets_by_state: dict[str, int] = field(default_factory=dict)
     tickets_overdue: int = 0
+    # Addresses our mail bounced from, held from automatic mail (mailproc.bounces).
+    failing_addresses: int = 0
     problems: list[str] = field(default_factory=list)
+    # Not problems: the desk works as configured; an operator should still look at them.
+    alerts: list[AlertStatus] = field(default_factory=list)
 
     @property
     def healthy(self) -> bool:
@@ -72,6 +91,8 @@ def collect(app: App, *, ask_servers: bool = True) -> Status:
     with app.sessions() as session:
         _outbox(session, status, now)
         _tickets(session, status, now)
+        status.alerts = _alerts(session, now)
+        status.failing_addresses = failing_count(session)
         status.mailboxes = [_mailbox(session, source) for source in app.config.imap]
     for source, mailbox in zip(app.config.imap, status.mailboxes, strict=True):
         _judge(mailbox, source.poll_seconds, now, status)
@@ -86,17 +107,36 @@ def _outbox(session: Session, status: Status, now: datetime) -> None:
     )
     # min() keeps the column's type, so the value comes back as aware UTC like the column.
     status.outbox_pending, status.outbox_oldest_due = session.execute(pending).one()
-    failed = select(func.count()).where(m.OutboxMail.status == "failed")
-    status.outbox_failed = session.scalar(failed) or 0
+    by_status = count_by(session, m.OutboxMail.status)
+    status.outbox_failed = by_status.get("failed", 0)
+    status.outbox_uncertain = by_status.get("uncertain", 0)
     due = status.outbox_oldest_due
     if due is not None and now - due > OUTBOX_STUCK_AFTER:
         status.problems.append(f"outbox: mail due since {due.isoformat()} not delivered")
+    if status.outbox_uncertain:
+        # Nothing resolves these by itself: an operator must say whether they arrived.
+        status.problems.append(
+            f"outbox: {status.outbox_uncertain} mails may not have been delivered (a worker"
+            " stopped while sending them): see `mailproc outbox list --status uncertain`"
+        )
 
 
 def _tickets(session: Session, status: Status, now: datetime) -> None:
     status.tickets_by_state = count_by(session, m.Ticket.state)
     overdue = select(func.count()).where(m.Ticket.state.in_(OPEN_STATES), m.Ticket.due_at < now)
     status.tickets_overdue = session.scalar(overdue) or 0
+
+
+def _alerts(session: Session, now: datetime) -> list[AlertStatus]:
+    recent = (
+        select(m.Alert)
+        .where(m.Alert.created_at >= now - ALERTS_SINCE)
+        .order_by(m.Alert.created_at.desc(), m.Alert.id.desc())
+        .limit(ALERTS_SHOWN)
+    )
+    return [
+        AlertStatus(a.key, a.kind, a.created_at, dict(a.detail)) for a in session.scalars(recent)
+    ]
 
 
 def _mailbox(session: Session, source: ImapConfig) -> MailboxStatus:

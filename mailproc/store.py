@@ -7,24 +7,33 @@ Every function takes the session explicitly; transactions are opened by the call
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 
-from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
+from sqlalchemy import Executable, bindparam, func, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import InstrumentedAttribute, Session, defer, sessionmaker
 
 from mailproc import models as m
 from mailproc.codes import allocate_code
 from mailproc.db import utcnow
 from mailproc.decide import Thread
 from mailproc.decision import Decision, Outcome, Request
+from mailproc.html_safety import display_html
 from mailproc.imap_source import MailboxCursor
 from mailproc.message import Attachment, InboundMessage
 from mailproc.ratings import Rating
 from mailproc.rulebook import Theme
 from mailproc.staff import StaffAnswer
-from mailproc.states import WAITING_FOR_REQUESTER, TicketState, raised_priority
+from mailproc.states import (
+    WAITING_FOR_REQUESTER,
+    TicketState,
+    is_higher_priority,
+    raised_priority,
+)
 
 
 @dataclass(frozen=True)
@@ -40,23 +49,35 @@ def save_raw(sessions: sessionmaker[Session], raw: bytes, origin: str) -> RawRec
     """Store the bytes in their own committed transaction, before any parsing.
 
     Content-addressed: the same bytes delivered again find the earlier row (and its outcome)
-    instead of adding one, so a re-poll after a crash resumes where it stopped.
+    instead of adding one, so a re-poll after a crash resumes where it stopped. One INSERT
+    ... ON CONFLICT DO NOTHING: new bytes cost one statement; of two workers storing the
+    same bytes at once, the second waits for the first to commit, then reads its row.
     """
     digest = hashlib.sha256(raw).hexdigest()
-    for _ in range(2):  # a second try covers a concurrent insert of the same bytes
-        with sessions.begin() as session:
-            found = session.scalars(select(m.RawMessage).filter_by(sha256=digest)).first()
-            if found is not None:
-                return RawRecord(found.id, digest, found.outcome)
-        try:
-            with sessions.begin() as session:
-                row = m.RawMessage(sha256=digest, size=len(raw), data=raw, source=origin)
-                session.add(row)
-                session.flush()
-                return RawRecord(row.id, digest, None)
-        except IntegrityError:
-            continue
-    raise RuntimeError(f"raw message {digest} neither found nor inserted")  # unreachable
+    with sessions.begin() as session:
+        values = {"sha256": digest, "size": len(raw), "data": raw, "source": origin}
+        insert = _raw_insert(session.get_bind().dialect.name)
+        new_id = session.execute(insert, {**values, "received_at": utcnow()}).scalar()
+        if new_id is not None:
+            return RawRecord(new_id, digest, None)
+        query = select(m.RawMessage.id, m.RawMessage.outcome).filter_by(sha256=digest)
+        found = session.execute(query).one()
+        return RawRecord(found.id, digest, found.outcome)
+
+
+@cache
+def _raw_insert(dialect: str) -> Executable:
+    """save_raw's statement, built once (building it costs as much as running it): Core on
+    the table, parameters bound at execution."""
+    table = m.Base.metadata.tables[m.RawMessage.__tablename__]
+    columns = ("sha256", "size", "data", "source", "received_at")
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    return (
+        insert(table)
+        .values({name: bindparam(name) for name in columns})
+        .on_conflict_do_nothing(index_elements=["sha256"])
+        .returning(table.c.id)
+    )
 
 
 def dedup_key(message: InboundMessage, sha256: str) -> str:
@@ -71,8 +92,13 @@ def find_earlier(session: Session, key: str) -> m.Message | None:
 
 
 def mark_raw(session: Session, raw_id: int, outcome: Outcome, reason: str = "") -> None:
-    raw = session.get_one(m.RawMessage, raw_id)
-    raw.outcome, raw.reason, raw.processed_at = outcome.value, reason or None, utcnow()
+    # An UPDATE, not a load of the row: that would read the raw bytes back (25 MB, at worst).
+    session.execute(
+        update(m.RawMessage)
+        .where(m.RawMessage.id == raw_id)
+        .values(outcome=outcome.value, reason=reason or None, processed_at=utcnow()),
+        execution_options={"synchronize_session": False},
+    )
 
 
 def ticket_by_code(session: Session, code: str) -> m.Ticket:
@@ -168,6 +194,8 @@ def record_message(
         in_reply_to=message.in_reply_to,
         references=list(message.references),
         body_text=decision.request.text if decision.request else message.text,
+        # The mail as received, for staff to read; never the sender's markup as it came.
+        body_html=display_html(message.html),
     )
     if decision.request is not None:
         row.attachments = [_attachment_row(a) for a in decision.request.attachments]
@@ -240,28 +268,52 @@ def resume(ticket: m.Ticket, now: datetime) -> bool:
     """A reply to a pending ticket puts it back in service; True when it did."""
     if ticket.state != TicketState.PENDING:
         return False
-    ticket.state, ticket.updated_at = TicketState.OPEN, now
+    reopen(ticket, now)
     return True
 
 
-def apply_staff_answer(ticket: m.Ticket, answer: StaffAnswer, now: datetime) -> dict[str, str]:
-    """The state and priority a staff answer's directives set; returns what changed."""
+def reopen(ticket: m.Ticket, now: datetime) -> None:
+    """Back in service, no longer waiting for the requester. The new deadline is the
+    caller's to set: it comes from the ticket's theme."""
+    ticket.state, ticket.updated_at = TicketState.OPEN, now
+    ticket.incomplete_until = None
+
+
+def apply_staff_answer(
+    ticket: m.Ticket, answer: StaffAnswer, now: datetime, *, urgent_percent: int, wait_days: int
+) -> dict[str, str]:
+    """The state and priority a staff answer's directives set; returns what changed.
+
+    #pendente gives the requester ``wait_days`` to answer before the ticket is closed. A
+    raised priority shortens the deadline as "urgente" does; a lowered one leaves it as it
+    is, so a deadline already passed stays passed (and escalated).
+    """
     changes: dict[str, str] = {}
     # A ticket waiting for the requester's information is pending on them already.
     waiting = ticket.state in WAITING_FOR_REQUESTER and answer.state == TicketState.PENDING
     if answer.state is not None and answer.state != ticket.state and not waiting:
         ticket.state = changes["state"] = answer.state
-        ticket.incomplete_until = None
+        pending = answer.state == TicketState.PENDING
+        ticket.incomplete_until = now + timedelta(days=wait_days) if pending else None
     if answer.priority is not None and answer.priority != ticket.priority:
-        ticket.priority = changes["priority"] = answer.priority
+        changes["priority"] = answer.priority
+        if is_higher_priority(answer.priority, ticket.priority):
+            _hurry(ticket, answer.priority, urgent_percent, now)
+        else:
+            ticket.priority = answer.priority
     ticket.updated_at = now
     return changes
 
 
 def make_urgent(ticket: m.Ticket, percent: int, now: datetime) -> None:
-    """Raise the priority one level; the first time, also shorten what is left of the
-    deadline to ``percent`` of it (a repeated request must not shrink it to nothing)."""
-    ticket.priority = raised_priority(ticket.priority)
+    """Raise the priority one level, shortening the deadline (see _hurry)."""
+    _hurry(ticket, raised_priority(ticket.priority), percent, now)
+
+
+def _hurry(ticket: m.Ticket, priority: str, percent: int, now: datetime) -> None:
+    """A higher priority; the first time a ticket is hurried, also shorten what is left of
+    its deadline to ``percent`` of it (repeated requests must not shrink it to nothing)."""
+    ticket.priority = priority
     if ticket.urgent_at is None and ticket.due_at is not None and ticket.due_at > now:
         set_deadline(ticket, now + (ticket.due_at - now) * percent / 100)
     ticket.urgent_at = ticket.urgent_at or now
@@ -283,6 +335,11 @@ def save_evaluation(
     evaluation.rater, evaluation.message_id = rater, message.id
     session.add(evaluation)
     return evaluation
+
+
+def takes_part(ticket: m.Ticket, email: str) -> bool:
+    """Whether ``email`` is the ticket's requester or one of its participants."""
+    return any(p.email == email for p in ticket.participants)
 
 
 def tickets_of(session: Session, email: str, limit: int) -> tuple[list[m.Ticket], int]:
@@ -348,6 +405,145 @@ def replies_since(session: Session, address: str, since: datetime) -> int:
         m.OutboxMail.to_address == address, m.OutboxMail.created_at >= since
     )
     return session.scalar(query) or 0
+
+
+def ticket_mail_since(session: Session, ticket_id: int, since: datetime) -> int:
+    """How many automatic mails about a ticket went out since then, to anyone (ticket cap)."""
+    query = select(func.count()).where(
+        m.OutboxMail.ticket_id == ticket_id, m.OutboxMail.created_at >= since
+    )
+    return session.scalar(query) or 0
+
+
+def mail_since(session: Session, since: datetime) -> int:
+    """How many automatic mails went out since then, mail to staff included (overall cap)."""
+    query = select(func.count()).where(m.OutboxMail.created_at >= since)
+    return session.scalar(query) or 0
+
+
+def add_alert(session: Session, key: str, kind: str, detail: Mapping[str, object]) -> bool:
+    """Record an operator alert unless one with ``key`` exists; True when this call added it.
+
+    INSERT ... ON CONFLICT DO NOTHING: of two workers raising the same alert at once, the
+    second waits for the first to commit, then finds the key taken (no exception to catch).
+    """
+    dialect = session.get_bind().dialect.name
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    statement = (
+        insert(m.Alert)
+        .values(key=key, kind=kind, detail=dict(detail), created_at=utcnow())
+        .on_conflict_do_nothing(index_elements=["key"])
+        .returning(m.Alert.id)
+    )
+    return session.scalar(statement) is not None
+
+
+@dataclass(frozen=True)
+class OutboxEntry:
+    """An outbox mail as an operator sees it (``mailproc outbox list``)."""
+
+    id: int
+    status: str
+    purpose: str
+    ticket: str | None
+    to: list[str]
+    subject: str
+    attempts: int
+    created_at: datetime
+    # When it is due; once an attempt started ("sending", "uncertain"), when it was tried.
+    next_attempt_at: datetime
+    sent_at: datetime | None
+    last_error: str | None
+
+
+def outbox_entries(session: Session, status: str | None, limit: int) -> list[OutboxEntry]:
+    """The newest outbox mail, of one status or all, with its ticket's code."""
+    query = (
+        select(m.OutboxMail, m.Ticket.code)
+        .outerjoin(m.Ticket, m.OutboxMail.ticket_id == m.Ticket.id)
+        .options(defer(m.OutboxMail.raw))
+        .order_by(m.OutboxMail.id.desc())
+        .limit(limit)
+    )
+    if status:
+        query = query.where(m.OutboxMail.status == status)
+    return [
+        OutboxEntry(
+            mail.id,
+            mail.status,
+            mail.purpose,
+            code,
+            list(mail.recipients),
+            mail.subject,
+            mail.attempts,
+            mail.created_at,
+            mail.next_attempt_at,
+            mail.sent_at,
+            mail.last_error,
+        )
+        for mail, code in session.execute(query)
+    ]
+
+
+# Operators decide what no worker can: whether mail of uncertain delivery arrived.
+RESENDABLE = ("uncertain", "failed")
+CONFIRMABLE = ("uncertain",)
+
+
+def resend_outbox(session: Session, outbox_ids: Sequence[int], now: datetime) -> dict[int, str]:
+    """Queue uncertain or failed mail again, due now with a fresh set of attempts. Returns,
+    for each id left alone, why."""
+
+    def queue_again(mail: m.OutboxMail) -> None:
+        mail.status, mail.attempts, mail.next_attempt_at = "pending", 0, now
+
+    return _operator_change(session, outbox_ids, RESENDABLE, "delivery_requeued", queue_again)
+
+
+def mark_outbox_sent(session: Session, outbox_ids: Sequence[int], now: datetime) -> dict[int, str]:
+    """Record uncertain mail as sent: the operator checked that it arrived. Returns, for
+    each id left alone, why."""
+
+    def sent(mail: m.OutboxMail) -> None:
+        mail.status, mail.sent_at = "sent", now
+
+    return _operator_change(session, outbox_ids, CONFIRMABLE, "delivery_confirmed", sent)
+
+
+def _operator_change(
+    session: Session,
+    outbox_ids: Sequence[int],
+    allowed: tuple[str, ...],
+    kind: str,
+    change: Callable[[m.OutboxMail], None],
+) -> dict[int, str]:
+    """``change`` each listed mail whose status is ``allowed`` (rows locked: a worker judging
+    the same mail waits), with a ``kind`` event on its ticket."""
+    query = select(m.OutboxMail).where(m.OutboxMail.id.in_(outbox_ids))
+    found = {
+        row.id: row
+        for row in session.scalars(query.with_for_update().options(defer(m.OutboxMail.raw)))
+    }
+    refused: dict[int, str] = {}
+    for outbox_id in outbox_ids:
+        row = found.get(outbox_id)
+        if row is None or row.status not in allowed:
+            refused[outbox_id] = "no such mail" if row is None else f"it is {row.status}"
+            continue
+        detail = {"outbox": row.id, "was": row.status}
+        session.add(m.Event(ticket_id=row.ticket_id, kind=kind, detail=detail))
+        change(row)
+        row.lease_owner = row.lease_until = None
+    return refused
+
+
+def unanswered_pending(session: Session, now: datetime) -> list[m.Ticket]:
+    """Pending tickets whose requester did not answer in time (locked rows: one worker
+    closes each)."""
+    query = select(m.Ticket).where(
+        m.Ticket.state == TicketState.PENDING, m.Ticket.incomplete_until <= now
+    )
+    return list(session.scalars(query.with_for_update(skip_locked=True)))
 
 
 def expired_incomplete(session: Session, now: datetime) -> list[m.Ticket]:
