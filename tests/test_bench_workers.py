@@ -121,14 +121,28 @@ def test_a_gap_in_the_codes_an_unsent_mail_and_a_mail_delivered_twice_fail_the_r
 @pytest.mark.servers
 @pytest.mark.slow
 @pytest.mark.skipif(os.geteuid() != 0, reason="the bench's Dovecot runs as root")
-def test_a_tiny_workers_bench_checks_every_configuration_and_reports_positive_rates(
+def test_a_tiny_workers_bench_checks_each_configuration_and_reports_positive_rates(
     tmp_path: Path, postgres_url: str
 ) -> None:
     # postgres_url only makes this test skip (or fail under CI) like every PostgreSQL test
     # when the server the bench uses is missing; the bench makes its own databases.
     results = tmp_path / "results.json"
     run = subprocess.run(
-        [sys.executable, "-m", "bench.workers", "--n", "24", "--json", str(results)],
+        # Two PostgreSQL configurations and no SQLite one: the smallest run that still
+        # compares workers; the full set is the bench's own business (its README).
+        [
+            sys.executable,
+            "-m",
+            "bench.workers",
+            "--n",
+            "24",
+            "--workers",
+            "1",
+            "2",
+            "--no-sqlite",
+            "--json",
+            str(results),
+        ],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -140,12 +154,7 @@ def test_a_tiny_workers_bench_checks_every_configuration_and_reports_positive_ra
     report = json.loads(results.read_text())
     assert sum(report["mailboxes"]) == 24 and len(report["mailboxes"]) == 4
     configurations = [(r["backend"], r["workers"]) for r in report["runs"]]
-    assert configurations == [
-        ("sqlite", 1),
-        ("postgresql", 1),
-        ("postgresql", 2),
-        ("postgresql", 4),
-    ]
+    assert configurations == [("postgresql", 1), ("postgresql", 2)]
     for result in report["runs"]:
         assert result["rate"] > 0 and result["ratio"] > 0
         assert result["exit_codes"] == [0] * result["workers"]
@@ -154,5 +163,5 @@ def test_a_tiny_workers_bench_checks_every_configuration_and_reports_positive_ra
         assert checks["problems"] == []
         assert sum(checks["outcomes"].values()) == 24
         assert checks["tickets"] > 0 and checks["sent"] == checks["arrived"] > 0
-    assert report["runs"][1]["ratio"] == 1.0
-    assert "| postgresql | 4 |" in run.stdout
+    assert report["runs"][0]["ratio"] == 1.0  # one PostgreSQL worker is the reference
+    assert "| postgresql | 2 |" in run.stdout
