@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import email
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -154,6 +154,24 @@ def failing_recipient(
     if notice.internal or not is_failing(session, notice.to):
         return None
     return Hold(HELD_REASON)
+
+
+def without_failing_copies(session: Session, notice: Notice) -> Notice:
+    """``notice`` without the copies to addresses our mail bounced from: a participant whose
+    mailbox is gone must not keep the reply to everyone else from going out."""
+    if notice.internal or not notice.cc:
+        return notice
+    failing = set(
+        session.scalars(
+            select(m.FailingAddress.email).where(
+                m.FailingAddress.email.in_([a.lower() for a in notice.cc])
+            )
+        )
+    )
+    if not failing:
+        return notice
+    log.info("%d failing addresses left out of the copies of a %s", len(failing), notice.purpose)
+    return replace(notice, cc=tuple(a for a in notice.cc if a.lower() not in failing))
 
 
 def restore(session: Session, message: InboundMessage, outcome: Outcome) -> int | None:

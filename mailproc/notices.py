@@ -100,7 +100,7 @@ class Replier:
         if hold is not None:
             self.keep_unsent(session, notice, hold, now)
             return False
-        self.enqueue(session, notice, now)
+        self.enqueue(session, bounces.without_failing_copies(session, notice), now)
         return True
 
     def held_back(self, session: Session, notice: Notice, now: datetime) -> loops.Hold | None:

@@ -19,7 +19,7 @@ from mailproc.app import App
 from mailproc.cli import main
 from tests.conftest import CORPUS
 from tests.e2e import Desk, message_id, parse
-from tests.mails import error_report, mail
+from tests.mails import error_body, error_report, mail, png
 from tests.smtp_fixtures import ReceivedMail
 from tests.threads import MARIA, purposes, queued, reply, staff_reply, ticket
 
@@ -233,6 +233,24 @@ def test_while_the_address_fails_its_replies_are_held_and_the_ticket_says_so(
     [held] = events(app, code, "reply_held")
     assert (held["reason"], held["purpose"]) == ("failing address", "staff_answer")
     assert "answered" in ticket(app, code).kinds()  # the answer itself is on the ticket
+
+
+def test_a_participant_whose_mail_bounces_is_left_out_of_the_copies_only(
+    ingest: Ingest, app: App
+) -> None:
+    colleague = "jose.souza@saude.rj.gov.br"
+    report = mail(
+        "Erro ao publicar aviso no SIASG", error_body(),
+        attachments=(("print-erro.png", "image/png", png()),), headers={"Cc": colleague},
+    )  # fmt: skip
+    code = ingest(report)["ticket"]
+    with app.sessions.begin() as session:  # as a bounce of a copy sent to him would
+        session.add(m.FailingAddress(email=colleague, reason="5.1.1 User unknown"))
+    result = ingest(staff_reply(code, "Bom dia.\n\nO erro foi corrigido."))
+
+    assert (result["outcome"], result["replies"]) == ("updated", 1)
+    [answer] = queued(app, "staff_answer")
+    assert answer.recipients == [MARIA]
 
 
 def test_a_failing_address_that_writes_again_is_answered_again(ingest: Ingest, app: App) -> None:
