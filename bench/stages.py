@@ -73,7 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         (store, "open_ticket", "ticket row + code"),
         (store, "mark_raw", "mark raw"),
         (notices.Replier, "queue", "reply: queue (all)"),
-        (notices, "replies_since", "reply: daily-cap query"),  # before the guards
+        (store, "mail_since", "reply: loop-cap queries"),
         (notices.Replier, "held_back", "reply: guards (caps, bounces)"),
         (store, "ticket_attachments", "ticket files read back"),
         (replies.ReplyRenderer, "render", "reply: render"),

@@ -14,8 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import delete, func, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from mailproc import models as m
@@ -108,37 +107,18 @@ def returned_mail(session: Session, thread: tuple[str, ...]) -> m.OutboxMail | N
 def mark_failing(
     session: Session, address: str, outbox_id: int, reason: str, now: datetime
 ) -> None:
-    """Add the address to the failing ones, or count one more bounce from it."""
-    # As for ticket codes (mailproc.codes): a concurrent first bounce that inserted the row
-    # before us makes our insert fail inside its savepoint, and the second bump finds it.
-    if _bump(session, address, outbox_id, reason, now):
-        return
-    try:
-        with session.begin_nested():
-            session.execute(
-                insert(m.FailingAddress).values(
-                    email=address, since=now, last_bounce_at=now, bounces=1,
-                    outbox_id=outbox_id, reason=reason,
-                )
-            )  # fmt: skip
-    except IntegrityError:
-        _bump(session, address, outbox_id, reason, now)
-
-
-def _bump(session: Session, address: str, outbox_id: int, reason: str, now: datetime) -> bool:
-    statement = (
-        update(m.FailingAddress)
-        .where(m.FailingAddress.email == address)
-        .values(
-            bounces=m.FailingAddress.bounces + 1,
-            last_bounce_at=now,
-            outbox_id=outbox_id,
-            reason=reason,
-        )
-        .returning(m.FailingAddress.email)
-        .execution_options(synchronize_session=False)
+    """Add the address to the failing ones, or count one more bounce from it (one upsert:
+    of two workers reading bounces of the same address at once, the second counts on)."""
+    latest = {"last_bounce_at": now, "outbox_id": outbox_id, "reason": reason}
+    statement = store.upsert_into(session.get_bind().dialect.name)(m.FailingAddress).values(
+        email=address, since=now, bounces=1, **latest
     )
-    return session.execute(statement).scalar_one_or_none() is not None
+    session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["email"],
+            set_={"bounces": m.FailingAddress.bounces + 1, **latest},
+        )
+    )
 
 
 def is_failing(session: Session, address: str) -> bool:

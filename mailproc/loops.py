@@ -58,7 +58,7 @@ def sender_cap(session: Session, notice: Notice, config: Config, now: datetime) 
     """An address gets so many automatic replies in 24 hours, then none until the oldest of
     them leave that window."""
     limit = config.loop_caps.replies_per_sender_per_day
-    if notice.internal or store.replies_since(session, notice.to, now - DAY) < limit:
+    if notice.internal or store.mail_since(session, now - DAY, to=notice.to) < limit:
         return None
     # A digest keeps the key short (an address may be longer than the key column) and keeps
     # the address out of it.
@@ -76,7 +76,7 @@ def ticket_cap(session: Session, notice: Notice, config: Config, now: datetime) 
     write far less often than a robot answering each of our mails."""
     limit = config.loop_caps.replies_per_ticket_per_hour
     ticket = notice.ticket
-    if ticket is None or store.ticket_mail_since(session, ticket.id, now - HOUR) < limit:
+    if ticket is None or store.mail_since(session, now - HOUR, ticket_id=ticket.id) < limit:
         return None
     return Hold(
         "cap:ticket",

@@ -11,9 +11,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
+from typing import Any
 
 from sqlalchemy import Executable, bindparam, func, select, update
+from sqlalchemy.dialects.postgresql import Insert as PostgresqlInsert
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import InstrumentedAttribute, Session, defer, sessionmaker
 
@@ -65,15 +68,20 @@ def save_raw(sessions: sessionmaker[Session], raw: bytes, origin: str) -> RawRec
         return RawRecord(found.id, digest, found.outcome)
 
 
+def upsert_into(dialect: str) -> Callable[[Any], PostgresqlInsert | SqliteInsert]:
+    """The INSERT construct with ON CONFLICT clauses for the database in use (both of ours
+    have one: no savepoint and retry around a plain INSERT)."""
+    return postgresql_insert if dialect == "postgresql" else sqlite_insert
+
+
 @cache
 def _raw_insert(dialect: str) -> Executable:
     """save_raw's statement, built once (building it costs as much as running it): Core on
     the table, parameters bound at execution."""
     table = m.Base.metadata.tables[m.RawMessage.__tablename__]
     columns = ("sha256", "size", "data", "source", "received_at")
-    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
     return (
-        insert(table)
+        upsert_into(dialect)(table)
         .values({name: bindparam(name) for name in columns})
         .on_conflict_do_nothing(index_elements=["sha256"])
         .returning(table.c.id)
@@ -399,25 +407,20 @@ def add_event(
     session.add(m.Event(ticket=ticket, message_id=message_id, kind=kind, detail=detail))
 
 
-def replies_since(session: Session, address: str, since: datetime) -> int:
-    """How many automatic mails went to ``address`` since then (for the daily loop cap)."""
-    query = select(func.count()).where(
-        m.OutboxMail.to_address == address, m.OutboxMail.created_at >= since
-    )
-    return session.scalar(query) or 0
-
-
-def ticket_mail_since(session: Session, ticket_id: int, since: datetime) -> int:
-    """How many automatic mails about a ticket went out since then, to anyone (ticket cap)."""
-    query = select(func.count()).where(
-        m.OutboxMail.ticket_id == ticket_id, m.OutboxMail.created_at >= since
-    )
-    return session.scalar(query) or 0
-
-
-def mail_since(session: Session, since: datetime) -> int:
-    """How many automatic mails went out since then, mail to staff included (overall cap)."""
+def mail_since(
+    session: Session,
+    since: datetime,
+    *,
+    to: str | None = None,
+    ticket_id: int | None = None,
+) -> int:
+    """How many automatic mails were queued since then: to one address, about one ticket, or
+    in all (mail to staff included). Each filter has its index (see models.OutboxMail)."""
     query = select(func.count()).where(m.OutboxMail.created_at >= since)
+    if to is not None:
+        query = query.where(m.OutboxMail.to_address == to)
+    if ticket_id is not None:
+        query = query.where(m.OutboxMail.ticket_id == ticket_id)
     return session.scalar(query) or 0
 
 
@@ -427,10 +430,8 @@ def add_alert(session: Session, key: str, kind: str, detail: Mapping[str, object
     INSERT ... ON CONFLICT DO NOTHING: of two workers raising the same alert at once, the
     second waits for the first to commit, then finds the key taken (no exception to catch).
     """
-    dialect = session.get_bind().dialect.name
-    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
     statement = (
-        insert(m.Alert)
+        upsert_into(session.get_bind().dialect.name)(m.Alert)
         .values(key=key, kind=kind, detail=dict(detail), created_at=utcnow())
         .on_conflict_do_nothing(index_elements=["key"])
         .returning(m.Alert.id)
