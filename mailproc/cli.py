@@ -24,6 +24,7 @@ from mailproc.db import upgrade, utcnow
 from mailproc.decide import Facts, decide
 from mailproc.errors import ConfigError, MailprocError, RulesError, StoreError, TemplateError
 from mailproc.logs import setup_logging
+from mailproc.memory import give_back_large_blocks
 from mailproc.metrics import serve_metrics
 from mailproc.outbox import STATUSES
 from mailproc.parse import parse_message
@@ -37,6 +38,7 @@ EXIT_STORE = 3  # database unreachable or behind
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    give_back_large_blocks()
     try:
         config = load_config(resolve_config_path(args.config))
         setup_logging(args.log_level or config.logging.level, config.logging.format)

@@ -90,7 +90,11 @@ def _connect(engine: Engine) -> Connection:
 
 def _sqlite_engine(url: URL) -> Engine:
     _create_parent_folder(url)
-    engine = create_engine(url)
+    # The sqlite3 module keeps each prepared statement with its last bound values, and SQLite
+    # keeps the record it built, until the statement runs again: a 25 MB message would stay
+    # in memory twice after its commit, and each large INSERT after it (its files, the routed
+    # copy) would add its own. Preparing each time costs about 7 microseconds a statement.
+    engine = create_engine(url, connect_args={"cached_statements": 0})
     event.listen(engine, "connect", _on_sqlite_connect)
     event.listen(engine, "begin", _on_sqlite_begin)
     return engine

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, delete, inspect, select, text
@@ -244,3 +245,42 @@ def test_upgrade_reports_an_unreachable_database() -> None:
 def test_make_engine_refuses_other_databases() -> None:
     with pytest.raises(StoreError, match="unsupported database 'mysql'"):
         make_engine("mysql://user@localhost/mailproc")
+
+
+def _upgrade_to(engine: Engine, revision: str) -> None:
+    config = db._alembic_config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+
+
+def test_sqlite_large_columns_move_last_and_keep_their_bytes(sqlite_url: str) -> None:
+    engine = make_engine(sqlite_url)
+    _upgrade_to(engine, "0004")
+    with engine.begin() as connection:  # a database with mail in it, as 0004 left it
+        connection.execute(
+            text(
+                "INSERT INTO raw_messages (id, sha256, size, data, source, received_at)"
+                " VALUES (1, 'abc', 3, x'010203', 'maildir:local', '2026-11-28 10:00:00')"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO outbox (id, message_id, purpose, sender, recipients, subject, raw,"
+                " status, attempts, next_attempt_at, created_at) VALUES (1, 'm@x', 'created',"
+                " 'a@x', '[]', 's', x'0405', 'sent', 1, '2026-11-28 10:00:00',"
+                " '2026-11-28 10:00:00')"
+            )
+        )
+    upgrade(engine)
+
+    with engine.connect() as connection:
+        last = {
+            table: connection.exec_driver_sql(f"PRAGMA table_info({table})").all()[-1][1]
+            for table in ("raw_messages", "attachments", "outbox")
+        }
+        raw = connection.execute(text("SELECT data FROM raw_messages WHERE id = 1")).scalar()
+        reply = connection.execute(text("SELECT raw FROM outbox WHERE id = 1")).scalar()
+    engine.dispose()
+    assert last == {"raw_messages": "data", "attachments": "data", "outbox": "raw"}
+    assert (raw, reply) == (b"\x01\x02\x03", b"\x04\x05")
