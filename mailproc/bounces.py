@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.orm import Session
 
 from mailproc import models as m
@@ -121,56 +121,51 @@ def mark_failing(
     )
 
 
-def is_failing(session: Session, address: str) -> bool:
-    query = select(m.FailingAddress.email).where(m.FailingAddress.email == address.lower())
-    return session.scalar(query) is not None
-
-
 def failing_recipient(
-    session: Session, notice: Notice, config: Config, now: datetime
+    notice: Notice, tally: store.MailTally, config: Config, now: datetime
 ) -> Hold | None:
     """A guard (mailproc.notices.GUARDS): no automatic reply to an address our mail bounced
     from. Mail to staff (``internal``) still goes: their address is the operator's to fix."""
-    if notice.internal or not is_failing(session, notice.to):
+    if notice.internal or notice.to.lower() not in tally.failing:
         return None
     return Hold(HELD_REASON)
 
 
-def without_failing_copies(session: Session, notice: Notice) -> Notice:
-    """``notice`` without the copies to addresses our mail bounced from: a participant whose
-    mailbox is gone must not keep the reply to everyone else from going out."""
+def without_failing_copies(notice: Notice, failing: frozenset[str]) -> Notice:
+    """``notice`` without the copies to addresses our mail bounced from (``failing``, lower
+    case): a participant whose mailbox is gone must not keep the reply to everyone else
+    from going out."""
     if notice.internal or not notice.cc:
         return notice
-    failing = set(
-        session.scalars(
-            select(m.FailingAddress.email).where(
-                m.FailingAddress.email.in_([a.lower() for a in notice.cc])
-            )
-        )
-    )
-    if not failing:
+    left_out = {a.lower() for a in notice.cc} & failing
+    if not left_out:
         return notice
-    log.info("%d failing addresses left out of the copies of a %s", len(failing), notice.purpose)
-    return replace(notice, cc=tuple(a for a in notice.cc if a.lower() not in failing))
+    log.info("%d failing addresses left out of the copies of a %s", len(left_out), notice.purpose)
+    return replace(notice, cc=tuple(a for a in notice.cc if a.lower() not in left_out))
 
 
 def restore(session: Session, message: InboundMessage, outcome: Outcome) -> int | None:
     """A failing address that writes to us again (not as machine mail) is failing no more.
 
     Call it before the message's outcome is applied, so the reply to it is not held back.
-    Returns how many bounces the address had, or None when it was not failing.
+    Returns how many bounces the address had, or None when it was not failing. One DELETE
+    ... RETURNING (SQLite 3.35+, PostgreSQL): of two workers restoring the same address at
+    once, the second waits for the first to commit, then finds no row.
     """
     if outcome is Outcome.IGNORED or message.sender is None:
         return None
     address = message.sender.email.lower()
-    bounces = session.scalar(
-        select(m.FailingAddress.bounces).where(m.FailingAddress.email == address)
-    )
+    bounces: int | None = session.connection().execute(_RESTORE, {"address": address}).scalar()
     if bounces is None:
         return None
-    session.execute(delete(m.FailingAddress).where(m.FailingAddress.email == address))
     log.info("a failing address wrote to us again: it gets replies again")
     return bounces
+
+
+_FAILING = m.Base.metadata.tables[m.FailingAddress.__tablename__]
+_RESTORE = (  # built once, run on the session's connection (Core): no ORM round
+    delete(_FAILING).where(_FAILING.c.email == bindparam("address")).returning(_FAILING.c.bounces)
+)
 
 
 def failing_count(session: Session) -> int:

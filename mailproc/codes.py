@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import insert, update
+from sqlalchemy import bindparam, insert, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -25,16 +25,19 @@ def allocate_code(session: Session, year: int) -> str:
     return f"{year}-{value:06d}"
 
 
+# Built once, run on the session's connection: counter rows are never loaded as objects, so
+# the ORM has nothing to synchronise, and its execution path would double the cost.
+_COUNTERS = CodeCounter.metadata.tables[CodeCounter.__tablename__]
+_INCREMENT = (
+    update(_COUNTERS)
+    .where(_COUNTERS.c.year == bindparam("counter_year"))
+    .values(last_value=_COUNTERS.c.last_value + 1)
+    .returning(_COUNTERS.c.last_value)
+)
+
+
 def _increment(session: Session, year: int) -> int | None:
-    statement = (
-        update(CodeCounter)
-        .where(CodeCounter.year == year)
-        .values(last_value=CodeCounter.last_value + 1)
-        .returning(CodeCounter.last_value)
-        # Counter rows are never loaded as objects, so there is nothing to synchronise.
-        .execution_options(synchronize_session=False)
-    )
-    return session.execute(statement).scalar_one_or_none()
+    return session.connection().execute(_INCREMENT, {"counter_year": year}).scalar_one_or_none()
 
 
 def _create_counter(session: Session, year: int) -> int | None:

@@ -13,6 +13,9 @@ Mail to staff (``internal``: routing areas, reminders) is exempt from the sender
 busy area rightly gets hundreds a day; it counts toward and is held by the ticket and
 overall caps, since a loop through an area's auto-responder runs through a ticket too.
 
+The guards take plain data: the counts come in the notice's tally (store.mail_tally: one
+statement answers every guard of a notice, see mailproc.notices.read_tally).
+
 An alert's key names the cap, what reached it and the calendar period (UTC hour, or UTC day
 for the sender cap) it was reached in: the same condition in the same period is told once,
 whichever worker, and however many messages, met it.
@@ -26,8 +29,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
-
-from sqlalchemy.orm import Session
 
 from mailproc import store
 from mailproc.config import Config
@@ -54,11 +55,13 @@ class Hold:
     about: str = ""
 
 
-def sender_cap(session: Session, notice: Notice, config: Config, now: datetime) -> Hold | None:
+def sender_cap(
+    notice: Notice, tally: store.MailTally, config: Config, now: datetime
+) -> Hold | None:
     """An address gets so many automatic replies in 24 hours, then none until the oldest of
     them leave that window."""
     limit = config.loop_caps.replies_per_sender_per_day
-    if notice.internal or store.mail_since(session, now - DAY, to=notice.to) < limit:
+    if notice.internal or tally.to_address < limit:
         return None
     # A digest keeps the key short (an address may be longer than the key column) and keeps
     # the address out of it.
@@ -71,12 +74,14 @@ def sender_cap(session: Session, notice: Notice, config: Config, now: datetime) 
     )
 
 
-def ticket_cap(session: Session, notice: Notice, config: Config, now: datetime) -> Hold | None:
+def ticket_cap(
+    notice: Notice, tally: store.MailTally, config: Config, now: datetime
+) -> Hold | None:
     """A ticket gets so many automatic mails an hour, to anyone: people discussing a ticket
     write far less often than a robot answering each of our mails."""
     limit = config.loop_caps.replies_per_ticket_per_hour
     ticket = notice.ticket
-    if ticket is None or store.mail_since(session, now - HOUR, ticket_id=ticket.id) < limit:
+    if ticket is None or tally.ticket < limit:
         return None
     return Hold(
         "cap:ticket",
@@ -86,11 +91,13 @@ def ticket_cap(session: Session, notice: Notice, config: Config, now: datetime) 
     )
 
 
-def overall_cap(session: Session, notice: Notice, config: Config, now: datetime) -> Hold | None:
+def overall_cap(
+    notice: Notice, tally: store.MailTally, config: Config, now: datetime
+) -> Hold | None:
     """The desk sends so many automatic mails an hour in all: the circuit breaker for loops
     the other caps cannot see (many senders, many tickets)."""
     limit = config.loop_caps.replies_per_hour
-    if store.mail_since(session, now - HOUR) < limit:
+    if tally.overall < limit:
         return None
     return Hold(
         "cap:overall",

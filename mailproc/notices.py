@@ -45,8 +45,9 @@ class Notice:
     internal: bool = False
 
 
-Guard = Callable[[Session, Notice, Config, datetime], loops.Hold | None]
-"""One reason to leave a notice unsent: the notice about to be queued -> why, or None."""
+Guard = Callable[[Notice, store.MailTally, Config, datetime], loops.Hold | None]
+"""One reason to leave a notice unsent: the notice about to be queued and its tally -> why,
+or None."""
 
 # Checked in this order; the first that holds a notice back says why.
 GUARDS: tuple[Guard, ...] = (
@@ -55,6 +56,43 @@ GUARDS: tuple[Guard, ...] = (
     loops.ticket_cap,
     loops.overall_cap,
 )
+
+
+def first_hold(
+    notice: Notice, tally: store.MailTally, config: Config, now: datetime
+) -> loops.Hold | None:
+    """Why ``notice`` must stay unsent: the first of GUARDS that holds it back, or None."""
+    for guard in GUARDS:
+        hold = guard(notice, tally, config, now)
+        if hold is not None:
+            return hold
+    return None
+
+
+def read_tally(session: Session, notice: Notice, now: datetime) -> store.MailTally:
+    """Everything GUARDS and the copies' check read about ``notice``, in one statement.
+
+    Mail to staff is neither checked for failing addresses nor counted per address (it is
+    exempt from both): only what a guard can use is asked for."""
+    asked = () if notice.internal else (notice.to, *notice.cc)
+    return store.mail_tally(
+        session,
+        to=None if notice.internal else notice.to,
+        ticket_id=ticket_id(session, notice.ticket),
+        addresses=sorted({address.lower() for address in asked}),
+        day_since=now - loops.DAY,
+        hour_since=now - loops.HOUR,
+    )
+
+
+def ticket_id(session: Session, ticket: m.Ticket | None) -> int | None:
+    """The id of the notice's ticket. The statements here run on the connection, without the
+    ORM's autoflush: a ticket not written yet is flushed first (open_ticket already does)."""
+    if ticket is None:
+        return None
+    if ticket.id is None:
+        session.flush()
+    return ticket.id
 
 
 @dataclass(frozen=True)
@@ -96,20 +134,21 @@ class Replier:
     def queue(self, session: Session, notice: Notice, now: datetime) -> bool:
         """Render and store the notice in the outbox; False when held back (an address that
         bounces, a loop cap)."""
-        hold = self.held_back(session, notice, now)
-        if hold is not None:
-            self.keep_unsent(session, notice, hold, now)
+        checked = self.held_back(session, notice, now)
+        if isinstance(checked, loops.Hold):
+            self.keep_unsent(session, notice, checked, now)
             return False
-        self.enqueue(session, bounces.without_failing_copies(session, notice), now)
+        self.enqueue(session, checked, now)
         return True
 
-    def held_back(self, session: Session, notice: Notice, now: datetime) -> loops.Hold | None:
-        """Why ``notice`` must stay unsent (the first of GUARDS that says so), or None."""
-        for guard in GUARDS:
-            hold = guard(session, notice, self.config, now)
-            if hold is not None:
-                return hold
-        return None
+    def held_back(self, session: Session, notice: Notice, now: datetime) -> loops.Hold | Notice:
+        """Why ``notice`` must stay unsent (the first of GUARDS that says so), else the notice
+        to send: without its copies to failing addresses. One query (read_tally) for all."""
+        tally = read_tally(session, notice, now)
+        hold = first_hold(notice, tally, self.config, now)
+        if hold is not None:
+            return hold
+        return bounces.without_failing_copies(notice, tally.failing)
 
     def keep_unsent(
         self, session: Session, notice: Notice, hold: loops.Hold, now: datetime
@@ -138,7 +177,12 @@ class Replier:
         self.enqueue(session, Notice("operator_alert", operator, context, internal=True), now)
 
     def enqueue(self, session: Session, notice: Notice, now: datetime) -> None:
-        """Render the notice and add it to the outbox, unchecked."""
+        """Render the notice and add it to the outbox, unchecked.
+
+        The row is inserted at once (store.insert_row), not kept for the unit of work's next
+        flush: the caps of the next notice of the same transaction count it without an
+        autoflush (store.mail_tally), the ORM would cost as much again, and a routed copy
+        carrying a 25 MB message's files is written in pieces rather than copied twice."""
         desk = self.config.desk
         rendered = self.renderer.render(notice.purpose, notice.context)
         message_id = make_message_id(desk.message_id_domain)
@@ -162,20 +206,22 @@ class Replier:
             if (notice.ticket)
             else rendered.subject
         )
-        session.add(
-            m.OutboxMail(
-                ticket_id=notice.ticket.id if notice.ticket else None,
-                message_id=message_id,
-                purpose=notice.purpose,
-                sender=sender,
-                recipients=[notice.to, *notice.cc],
-                to_address=notice.to,
-                subject=subject,
-                raw=raw,
-                status="pending",
-                next_attempt_at=now,
-            )
-        )
+        values = {
+            "ticket_id": ticket_id(session, notice.ticket),
+            "message_id": message_id,
+            "purpose": notice.purpose,
+            "sender": sender,
+            "recipients": [notice.to, *notice.cc],
+            "to_address": notice.to,
+            "subject": subject,
+            "raw": raw,
+            "status": "pending",
+            "next_attempt_at": now,
+        }
+        store.insert_row(session, _OUTBOX, values, large="raw")
+
+
+_OUTBOX = m.Base.metadata.tables[m.OutboxMail.__tablename__]
 
 
 def files_context(attachments: Sequence[Attachment]) -> list[dict[str, object]]:

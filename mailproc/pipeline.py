@@ -193,8 +193,7 @@ class Pipeline:
                 store.mark_raw(
                     session, record.id, Outcome.DUPLICATE, f"same as message {earlier.id}"
                 )
-                code = earlier.ticket.code if earlier.ticket else None
-                return Result(Outcome.DUPLICATE, ticket=code, theme=earlier.theme_id)
+                return Result(Outcome.DUPLICATE, ticket=earlier.ticket_code, theme=earlier.theme_id)
             thread = self._thread(session, message)
             facts = Facts(message, thread, self.replier.rulebook, self.policy, oversize)
             decision = decide(facts)
@@ -260,7 +259,7 @@ class Pipeline:
         if decision.outcome is Outcome.CREATED:
             purpose = "created"
             context["knowledge"] = knowledge_context(theme)
-            self.route(a.session, ticket, theme, a.now)
+            self.route(a.session, ticket, theme, a.now, opening=request)
         else:
             purpose = "incomplete"
             context.update(
@@ -332,9 +331,19 @@ class Pipeline:
 
     # -- helpers --------------------------------------------------------------------------
 
-    def route(self, session: Session, ticket: m.Ticket, theme: Theme, now: datetime) -> None:
-        """Send a ticket now in service to its theme's routing area, with its files."""
-        self.replier.queue(session, routed_notice(session, self.replier, ticket, theme), now)
+    def route(
+        self,
+        session: Session,
+        ticket: m.Ticket,
+        theme: Theme,
+        now: datetime,
+        *,
+        opening: Request | None = None,
+    ) -> None:
+        """Send a ticket now in service to its theme's routing area, with its files
+        (``opening``: see routing.routed_notice)."""
+        notice = routed_notice(session, self.replier, ticket, theme, opening)
+        self.replier.queue(session, notice, now)
         store.add_event(session, "routed", ticket=ticket, to=theme.routing.address)
 
     def _note_on_quoted(self, a: Applying, new_code: str | None) -> None:

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from mailproc import models as m
 from mailproc import store
+from mailproc.decision import Request
 from mailproc.message import Attachment
 from mailproc.notices import Notice, Replier, files_context, received_context
 from mailproc.rulebook import Rulebook, Theme
@@ -62,10 +63,25 @@ def area_notice(
     )
 
 
-def routed_notice(session: Session, replier: Replier, ticket: m.Ticket, theme: Theme) -> Notice:
-    """The ticket for its area: the code, the answers, the request's text and every file."""
-    files = store.ticket_attachments(session, ticket.id)
-    first = ticket.messages[0].body_text if ticket.messages else ""
+def routed_notice(
+    session: Session,
+    replier: Replier,
+    ticket: m.Ticket,
+    theme: Theme,
+    opening: Request | None = None,
+) -> Notice:
+    """The ticket for its area: the code, the answers, the request's text and every file.
+
+    ``opening`` is the request that opens the ticket when it is the message being applied:
+    its text and files are then in hand, and are not read back from the database (the
+    files of a 25 MB message would be copied twice more). A ticket completed later by a
+    reply gathers its files from every message.
+    """
+    if opening is not None:
+        files, first = opening.attachments, opening.text
+    else:
+        files = store.ticket_attachments(session, ticket.id)
+        first = ticket.messages[0].body_text if ticket.messages else ""
     forwarders = [p.email for p in ticket.participants if p.role == "forwarder"]
     extra: dict[str, object] = {
         "received": received_context(theme, dict(ticket.answers), files),

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Executable, bindparam, func, select, update
+from sqlalchemy import Connection, Executable, Table, bindparam, func, insert, select, update
 from sqlalchemy.dialects.postgresql import Insert as PostgresqlInsert
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
@@ -38,6 +38,9 @@ from mailproc.states import (
     raised_priority,
 )
 
+# The tables, for the Core statements of the per-message path.
+_TABLES = m.Base.metadata.tables
+
 
 @dataclass(frozen=True)
 class RawRecord:
@@ -58,13 +61,19 @@ def save_raw(sessions: sessionmaker[Session], raw: bytes, origin: str) -> RawRec
     """
     digest = hashlib.sha256(raw).hexdigest()
     with sessions.begin() as session:
-        values = {"sha256": digest, "size": len(raw), "data": raw, "source": origin}
-        insert = _raw_insert(session.get_bind().dialect.name)
-        new_id = session.execute(insert, {**values, "received_at": utcnow()}).scalar()
+        connection = session.connection()
+        values = {"sha256": digest, "size": len(raw), "source": origin, "received_at": utcnow()}
+        if _written_in_pieces(connection, raw):
+            statement = _raw_insert(connection.dialect.name, in_pieces=True)
+            new_id = connection.execute(statement, values).scalar()
+            if new_id is not None:
+                write_in_pieces(connection, "raw_messages", "data", new_id, raw)
+        else:
+            statement = _raw_insert(connection.dialect.name, in_pieces=False)
+            new_id = connection.execute(statement, {**values, "data": raw}).scalar()
         if new_id is not None:
             return RawRecord(new_id, digest, None)
-        query = select(m.RawMessage.id, m.RawMessage.outcome).filter_by(sha256=digest)
-        found = session.execute(query).one()
+        found = connection.execute(_RAW_BY_DIGEST, {"digest": digest}).one()
         return RawRecord(found.id, digest, found.outcome)
 
 
@@ -75,17 +84,83 @@ def upsert_into(dialect: str) -> Callable[[Any], PostgresqlInsert | SqliteInsert
 
 
 @cache
-def _raw_insert(dialect: str) -> Executable:
+def _raw_insert(dialect: str, *, in_pieces: bool) -> Executable:
     """save_raw's statement, built once (building it costs as much as running it): Core on
-    the table, parameters bound at execution."""
-    table = m.Base.metadata.tables[m.RawMessage.__tablename__]
-    columns = ("sha256", "size", "data", "source", "received_at")
+    the table, parameters bound at execution; ``in_pieces`` leaves room for the bytes
+    (see write_in_pieces)."""
+    table = _TABLES["raw_messages"]
+    values: dict[str, Any] = {
+        name: bindparam(name) for name in ("sha256", "size", "source", "received_at")
+    }
+    values["data"] = func.zeroblob(bindparam("size")) if in_pieces else bindparam("data")
     return (
         upsert_into(dialect)(table)
-        .values({name: bindparam(name) for name in columns})
+        .values(values)
         .on_conflict_do_nothing(index_elements=["sha256"])
         .returning(table.c.id)
     )
+
+
+# On SQLite, a value this large goes into its row in pieces: bound whole, it would be copied
+# twice more (the bound value, then the record built from it), and the copies of a 25 MB
+# message and its files would pile up.
+LARGE_VALUE_BYTES = 1024 * 1024
+_PIECE_BYTES = 256 * 1024
+
+
+def _written_in_pieces(connection: Connection, data: bytes) -> bool:
+    return connection.dialect.name == "sqlite" and len(data) >= LARGE_VALUE_BYTES
+
+
+def write_in_pieces(
+    connection: Connection, table: str, column: str, row_id: int, data: bytes
+) -> None:
+    """Fill a row's ``zeroblob`` placeholder with ``data`` through SQLite's incremental blob
+    I/O, a piece at a time, in the connection's transaction."""
+    sqlite = connection.connection.driver_connection
+    assert sqlite is not None  # a connection in a transaction is open
+    view = memoryview(data)
+    with sqlite.blobopen(table, column, row_id) as blob:
+        for start in range(0, len(data), _PIECE_BYTES):
+            blob.write(view[start : start + _PIECE_BYTES])
+
+
+def insert_row(session: Session, table: Table, values: Mapping[str, Any], large: str) -> None:
+    """Insert one row at once (Core on the session's connection, no unit of work); its
+    ``large`` column is written in pieces when it is large (see write_in_pieces)."""
+    connection = session.connection()
+    data = values[large]
+    if not _written_in_pieces(connection, data):
+        connection.execute(_insert(table), values)
+        return
+    placeholder = {**values, large: func.zeroblob(len(data))}
+    inserted = connection.execute(insert(table).values(placeholder)).inserted_primary_key
+    assert inserted is not None  # a single-row INSERT
+    write_in_pieces(connection, table.name, large, inserted[0], data)
+
+
+@cache
+def _insert(table: Table) -> Executable:
+    return insert(table)  # built once per table
+
+
+# The per-message statements, built once and run on the session's connection (Core): building
+# a statement costs about as much as running it, and the ORM's execution path twice that.
+_RAW_BY_DIGEST = select(m.RawMessage.id, m.RawMessage.outcome).where(
+    m.RawMessage.sha256 == bindparam("digest")
+)
+_EARLIER = (
+    select(m.Message.id, m.Ticket.code, m.Message.theme_id)
+    .outerjoin(m.Ticket, m.Message.ticket_id == m.Ticket.id)
+    .where(m.Message.dedup_key == bindparam("key"))
+    .limit(1)
+)
+_MARK_RAW = (
+    update(_TABLES["raw_messages"])
+    .where(_TABLES["raw_messages"].c.id == bindparam("raw"))
+    .values(outcome=bindparam("outcome"), reason=bindparam("reason"), processed_at=bindparam("at"))
+)
+_EVENT_INSERT = insert(_TABLES["events"])
 
 
 def dedup_key(message: InboundMessage, sha256: str) -> str:
@@ -95,18 +170,24 @@ def dedup_key(message: InboundMessage, sha256: str) -> str:
     return f"sha:{sha256}"
 
 
-def find_earlier(session: Session, key: str) -> m.Message | None:
-    return session.scalars(select(m.Message).filter_by(dedup_key=key)).first()
+@dataclass(frozen=True)
+class Earlier:
+    """The message that already had a message's dedup key: where it went."""
+
+    id: int
+    ticket_code: str | None
+    theme_id: str | None
+
+
+def find_earlier(session: Session, key: str) -> Earlier | None:
+    row = session.connection().execute(_EARLIER, {"key": key}).first()
+    return Earlier(row.id, row.code, row.theme_id) if row else None
 
 
 def mark_raw(session: Session, raw_id: int, outcome: Outcome, reason: str = "") -> None:
     # An UPDATE, not a load of the row: that would read the raw bytes back (25 MB, at worst).
-    session.execute(
-        update(m.RawMessage)
-        .where(m.RawMessage.id == raw_id)
-        .values(outcome=outcome.value, reason=reason or None, processed_at=utcnow()),
-        execution_options={"synchronize_session": False},
-    )
+    values = {"raw": raw_id, "outcome": outcome.value, "reason": reason or None, "at": utcnow()}
+    session.connection().execute(_MARK_RAW, values)
 
 
 def ticket_by_code(session: Session, code: str) -> m.Ticket:
@@ -205,10 +286,10 @@ def record_message(
         # The mail as received, for staff to read; never the sender's markup as it came.
         body_html=display_html(message.html),
     )
-    if decision.request is not None:
-        row.attachments = [_attachment_row(a) for a in decision.request.attachments]
     session.add(row)
     session.flush()
+    for attachment in decision.request.attachments if decision.request else ():
+        insert_row(session, _TABLES["attachments"], _attachment_values(row.id, attachment), "data")
     return row
 
 
@@ -403,25 +484,81 @@ def add_event(
     message: m.Message | None = None,
     **detail: object,
 ) -> None:
-    message_id = message.id if message else None
-    session.add(m.Event(ticket=ticket, message_id=message_id, kind=kind, detail=detail))
+    """One entry of the history, written at once (Core): events are only ever inserted, and
+    each one kept for the flush at the next query would cost the unit of work as much again.
+    The ticket and the message have their ids by now (open_ticket and record_message flush)."""
+    values = {
+        "ticket_id": ticket.id if ticket else None,
+        "message_id": message.id if message else None,
+        "kind": kind,
+        "detail": detail,
+    }
+    session.connection().execute(_EVENT_INSERT, values)
 
 
-def mail_since(
+@dataclass(frozen=True)
+class MailTally:
+    """What the guards of a notice about to be queued read (mailproc.notices.GUARDS): how
+    many automatic mails were queued to its address since the day's cut, about its ticket
+    and in all since the hour's cut (mail to staff included), and which of the addresses
+    asked about are failing (our mail bounced from them)."""
+
+    to_address: int
+    ticket: int
+    overall: int
+    failing: frozenset[str]
+
+
+def mail_tally(
     session: Session,
-    since: datetime,
     *,
-    to: str | None = None,
-    ticket_id: int | None = None,
-) -> int:
-    """How many automatic mails were queued since then: to one address, about one ticket, or
-    in all (mail to staff included). Each filter has its index (see models.OutboxMail)."""
-    query = select(func.count()).where(m.OutboxMail.created_at >= since)
-    if to is not None:
-        query = query.where(m.OutboxMail.to_address == to)
-    if ticket_id is not None:
-        query = query.where(m.OutboxMail.ticket_id == ticket_id)
-    return session.scalar(query) or 0
+    to: str | None,
+    ticket_id: int | None,
+    addresses: Sequence[str],
+    day_since: datetime,
+    hour_since: datetime,
+) -> MailTally:
+    """The tally for one notice, in one statement: three counts over the outbox, each on
+    its index (see models.OutboxMail), and the failing ones of ``addresses`` (lower case).
+    ``to`` or ``ticket_id`` None counts nothing.
+
+    Run on the session's connection (Core), so without the ORM's autoflush: mail queued
+    earlier in this transaction counts because notices.Replier.enqueue inserts its row at
+    once, not through the unit of work."""
+    values = {
+        "to": to,
+        "ticket_id": ticket_id,
+        "addresses": list(addresses),
+        "day_since": day_since,
+        "hour_since": hour_since,
+    }
+    rows = session.connection().execute(_MAIL_TALLY, values).all()
+    failing = frozenset(row.email for row in rows if row.email is not None)
+    return MailTally(rows[0].to_address, rows[0].ticket, rows[0].overall, failing)
+
+
+def _mail_tally() -> Executable:
+    """mail_tally's statement: the counts as one row (uncorrelated scalar subqueries, run
+    once each), joined to the failing addresses among those asked about: one row per
+    failing address, or one with a null address."""
+    outbox, failing = m.OutboxMail.__table__.c, m.FailingAddress.__table__
+    day_since = bindparam("day_since", type_=outbox.created_at.type)
+    hour_since = bindparam("hour_since", type_=outbox.created_at.type)
+    count = select(func.count()).select_from(m.OutboxMail.__table__)  # count(*): index only
+    counts = select(
+        count.where(outbox.to_address == bindparam("to"), outbox.created_at >= day_since)
+        .scalar_subquery()
+        .label("to_address"),
+        count.where(outbox.ticket_id == bindparam("ticket_id"), outbox.created_at >= hour_since)
+        .scalar_subquery()
+        .label("ticket"),
+        count.where(outbox.created_at >= hour_since).scalar_subquery().label("overall"),
+    ).subquery("counts")
+    asked = failing.c.email.in_(bindparam("addresses", expanding=True))
+    return select(counts, failing.c.email).select_from(counts.outerjoin(failing, asked))
+
+
+_MAIL_TALLY = _mail_tally()  # built once: building it costs more than running it
 
 
 def add_alert(session: Session, key: str, kind: str, detail: Mapping[str, object]) -> bool:
@@ -557,16 +694,17 @@ def expired_incomplete(session: Session, now: datetime) -> list[m.Ticket]:
     )
 
 
-def _attachment_row(attachment: Attachment) -> m.Attachment:
-    return m.Attachment(
-        filename=attachment.filename,
-        declared_type=attachment.declared_type,
-        detected_type=attachment.detected_type,
-        size=attachment.size,
-        sha256=attachment.sha256,
-        data=attachment.data,
-        inline=attachment.inline,
-    )
+def _attachment_values(message_id: int, attachment: Attachment) -> dict[str, Any]:
+    return {
+        "message_id": message_id,
+        "filename": attachment.filename,
+        "declared_type": attachment.declared_type,
+        "detected_type": attachment.detected_type,
+        "size": attachment.size,
+        "sha256": attachment.sha256,
+        "data": attachment.data,
+        "inline": attachment.inline,
+    }
 
 
 def load_cursor(session: Session, mailbox: str, folder: str) -> MailboxCursor | None:

@@ -16,7 +16,9 @@ from sqlalchemy import select
 
 from mailproc import models as m
 from mailproc.app import App
+from mailproc.bounces import without_failing_copies
 from mailproc.cli import main
+from mailproc.notices import Notice
 from tests.conftest import CORPUS
 from tests.e2e import Desk, message_id, parse
 from tests.mails import error_body, error_report, mail, png
@@ -251,6 +253,18 @@ def test_a_participant_whose_mail_bounces_is_left_out_of_the_copies_only(
     assert (result["outcome"], result["replies"]) == ("updated", 1)
     [answer] = queued(app, "staff_answer")
     assert answer.recipients == [MARIA]
+
+
+def test_only_the_failing_copies_are_left_out_whatever_their_case() -> None:
+    failing = frozenset({"jose.souza@saude.rj.gov.br"})
+    copies = ("Jose.Souza@saude.rj.gov.br", "ana@saude.rj.gov.br", "JOSE.SOUZA@SAUDE.RJ.GOV.BR")
+    answer = Notice("staff_answer", MARIA, {}, cc=copies)
+
+    assert without_failing_copies(answer, failing).cc == ("ana@saude.rj.gov.br",)
+    assert without_failing_copies(answer, frozenset()) is answer
+    # Mail to staff keeps its copies: their addresses are the operator's to fix.
+    routed = Notice("routed", "suporte-siasg@example.gov.br", {}, cc=copies, internal=True)
+    assert without_failing_copies(routed, failing) is routed
 
 
 def test_a_failing_address_that_writes_again_is_answered_again(ingest: Ingest, app: App) -> None:

@@ -11,7 +11,8 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from datetime import timedelta
+from dataclasses import replace
+from datetime import datetime, timedelta
 from email import policy
 from email.parser import BytesParser
 from pathlib import Path
@@ -24,8 +25,10 @@ from mailproc import store
 from mailproc.app import App
 from mailproc.cli import main
 from mailproc.config import LoopCaps, load_config
+from mailproc.db import utcnow
 from mailproc.decision import Outcome
 from mailproc.errors import ConfigError
+from mailproc.notices import Notice, first_hold
 from mailproc.pipeline import Result
 from tests.conftest import write_config
 from tests.e2e import complete_report, report_without_screenshot
@@ -205,6 +208,99 @@ def test_the_overall_cap_counts_mail_to_staff_and_holds_every_mail_past_it(
     assert process(app, robot_mail(2)).replies == 0
     assert len(alert_keys(app)) == 1
     assert len(outbox(app, to_address=OPERATOR)) == 1
+
+
+def test_the_mails_of_one_message_count_toward_each_other(open_desk: DeskFactory) -> None:
+    app = open_desk(replies_per_hour=3)
+    assert process(app, complete_report(1)).replies == 1  # the area's mail and the reply: 2
+
+    second = process(app, complete_report(2))
+
+    # The area's mail is the third of the hour; the reply, queued in the same transaction
+    # right after it, finds three.
+    assert second.outcome is Outcome.CREATED and second.ticket is not None
+    held = held_events(app, second.ticket)
+    assert [(e["reason"], e["purpose"]) for e in held] == [("cap:overall", "created")]
+    assert [row.purpose for row in outbox(app, ticket_id=ticket_id(app, second.ticket))] == [
+        "routed"
+    ]
+    assert len(outbox(app)) == 3 + 1  # and the operator's alert
+
+
+def ticket_id(app: App, code: str) -> int:
+    with app.sessions() as session:
+        return store.ticket_by_code(session, code).id
+
+
+def test_the_tally_counts_each_cap_over_its_window_and_names_the_failing_addresses(
+    open_desk: DeskFactory,
+) -> None:
+    app = open_desk()
+    now = utcnow()
+    code = process(app, report_without_screenshot(1)).ticket  # one mail to the requester
+    assert code is not None
+    ticket = ticket_id(app, code)
+    with app.sessions.begin() as session:
+        session.add_all(
+            [
+                queued_mail(ROBOT, now - timedelta(minutes=10), ticket),
+                queued_mail(ROBOT, now - timedelta(hours=3)),
+                queued_mail(ROBOT, now - timedelta(days=2)),
+                queued_mail(AREA, now - timedelta(minutes=5)),
+                m.FailingAddress(email="ana@saude.rj.gov.br", reason="5.1.1"),
+            ]
+        )
+
+    def tally(to: str | None, ticket_id: int | None, addresses: list[str]) -> store.MailTally:
+        day, hour = now - timedelta(days=1), now - timedelta(hours=1)
+        with app.sessions() as session:
+            return store.mail_tally(
+                session, to=to, ticket_id=ticket_id, addresses=addresses,
+                day_since=day, hour_since=hour,
+            )  # fmt: skip
+
+    everyone = ["ana@saude.rj.gov.br", "jose@saude.rj.gov.br", ROBOT]
+    # To the robot in 24 hours: 2 (not the one of two days ago); about the ticket in the
+    # hour: the acknowledgement and one; in all in the hour: those two and the area's.
+    assert tally(ROBOT, ticket, everyone) == store.MailTally(
+        to_address=2, ticket=2, overall=3, failing=frozenset({"ana@saude.rj.gov.br"})
+    )
+    # No address, no ticket, nobody asked about: only the overall count.
+    assert tally(None, None, []) == store.MailTally(0, 0, 3, frozenset())
+
+
+def queued_mail(to: str, at: datetime, ticket_id: int | None = None) -> m.OutboxMail:
+    return m.OutboxMail(
+        ticket_id=ticket_id, message_id=f"{to}.{at}@test", purpose="created", sender="x@y",
+        recipients=[to], to_address=to, subject="s", raw=b"", status="sent",
+        next_attempt_at=at, created_at=at,
+    )  # fmt: skip
+
+
+def test_the_first_guard_that_holds_a_notice_says_why(tmp_path: Path) -> None:
+    config = load_config(write_config(tmp_path, "sqlite:///x.db", "[limits]\n" + LIMITS))
+    ticket = m.Ticket(id=7, code="2026-000007")
+    every_cap = store.MailTally(to_address=2, ticket=3, overall=5, failing=frozenset({ROBOT}))
+
+    def why(notice: Notice, tally: store.MailTally = every_cap) -> str | None:
+        hold = first_hold(notice, tally, config, utcnow())
+        return hold.reason if hold else None
+
+    reply = Notice("incomplete", ROBOT.upper(), {}, ticket=ticket)
+    assert why(reply) == "failing address"  # whatever the caps say; the address in any case
+    assert why(reply, replace(every_cap, failing=frozenset())) == "cap:sender"
+    assert why(reply, store.MailTally(1, 3, 5, frozenset())) == "cap:ticket"
+    assert why(reply, store.MailTally(1, 2, 5, frozenset())) == "cap:overall"
+    assert why(reply, store.MailTally(1, 2, 4, frozenset())) is None
+    # Mail to staff: neither a failing address nor the sender cap holds it; the others do.
+    routed = Notice("routed", ROBOT, {}, ticket=ticket, internal=True)
+    assert why(routed) == "cap:ticket"
+    assert why(routed, store.MailTally(9, 2, 4, frozenset({ROBOT}))) is None
+    # Mail about no ticket is never held by the ticket cap.
+    assert why(Notice("no_theme", ROBOT, {}), store.MailTally(0, 3, 0, frozenset())) is None
+
+
+LIMITS = "replies_per_sender_per_day = 2\nreplies_per_ticket_per_hour = 3\nreplies_per_hour = 5\n"
 
 
 def test_a_routing_area_is_not_held_by_the_per_sender_cap(open_desk: DeskFactory) -> None:

@@ -12,7 +12,7 @@ from mailproc import models as m
 from mailproc import store
 from mailproc.app import App
 from mailproc.decision import Outcome
-from tests.mails import error_report
+from tests.mails import error_body, error_report, mail, png
 
 
 def test_the_same_bytes_stored_again_find_the_first_row_and_its_outcome(app: App) -> None:
@@ -53,3 +53,24 @@ def test_two_workers_storing_the_same_bytes_at_once_share_one_row(app: App) -> N
         assert session.scalar(select(func.count()).select_from(m.RawMessage)) == 1
         assert record.id == session.scalar(select(m.RawMessage.id))
     assert record.outcome is None  # the first worker's message is still being processed
+
+
+def test_a_large_message_and_its_file_are_stored_whole(app: App) -> None:
+    # Over store.LARGE_VALUE_BYTES: on SQLite both go into their rows in pieces.
+    screenshot = png() + bytes(range(256)) * (3 * 4096)
+    raw = mail(
+        "Erro ao publicar aviso no SIASG",
+        error_body(),
+        attachments=(("print-erro.png", "image/png", screenshot),),
+    )
+    assert len(screenshot) > store.LARGE_VALUE_BYTES
+
+    result = app.pipeline.process(raw, "maildir:local")
+
+    assert result.outcome is Outcome.CREATED
+    with app.sessions() as session:
+        assert session.scalars(select(m.RawMessage.data)).one() == raw
+        stored = session.scalars(select(m.Attachment)).one()
+        assert (stored.filename, stored.size, stored.data) == (
+            "print-erro.png", len(screenshot), screenshot,
+        )  # fmt: skip
