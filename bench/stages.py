@@ -73,7 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         (store, "open_ticket", "ticket row + code"),
         (store, "mark_raw", "mark raw"),
         (notices.Replier, "queue", "reply: queue (all)"),
-        (store, "mail_since", "reply: loop-cap queries"),
+        (store, "mail_tally", "reply: guards' tally query"),
         (notices.Replier, "held_back", "reply: guards (caps, bounces)"),
         (store, "ticket_attachments", "ticket files read back"),
         (replies.ReplyRenderer, "render", "reply: render"),
