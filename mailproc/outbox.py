@@ -1,14 +1,21 @@
 """Delivering the outbox: claim due mail with a lease, send it, record the result.
 
 SMTP has no two-phase commit: a worker killed between the server's 250 and our commit leaves
-a mail that may or may not have gone out, and nothing can tell which. So each mail is marked
-"sending" in its own commit before the server sees it, and "sent" in another right after. A
-mail still "sending" once its worker's lease has expired is judged by ``[delivery]
-after_crash``: "hold" (the default: never sent twice) makes it "uncertain", for an operator
-to resend or mark sent; "resend" queues it again (it may then arrive twice).
+a mail that may or may not have gone out, and nothing can tell which. So a mail is marked
+"sending", and that committed, before the server sees it, and marked "sent" right after the
+server's 250, in the next commit the worker makes: the one that marks the next mail
+"sending" (or claims the next batch, or hands back the rest). A crash at any point leaves
+at most one mail "sending": the one the server may have. A mail still "sending" once its
+worker's lease has expired is judged by ``[delivery] after_crash``: "hold" (the default:
+never sent twice) makes it "uncertain", for an operator to resend or mark sent; "resend"
+queues it again (it may then arrive twice).
 
 Temporary failures are retried with exponential backoff; permanent ones are recorded on the
 ticket.
+
+The statements are built once, below, and run through one Connection held for the whole
+run, not the ORM's unit of work: per mail, one commit of two UPDATEs (its "sending", the
+previous mail's "sent"). `python -m bench.delivery` measures it.
 """
 
 from __future__ import annotations
@@ -18,12 +25,13 @@ import os
 import socket
 import threading
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, update
-from sqlalchemy.orm import Session, defer, sessionmaker
+from sqlalchemy import BindParameter, Connection, bindparam, insert, or_, select, update
+from sqlalchemy.orm import Session, sessionmaker
 
 from mailproc import models as m
 from mailproc.config import DeliveryConfig
@@ -59,13 +67,20 @@ def deliver_due(
 ) -> DeliveryReport:
     """Send every mail that is due now; returns what happened to them.
 
-    The mails share one ``sender.batch()`` (one SMTP connection). When ``stopping`` is set
-    (SIGTERM), the mail in hand is finished and the rest of the claim handed back at once.
+    The mails share one ``sender.batch()`` (one SMTP connection) and one database
+    connection. When ``stopping`` is set (SIGTERM), the mail in hand is finished and the
+    rest of the claim handed back at once.
     """
     report = DeliveryReport()
-    with sender.batch() as connection:
-        while not _stopped(stopping) and (due := _claim(sessions, policy, utcnow(), report)):
-            _deliver_claimed(sessions, connection, policy, due, report, stopping)
+    with sessions() as session:
+        engine = session.get_bind().engine
+    with sender.batch() as connection, engine.connect() as db:
+        outbox = _Outbox(db, policy, report)
+        try:
+            while not _stopped(stopping) and (due := outbox.claim()):
+                _deliver_claimed(outbox, connection, due, stopping)
+        finally:
+            outbox.record_sent()
     return report
 
 
@@ -83,75 +98,10 @@ def _stopped(stopping: threading.Event | None) -> bool:
     return stopping is not None and stopping.is_set()
 
 
-def _claim(
-    sessions: sessionmaker[Session], policy: DeliveryConfig, now: datetime, report: DeliveryReport
-) -> list[_Due]:
-    """Lease a batch of due mail to this worker (SKIP LOCKED lets other workers take others),
-    after judging the sends that other workers abandoned."""
-    with sessions.begin() as session:
-        report.uncertain += _judge_abandoned(session, policy, now)
-        rows = session.scalars(
-            select(m.OutboxMail)
-            .where(
-                m.OutboxMail.status == "pending",
-                m.OutboxMail.next_attempt_at <= now,
-                or_(m.OutboxMail.lease_until.is_(None), m.OutboxMail.lease_until < now),
-            )
-            .order_by(m.OutboxMail.id)
-            .limit(BATCH)
-            .with_for_update(skip_locked=True)
-            .options(defer(m.OutboxMail.raw))
-        ).all()
-        for row in rows:
-            row.lease_owner, row.lease_until = WORKER, now + LEASE
-        return [_Due(row.id, row.sender, list(row.recipients)) for row in rows]
-
-
-def _judge_abandoned(session: Session, policy: DeliveryConfig, now: datetime) -> int:
-    """Mail left "sending" by a worker that died, once its lease has expired (never before:
-    the worker may still be talking to the server). Under "hold" it becomes "uncertain",
-    with an event on its ticket; under "resend" it is pending again. The rows are locked,
-    so each is judged once, by one worker. Returns how many became uncertain."""
-    abandoned = session.scalars(
-        select(m.OutboxMail)
-        .where(m.OutboxMail.status == "sending", m.OutboxMail.lease_until < now)
-        .with_for_update(skip_locked=True)
-        .options(defer(m.OutboxMail.raw))
-    ).all()
-    for row in abandoned:
-        worker, row.lease_owner, row.lease_until = row.lease_owner, None, None
-        if policy.after_crash == "resend":
-            row.status = "pending"
-            log.warning("outbox %s: %s stopped while sending it; sending it again", row.id, worker)
-        else:
-            _hold(session, row, worker)
-    return sum(row.status == "uncertain" for row in abandoned)
-
-
-def _hold(session: Session, row: m.OutboxMail, worker: str | None) -> None:
-    """An abandoned send under "hold": uncertain, on the ticket's history, logged once."""
-    row.status = "uncertain"
-    attempt = {
-        "outbox": row.id,
-        "to": row.recipients,
-        "attempted_at": row.next_attempt_at.isoformat(),
-        "worker": worker,
-    }
-    session.add(m.Event(ticket_id=row.ticket_id, kind="delivery_uncertain", detail=attempt))
-    log.error(
-        "outbox %s: %s stopped while sending it, so it may or may not have been delivered;"
-        " held as uncertain (see `mailproc outbox list --status uncertain`)",
-        row.id,
-        worker,
-    )
-
-
 def _deliver_claimed(
-    sessions: sessionmaker[Session],
+    outbox: _Outbox,
     sender: Sender,
-    policy: DeliveryConfig,
     due: Sequence[_Due],
-    report: DeliveryReport,
     stopping: threading.Event | None,
 ) -> None:
     """Send a claimed batch in order. Whatever is not started when it stops (SIGTERM, or an
@@ -159,112 +109,236 @@ def _deliver_claimed(
     left = deque(due)
     try:
         while left and not _stopped(stopping):
-            _deliver_one(sessions, sender, policy, left[0], report)
-            left.popleft()
+            mail = left[0]
+            raw = outbox.start(mail.id)
+            left.popleft()  # started, or taken over: no longer this claim's to hand back
+            if raw is None:
+                log.warning(
+                    "outbox %s: this worker's claim expired and was taken over; skipped", mail.id
+                )
+                continue
+            try:
+                sender.send(raw, mail.sender, mail.recipients)
+            except DeliveryError as exc:
+                outbox.failed(mail, exc)
+                continue
+            outbox.sent(mail.id)
     finally:
         if left:
-            _release(sessions, [mail.id for mail in left])
+            outbox.hand_back([mail.id for mail in left])
 
 
-def _deliver_one(
-    sessions: sessionmaker[Session],
-    sender: Sender,
-    policy: DeliveryConfig,
-    mail: _Due,
-    report: DeliveryReport,
-) -> None:
-    raw = _start_sending(sessions, mail.id)
-    if raw is None:
-        log.warning("outbox %s: this worker's claim expired and was taken over; skipped", mail.id)
-        return
-    try:
-        sender.send(raw, mail.sender, mail.recipients)
-    except DeliveryError as exc:
-        _record_failure(sessions, policy, mail.id, exc, report)
-        return
-    # Its own commit, right after the server took it: one UPDATE, the row is not read back.
-    with sessions.begin() as session:
-        session.execute(
-            update(m.OutboxMail)
-            .where(m.OutboxMail.id == mail.id)
-            .values(
-                status="sent",
-                sent_at=utcnow(),
-                attempts=m.OutboxMail.attempts + 1,
-                lease_owner=None,
-                lease_until=None,
-            )
-        )
-    report.sent += 1
+_OUTBOX = m.Base.metadata.tables["outbox"]
+_T = _OUTBOX.c
+_TIME = _T.lease_until.type  # UTCDateTime: naive UTC in the database, whatever the dialect
 
 
-def _start_sending(sessions: sessionmaker[Session], outbox_id: int) -> bytes | None:
-    """Commit that the attempt starts, before the server sees the mail: "sending", attempted
-    now (``next_attempt_at``), the lease renewed for the send. Returns the mail's bytes (the
-    same statement reads them), or None when this worker no longer holds the claim."""
-    now = utcnow()
-    with sessions.begin() as session:
-        raw: bytes | None = session.scalars(
-            update(m.OutboxMail)
-            .where(
-                m.OutboxMail.id == outbox_id,
-                m.OutboxMail.status == "pending",
-                m.OutboxMail.lease_owner == WORKER,
-            )
-            .values(status="sending", next_attempt_at=now, lease_until=now + LEASE)
-            .returning(m.OutboxMail.raw)
-            .execution_options(synchronize_session=False)
-        ).first()
-    return raw
+def _at(name: str) -> BindParameter[datetime]:
+    return bindparam(name, type_=_TIME)
 
 
-def _release(sessions: sessionmaker[Session], outbox_ids: list[int]) -> None:
-    """Hand back claimed mail that was not started, so any worker may take it now."""
-    with sessions.begin() as session:
-        session.execute(
-            update(m.OutboxMail)
-            .where(
-                m.OutboxMail.id.in_(outbox_ids),
-                m.OutboxMail.status == "pending",
-                m.OutboxMail.lease_owner == WORKER,
-            )
-            .values(lease_owner=None, lease_until=None)
-            .execution_options(synchronize_session=False)
-        )
-    log.info("outbox: %d claimed mails handed back unsent", len(outbox_ids))
+# Mail left "sending" whose worker's lease has expired; locked rows are another worker's.
+_ABANDONED = (
+    select(_T.id, _T.ticket_id, _T.recipients, _T.next_attempt_at, _T.lease_owner)
+    .where(_T.status == "sending", _T.lease_until < _at("now"))
+    .with_for_update(skip_locked=True)
+)
+_JUDGED = (
+    update(_OUTBOX)
+    .where(_T.id == bindparam("mail"))
+    .values(status=bindparam("to"), lease_owner=None, lease_until=None)
+)
+_CLAIMABLE = (
+    select(_T.id, _T.sender, _T.recipients)
+    .where(
+        _T.status == "pending",
+        _T.next_attempt_at <= _at("now"),
+        or_(_T.lease_until.is_(None), _T.lease_until < _at("now")),
+    )
+    .order_by(_T.id)
+    .limit(BATCH)
+    .with_for_update(skip_locked=True)
+)
+_LEASE = (
+    update(_OUTBOX)
+    .where(_T.id.in_(bindparam("mails", expanding=True)))
+    .values(lease_owner=bindparam("worker"), lease_until=_at("until"))
+)
+# "sending" only if this worker still holds the claim; the same statement reads the bytes.
+_START = (
+    update(_OUTBOX)
+    .where(
+        _T.id == bindparam("mail"), _T.status == "pending", _T.lease_owner == bindparam("worker")
+    )
+    .values(status="sending", next_attempt_at=_at("now"), lease_until=_at("until"))
+    .returning(_T.raw)
+)
+_SENT = (
+    update(_OUTBOX)
+    .where(_T.id == bindparam("mail"))
+    .values(
+        status="sent",
+        sent_at=_at("now"),
+        attempts=_T.attempts + 1,
+        lease_owner=None,
+        lease_until=None,
+    )
+)
+_RELEASE = (
+    update(_OUTBOX)
+    .where(
+        _T.id.in_(bindparam("mails", expanding=True)),
+        _T.status == "pending",
+        _T.lease_owner == bindparam("worker"),
+    )
+    .values(lease_owner=None, lease_until=None)
+)
+_FAILED = (
+    update(_OUTBOX)
+    .where(_T.id == bindparam("mail"))
+    .values(
+        status="failed",
+        attempts=bindparam("tries"),
+        last_error=bindparam("error"),
+        lease_owner=None,
+        lease_until=None,
+    )
+)
+_RETRY = (
+    update(_OUTBOX)
+    .where(_T.id == bindparam("mail"))
+    .values(
+        status="pending",
+        attempts=bindparam("tries"),
+        last_error=bindparam("error"),
+        next_attempt_at=_at("retry_at"),
+        lease_owner=None,
+        lease_until=None,
+    )
+)
+_ATTEMPTS = select(_T.attempts, _T.ticket_id).where(_T.id == bindparam("mail"))
+_EVENT = insert(m.Base.metadata.tables["events"])
 
 
-def _record_failure(
-    sessions: sessionmaker[Session],
-    policy: DeliveryConfig,
-    outbox_id: int,
-    error: DeliveryError,
-    report: DeliveryReport,
-) -> None:
-    with sessions.begin() as session:
-        row = session.get_one(m.OutboxMail, outbox_id, options=[defer(m.OutboxMail.raw)])
-        row.attempts += 1
-        row.last_error = error.reason[:2000]
-        row.lease_owner = row.lease_until = None
-        if error.permanent or row.attempts >= policy.max_attempts:
-            row.status = "failed"
-            session.add(
-                m.Event(
-                    ticket_id=row.ticket_id,
-                    kind="delivery_failed",
-                    detail={"outbox": row.id, "to": row.recipients, "error": row.last_error},
+class _Outbox:
+    """The database side of a delivery run, on one connection. Each method is one
+    transaction, which also commits the "sent" mark of the mail the server last took: that
+    mark is due in the very next commit, whatever it is for."""
+
+    def __init__(self, db: Connection, policy: DeliveryConfig, report: DeliveryReport) -> None:
+        self._db, self._policy, self._report = db, policy, report
+        self._taken: tuple[int, datetime] | None = None  # by the server; not yet committed
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Connection]:
+        with self._db.begin():
+            if self._taken is not None:
+                mail, at = self._taken
+                self._db.execute(_SENT, {"mail": mail, "now": at})
+            yield self._db
+        self._taken = None  # committed (on an error it is tried again by the next one)
+
+    def claim(self) -> list[_Due]:
+        """Lease a batch of due mail to this worker (SKIP LOCKED lets other workers take
+        others), after judging the sends that other workers abandoned."""
+        now = utcnow()
+        with self._transaction() as db:
+            self._report.uncertain += self._judge_abandoned(db, now)
+            rows = db.execute(_CLAIMABLE, {"now": now}).all()
+            if rows:
+                lease = {"mails": [row.id for row in rows], "worker": WORKER, "until": now + LEASE}
+                db.execute(_LEASE, lease)
+        return [_Due(row.id, row.sender, list(row.recipients)) for row in rows]
+
+    def start(self, outbox_id: int) -> bytes | None:
+        """Commit that the attempt starts, before the server sees the mail: "sending",
+        attempted now (``next_attempt_at``), the lease renewed for the send. Returns the
+        mail's bytes (the same statement reads them), or None when this worker no longer
+        holds the claim."""
+        now = utcnow()
+        start = {"mail": outbox_id, "worker": WORKER, "now": now, "until": now + LEASE}
+        with self._transaction() as db:
+            raw: bytes | None = db.execute(_START, start).scalar()
+        return raw
+
+    def sent(self, outbox_id: int) -> None:
+        """The server took the mail (250): "sent" goes into the next commit."""
+        self._taken = (outbox_id, utcnow())
+        self._report.sent += 1
+
+    def record_sent(self) -> None:
+        """Commit a "sent" mark still waiting for a commit (at the end of a run)."""
+        if self._taken is not None:
+            with self._transaction():
+                pass
+
+    def hand_back(self, outbox_ids: list[int]) -> None:
+        """Hand back claimed mail that was not started, so any worker may take it now."""
+        with self._transaction() as db:
+            db.execute(_RELEASE, {"mails": outbox_ids, "worker": WORKER})
+        log.info("outbox: %d claimed mails handed back unsent", len(outbox_ids))
+
+    def failed(self, mail: _Due, error: DeliveryError) -> None:
+        """A failed attempt: retried later with backoff, or failed for good (on the
+        ticket's history) when permanent or out of attempts."""
+        reason = error.reason[:2000]
+        with self._transaction() as db:
+            attempts, ticket_id = db.execute(_ATTEMPTS, {"mail": mail.id}).one()
+            tries = attempts + 1
+            if error.permanent or tries >= self._policy.max_attempts:
+                db.execute(_FAILED, {"mail": mail.id, "tries": tries, "error": reason})
+                detail = {"outbox": mail.id, "to": mail.recipients, "error": reason}
+                db.execute(
+                    _EVENT, {"ticket_id": ticket_id, "kind": "delivery_failed", "detail": detail}
                 )
+                log.error(
+                    "outbox %s failed permanently after %d attempts: %s",
+                    mail.id,
+                    tries,
+                    error.reason,
+                )
+                self._report.failed += 1
+                return
+            policy = self._policy
+            delay = min(policy.retry_base_seconds * 2 ** (tries - 1), policy.retry_max_seconds)
+            retry_at = utcnow() + timedelta(seconds=delay)
+            retry = {"mail": mail.id, "tries": tries, "error": reason, "retry_at": retry_at}
+            db.execute(_RETRY, retry)
+        log.warning("outbox %s: temporary failure (%s); retry in %ds", mail.id, error.reason, delay)
+        self._report.retrying += 1
+
+    def _judge_abandoned(self, db: Connection, now: datetime) -> int:
+        """Mail left "sending" by a worker that died, once its lease has expired (never
+        before: the worker may still be talking to the server). Under "hold" it becomes
+        "uncertain", with an event on its ticket; under "resend" it is pending again. The
+        rows are locked, so each is judged once, by one worker. Returns how many became
+        uncertain."""
+        uncertain = 0
+        for row in db.execute(_ABANDONED, {"now": now}).all():
+            if self._policy.after_crash == "resend":
+                db.execute(_JUDGED, {"mail": row.id, "to": "pending"})
+                log.warning(
+                    "outbox %s: %s stopped while sending it; sending it again",
+                    row.id,
+                    row.lease_owner,
+                )
+                continue
+            db.execute(_JUDGED, {"mail": row.id, "to": "uncertain"})
+            attempt = {
+                "outbox": row.id,
+                "to": row.recipients,
+                "attempted_at": row.next_attempt_at.isoformat(),
+                "worker": row.lease_owner,
+            }
+            db.execute(
+                _EVENT,
+                {"ticket_id": row.ticket_id, "kind": "delivery_uncertain", "detail": attempt},
             )
             log.error(
-                "outbox %s failed permanently after %d attempts: %s",
+                "outbox %s: %s stopped while sending it, so it may or may not have been"
+                " delivered; held as uncertain (see `mailproc outbox list --status uncertain`)",
                 row.id,
-                row.attempts,
-                error.reason,
+                row.lease_owner,
             )
-            report.failed += 1
-            return
-        delay = min(policy.retry_base_seconds * 2 ** (row.attempts - 1), policy.retry_max_seconds)
-        row.status = "pending"
-        row.next_attempt_at = utcnow() + timedelta(seconds=delay)
-        log.warning("outbox %s: temporary failure (%s); retry in %ds", row.id, error.reason, delay)
-        report.retrying += 1
+            uncertain += 1
+        return uncertain

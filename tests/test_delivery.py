@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import mailbox
+import random
+import re
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from mailproc.delivery import MaildirSender, Sender, SmtpSender
+from mailproc.delivery import DATA_PIECE, MaildirSender, Sender, SmtpSender, dot_stuffed
 from mailproc.errors import DeliveryError
 from mailproc.replies import RenderedReply, build_email
 
@@ -120,6 +122,64 @@ def test_smtputf8_is_asked_for_only_when_needed(smtp_server: SmtpTestServer) -> 
     assert "SMTPUTF8" not in ascii_mail.mail_options
     assert "SMTPUTF8" in utf8_mail.mail_options
     assert utf8_mail.recipients == ("joão@prefeitura.rj.gov.br",)
+
+
+def _mail_with_dot_lines_at(offsets: list[int]) -> bytes:
+    """A mail whose lines opening with "." (".", "..", ".assinatura" in turn) start at
+    exactly these byte offsets, the space between filled with short lines."""
+    mail = bytearray(b"From: suporte@compras.rj.gov.br\r\nSubject: pontos\r\n\r\n")
+    dot_lines = [b".\r\n", b"..\r\n", b".assinatura\r\n"]
+    for n, offset in enumerate(offsets):
+        while (gap := offset - len(mail)) > 0:
+            size = min(gap, 72) - (gap - min(gap, 72) == 1)  # never leave one byte over
+            mail += b"a" * (size - 2) + b"\r\n"
+        assert len(mail) == offset
+        mail += dot_lines[n % len(dot_lines)]
+    return bytes(mail + b"fim\r\n")
+
+
+def test_lines_opening_with_a_dot_arrive_intact(smtp_server: SmtpTestServer) -> None:
+    body = [b".", b"..", b"...", b".assinatura", b"texto . no meio", b"."]
+    raw = b"Subject: pontos\r\n\r\n" + b"".join(line + b"\r\n" for line in body)
+    _smtp(smtp_server).send(raw, FROM, [TO])  # its last line is "." and must not end it
+
+    [received] = smtp_server.messages
+    assert received.raw == raw
+
+
+@pytest.mark.parametrize("shift", [-2, 0, 1, 2])
+def test_dot_lines_where_the_data_is_cut_in_pieces_arrive_intact(
+    smtp_server: SmtpTestServer, shift: int
+) -> None:
+    raw = _mail_with_dot_lines_at([DATA_PIECE + shift, 2 * DATA_PIECE + shift + 1000])
+    if shift == 0:  # the case this is about: a piece that opens with a dot line
+        assert any(bytes(piece[:2]) == b".." for piece in dot_stuffed(raw))
+
+    _smtp(smtp_server).send(raw, FROM, [TO])
+
+    [received] = smtp_server.messages
+    assert received.raw == raw
+
+
+def test_dot_stuffing_in_pieces_follows_the_rule_smtplib_applies() -> None:
+    """RFC 5321 4.5.2 as smtplib applies it to bytes: a "." after LF (or at the start) is
+    doubled, nothing else changes, a final line end is added if missing, then ".\r\n"."""
+    rng = random.Random(5321)
+    alphabet = [b".", b"..", b"\r\n", b"\n", b"\r", b"a", b"texto"]
+    for _ in range(2000):
+        data = b"".join(rng.choices(alphabet, k=rng.randint(0, 30)))
+        expected = re.sub(rb"(?m)^\.", b"..", data)
+        expected += (b"" if expected.endswith(b"\r\n") else b"\r\n") + b".\r\n"
+        for piece in (1, 2, 3, 7, 64):
+            assert b"".join(dot_stuffed(data, piece)) == expected, (data, piece)
+
+
+def test_implicit_tls_against_a_plain_server_is_temporary_and_sends_nothing(
+    smtp_server: SmtpTestServer,
+) -> None:
+    error = _delivery_error(_smtp(smtp_server, tls="ssl"), _raw(), [TO])
+    assert not error.permanent
+    assert smtp_server.messages == []
 
 
 def test_starttls_not_offered_is_permanent(smtp_server: SmtpTestServer) -> None:

@@ -29,7 +29,7 @@ from mailproc.cli import main
 from mailproc.config import load_config
 from mailproc.db import make_engine, upgrade, utcnow
 from mailproc.delivery import Sender
-from mailproc.errors import ConfigError
+from mailproc.errors import ConfigError, DeliveryError
 from mailproc.outbox import WORKER, DeliveryReport, deliver_due
 from tests.conftest import write_config
 from tests.e2e import bare_id, message_id
@@ -153,6 +153,55 @@ def test_the_attempt_is_committed_before_the_server_sees_the_mail(app: App) -> N
     assert report.sent == 2
     assert {row(app, outbox).status for outbox in seen} == {"sent"}
     assert delivered(app) == Counter(seen.keys())
+
+
+def test_while_the_server_has_a_mail_it_alone_is_sending_and_the_ones_before_are_sent(
+    app: App,
+) -> None:
+    """A crash at any moment leaves at most the mail in hand in doubt: the "sent" mark of a
+    mail is committed before the next one reaches the server."""
+    first, second = queue_replies(app)
+    seen: list[dict[int, str]] = []
+
+    def look(_: int) -> None:
+        seen.append({outbox: row(app, outbox).status for outbox in (first, second)})
+
+    deliver(app, Relay(app, look))
+
+    assert seen == [
+        {first: "sending", second: "pending"},
+        {first: "sent", second: "sending"},
+    ]
+
+
+def test_a_refused_mail_waits_for_its_retry_and_a_permanently_refused_one_fails_on_its_ticket(
+    app: App,
+) -> None:
+    first, second = queue_replies(app)
+
+    def refuse(outbox: int) -> None:
+        raise DeliveryError(f"SMTP: recusado {outbox}", permanent=outbox == second)
+
+    report = deliver(app, Relay(app, refuse))
+
+    assert (report.sent, report.retrying, report.failed) == (0, 1, 1)
+    retried, failed = row(app, first), row(app, second)
+    assert (retried.status, retried.attempts, retried.last_error) == (
+        "pending",
+        1,
+        f"SMTP: recusado {first}",
+    )
+    assert retried.next_attempt_at > utcnow() and retried.lease_owner is None
+    assert (failed.status, failed.attempts, failed.lease_owner) == ("failed", 1, None)
+    [event] = events(app, "delivery_failed")
+    assert event.ticket_id == failed.ticket_id is not None
+    assert event.detail == {
+        "outbox": second,
+        "to": failed.recipients,
+        "error": f"SMTP: recusado {second}",
+    }
+    assert deliver(app).sent == 0  # the retry is not due yet; the failed mail stays failed
+    assert delivered(app) == Counter()
 
 
 def test_a_send_cut_short_is_left_alone_while_its_workers_lease_runs(app: App) -> None:
