@@ -214,14 +214,10 @@ class Replier:
             "recipients": [notice.to, *notice.cc],
             "to_address": notice.to,
             "subject": subject,
-            "raw": raw,
             "status": "pending",
             "next_attempt_at": now,
         }
-        store.insert_row(session, _OUTBOX, values, large="raw")
-
-
-_OUTBOX = m.Base.metadata.tables[m.OutboxMail.__tablename__]
+        store.add_outbox_mail(session, values, raw)
 
 
 def files_context(attachments: Sequence[Attachment]) -> list[dict[str, object]]:

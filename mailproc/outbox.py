@@ -164,15 +164,17 @@ _LEASE = (
     .where(_T.id.in_(bindparam("mails", expanding=True)))
     .values(lease_owner=bindparam("worker"), lease_until=_at("until"))
 )
-# "sending" only if this worker still holds the claim; the same statement reads the bytes.
+# "sending" only if this worker still holds the claim; then its bytes, from their own row
+# (models.OutboxBody: the status change does not rewrite them).
 _START = (
     update(_OUTBOX)
     .where(
         _T.id == bindparam("mail"), _T.status == "pending", _T.lease_owner == bindparam("worker")
     )
     .values(status="sending", next_attempt_at=_at("now"), lease_until=_at("until"))
-    .returning(_T.raw)
 )
+_BODIES = m.Base.metadata.tables["outbox_bodies"]
+_BYTES = select(_BODIES.c.raw).where(_BODIES.c.outbox_id == bindparam("mail"))
 _SENT = (
     update(_OUTBOX)
     .where(_T.id == bindparam("mail"))
@@ -253,12 +255,13 @@ class _Outbox:
     def start(self, outbox_id: int) -> bytes | None:
         """Commit that the attempt starts, before the server sees the mail: "sending",
         attempted now (``next_attempt_at``), the lease renewed for the send. Returns the
-        mail's bytes (the same statement reads them), or None when this worker no longer
-        holds the claim."""
+        mail's bytes, or None when this worker no longer holds the claim."""
         now = utcnow()
         start = {"mail": outbox_id, "worker": WORKER, "now": now, "until": now + LEASE}
         with self._transaction() as db:
-            raw: bytes | None = db.execute(_START, start).scalar()
+            if db.execute(_START, start).rowcount != 1:
+                return None
+            raw: bytes = db.execute(_BYTES, {"mail": outbox_id}).scalar_one()
         return raw
 
     def sent(self, outbox_id: int) -> None:

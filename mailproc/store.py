@@ -18,7 +18,7 @@ from sqlalchemy.dialects.postgresql import Insert as PostgresqlInsert
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import InstrumentedAttribute, Session, defer, sessionmaker
+from sqlalchemy.orm import InstrumentedAttribute, Session, lazyload, sessionmaker
 
 from mailproc import models as m
 from mailproc.codes import allocate_code
@@ -142,6 +142,14 @@ def insert_row(session: Session, table: Table, values: Mapping[str, Any], large:
 @cache
 def _insert(table: Table) -> Executable:
     return insert(table)  # built once per table
+
+
+def add_outbox_mail(session: Session, values: Mapping[str, Any], raw: bytes) -> None:
+    """An outbox row and, in a row of its own, its bytes (see models.OutboxBody)."""
+    inserted = session.connection().execute(_insert(_TABLES["outbox"]), values)
+    assert inserted.inserted_primary_key is not None  # a single-row INSERT
+    body = {"outbox_id": inserted.inserted_primary_key[0], "raw": raw}
+    insert_row(session, _TABLES["outbox_bodies"], body, large="raw")
 
 
 # The per-message statements, built once and run on the session's connection (Core): building
@@ -599,7 +607,7 @@ def outbox_entries(session: Session, status: str | None, limit: int) -> list[Out
     query = (
         select(m.OutboxMail, m.Ticket.code)
         .outerjoin(m.Ticket, m.OutboxMail.ticket_id == m.Ticket.id)
-        .options(defer(m.OutboxMail.raw))
+        .options(lazyload(m.OutboxMail.body))
         .order_by(m.OutboxMail.id.desc())
         .limit(limit)
     )
@@ -660,7 +668,7 @@ def _operator_change(
     query = select(m.OutboxMail).where(m.OutboxMail.id.in_(outbox_ids))
     found = {
         row.id: row
-        for row in session.scalars(query.with_for_update().options(defer(m.OutboxMail.raw)))
+        for row in session.scalars(query.with_for_update().options(lazyload(m.OutboxMail.body)))
     }
     refused: dict[int, str] = {}
     for outbox_id in outbox_ids:
