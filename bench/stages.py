@@ -2,7 +2,7 @@
 (no IMAP, no SMTP), each stage timed by a wrapper; cheaper and steadier than a profiler.
 
     python -m bench.stages --n 1000
-    BENCH_EXPERIMENTS=route_known_files python -m bench.stages --n 1000   # with an experiment
+    BENCH_EXPERIMENTS=NAME python -m bench.stages --n 1000   # with bench/experiments.py
 
 Times overlap: a stage's figure includes the stages it calls (``queue`` holds ``render``
 and ``build_email``; a query holds the autoflush of what the transaction added before it).
