@@ -20,7 +20,8 @@ test:
 	scripts/install-test-deps
 	scripts/ensure-postgres
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check -e '.[test]'
-	$(PYTHON) -m pytest
+	# Two processes (more on a larger machine), each test file kept on one: 7 minutes instead of 12.
+	$(PYTHON) -m pytest -n auto --maxprocesses 4 --dist loadfile
 
 lint:
 	ruff check mailproc tests bench scripts/deliver-examples
