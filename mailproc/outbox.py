@@ -30,7 +30,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import BindParameter, Connection, bindparam, insert, or_, select, update
+from sqlalchemy import BindParameter, Connection, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailproc import models as m
@@ -195,25 +195,16 @@ _RELEASE = (
     )
     .values(lease_owner=None, lease_until=None)
 )
-_FAILED = (
+# A failed attempt: "failed" for good, or "pending" again at ``retry_at`` (None keeps the
+# time of the attempt, as a failed mail has no next one).
+_ATTEMPT_FAILED = (
     update(_OUTBOX)
     .where(_T.id == bindparam("mail"))
     .values(
-        status="failed",
+        status=bindparam("status"),
         attempts=bindparam("tries"),
         last_error=bindparam("error"),
-        lease_owner=None,
-        lease_until=None,
-    )
-)
-_RETRY = (
-    update(_OUTBOX)
-    .where(_T.id == bindparam("mail"))
-    .values(
-        status="pending",
-        attempts=bindparam("tries"),
-        last_error=bindparam("error"),
-        next_attempt_at=_at("retry_at"),
+        next_attempt_at=func.coalesce(_at("retry_at"), _T.next_attempt_at),
         lease_owner=None,
         lease_until=None,
     )
@@ -288,8 +279,9 @@ class _Outbox:
         with self._transaction() as db:
             attempts, ticket_id = db.execute(_ATTEMPTS, {"mail": mail.id}).one()
             tries = attempts + 1
+            attempt = {"mail": mail.id, "tries": tries, "error": reason}
             if error.permanent or tries >= self._policy.max_attempts:
-                db.execute(_FAILED, {"mail": mail.id, "tries": tries, "error": reason})
+                db.execute(_ATTEMPT_FAILED, {**attempt, "status": "failed", "retry_at": None})
                 detail = {"outbox": mail.id, "to": mail.recipients, "error": reason}
                 db.execute(
                     _EVENT, {"ticket_id": ticket_id, "kind": "delivery_failed", "detail": detail}
@@ -305,8 +297,7 @@ class _Outbox:
             policy = self._policy
             delay = min(policy.retry_base_seconds * 2 ** (tries - 1), policy.retry_max_seconds)
             retry_at = utcnow() + timedelta(seconds=delay)
-            retry = {"mail": mail.id, "tries": tries, "error": reason, "retry_at": retry_at}
-            db.execute(_RETRY, retry)
+            db.execute(_ATTEMPT_FAILED, {**attempt, "status": "pending", "retry_at": retry_at})
         log.warning("outbox %s: temporary failure (%s); retry in %ds", mail.id, error.reason, delay)
         self._report.retrying += 1
 
