@@ -141,7 +141,9 @@ def test_four_workers_two_mailboxes_one_killed_exactly_once(
             select(func.count()).where(m.RawMessage.outcome.is_(None))
         )
         uncertain = connection.scalars(
-            select(m.OutboxMail.id).where(m.OutboxMail.status == "uncertain")
+            select(m.OutboxBody.raw)
+            .join(m.OutboxMail, m.OutboxMail.id == m.OutboxBody.outbox_id)
+            .where(m.OutboxMail.status == "uncertain")
         ).all()
     assert raws_without_outcome == 0
     assert outcomes == batch.expected  # exactly one outcome each, the right one
