@@ -24,14 +24,13 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import Engine, func, make_url, select, text
+from sqlalchemy import Engine, func, select, text
 
 from bench.measure import Measured, Running
 from bench.messages import Generated, MailGenerator
@@ -39,7 +38,7 @@ from bench.run import Bench, _json_line, _machine, parse_args
 from bench.servers import Arrival, Mailbox, ReplyListener, dovecot
 from mailproc import models as m
 from mailproc.db import make_engine
-from tests.db_fixtures import POSTGRES_ADMIN_URL
+from tests.db_fixtures import throwaway_postgres
 
 _HEADERS = email.parser.BytesHeaderParser(policy=email.policy.compat32)
 
@@ -369,16 +368,8 @@ def _database(backend: str, folder: Path) -> Iterator[str]:
     if backend == "sqlite":
         yield f"sqlite:///{folder / 'mailproc.db'}"
         return
-    name = f"mailproc_bench_{uuid.uuid4().hex[:12]}"
-    admin = make_engine(POSTGRES_ADMIN_URL).execution_options(isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with throwaway_postgres("mailproc_bench") as url:
+        yield url
 
 
 def _loadavg() -> str:

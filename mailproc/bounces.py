@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import bindparam, delete, func, select
+from sqlalchemy import Row, bindparam, delete, func, select
 from sqlalchemy.orm import Session
 
 from mailproc import models as m
@@ -95,11 +95,16 @@ def record_bounce(session: Session, row: m.Message, message: InboundMessage, now
     log.info("bounce of outbox mail %d: %d addresses now failing", mail.id, len(failed))
 
 
-def returned_mail(session: Session, thread: tuple[str, ...]) -> m.OutboxMail | None:
-    """The mail of ours named first in ``thread``, or None."""
+def returned_mail(
+    session: Session, thread: tuple[str, ...]
+) -> Row[int, str, int | None, str, list[str]] | None:
+    """The mail of ours named first in ``thread`` (its id, ticket, purpose and recipients:
+    not its bytes), or None."""
     if not thread:
         return None
-    found = session.scalars(select(m.OutboxMail).where(m.OutboxMail.message_id.in_(thread)))
+    outbox = m.OutboxMail
+    columns = (outbox.id, outbox.message_id, outbox.ticket_id, outbox.purpose, outbox.recipients)
+    found = session.execute(select(*columns).where(outbox.message_id.in_(thread)))
     by_id = {mail.message_id: mail for mail in found}
     return next((by_id[i] for i in thread if i in by_id), None)
 

@@ -78,21 +78,17 @@ def read_tally(session: Session, notice: Notice, now: datetime) -> store.MailTal
     return store.mail_tally(
         session,
         to=None if notice.internal else notice.to,
-        ticket_id=ticket_id(session, notice.ticket),
+        ticket_id=ticket_id(notice.ticket),
         addresses=sorted({address.lower() for address in asked}),
         day_since=now - loops.DAY,
         hour_since=now - loops.HOUR,
     )
 
 
-def ticket_id(session: Session, ticket: m.Ticket | None) -> int | None:
-    """The id of the notice's ticket. The statements here run on the connection, without the
-    ORM's autoflush: a ticket not written yet is flushed first (open_ticket already does)."""
-    if ticket is None:
-        return None
-    if ticket.id is None:
-        session.flush()
-    return ticket.id
+def ticket_id(ticket: m.Ticket | None) -> int | None:
+    """The id of a notice's ticket: a new ticket has one already (store.open_ticket flushes
+    it), so the statements here, run without the ORM's autoflush, can use it."""
+    return ticket.id if ticket is not None else None
 
 
 @dataclass(frozen=True)
@@ -207,7 +203,7 @@ class Replier:
             else rendered.subject
         )
         values = {
-            "ticket_id": ticket_id(session, notice.ticket),
+            "ticket_id": ticket_id(notice.ticket),
             "message_id": message_id,
             "purpose": notice.purpose,
             "sender": sender,

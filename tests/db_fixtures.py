@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import NoReturn
 
@@ -36,24 +37,38 @@ def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'db' / 'mailproc.sqlite3'}"
 
 
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """URL of an empty PostgreSQL database, dropped after the test."""
-    name = f"mailproc_test_{uuid.uuid4().hex[:12]}"
+@contextmanager
+def throwaway_postgres(prefix: str) -> Iterator[str]:
+    """URL of a new, empty PostgreSQL database, dropped afterwards; raises DBAPIError when
+    the server cannot create it."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     admin = make_engine(POSTGRES_ADMIN_URL).execution_options(isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as connection:
             connection.execute(text(f'CREATE DATABASE "{name}"'))
-    except DBAPIError as exc:
-        admin.dispose()
-        postgres_unavailable(str(exc.orig))
-    try:
-        yield make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+        try:
+            yield (
+                make_url(POSTGRES_ADMIN_URL)
+                .set(database=name)
+                .render_as_string(hide_password=False)
+            )
+        finally:
+            with admin.connect() as connection:
+                # FORCE: a user that forgot to dispose its engine must not leave it behind.
+                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     finally:
-        with admin.connect() as connection:
-            # FORCE: a test that forgot to dispose its engine must not leave the database behind.
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """URL of an empty PostgreSQL database, dropped after the test."""
+    with ExitStack() as stack:
+        try:
+            url = stack.enter_context(throwaway_postgres("mailproc_test"))
+        except DBAPIError as exc:
+            postgres_unavailable(str(exc.orig))
+        yield url
 
 
 @pytest.fixture(params=BACKENDS)

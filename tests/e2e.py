@@ -234,16 +234,9 @@ def build_desk(
 
 
 class DeskFactory(Protocol):
-    def __call__(
-        self,
-        *,
-        poll_seconds: int = 60,
-        idle: bool = False,
-        retry_base_seconds: int = 60,
-        max_attempts: int = 10,
-        outbox_seconds: int = 15,
-        password: str | None = None,
-    ) -> Desk: ...
+    """make_desk: a new desk with build_desk's keyword options."""
+
+    def __call__(self, **options: Any) -> Desk: ...
 
 
 @pytest.fixture
@@ -256,23 +249,11 @@ def make_desk(
     """Build a desk reading the test's Dovecot account and sending to the SMTP listener."""
     desks: list[Desk] = []
 
-    def build(
-        *,
-        poll_seconds: int = 60,
-        idle: bool = False,
-        retry_base_seconds: int = 60,
-        max_attempts: int = 10,
-        outbox_seconds: int = 15,
-        password: str | None = None,
-    ) -> Desk:
+    def build(**options: Any) -> Desk:
         folder = tmp_path / f"desk{len(desks) + 1}"
         folder.mkdir()
         monkeypatch.setenv(PASSWORD_ENV, dovecot.password)  # in-process load_config reads it
-        desk = build_desk(
-            folder, dovecot, smtp_server,
-            poll_seconds=poll_seconds, idle=idle, retry_base_seconds=retry_base_seconds,
-            max_attempts=max_attempts, outbox_seconds=outbox_seconds, password=password,
-        )  # fmt: skip
+        desk = build_desk(folder, dovecot, smtp_server, **options)
         desks.append(desk)
         return desk
 

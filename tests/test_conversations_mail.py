@@ -53,6 +53,7 @@ from tests.threads import (
     UASG_AREA,
     TicketView,
     attached_forward,
+    plain_text,
     reply,
     set_ticket,
     staff_reply,
@@ -134,9 +135,7 @@ class Sent:
 
     @property
     def text(self) -> str:
-        body = self.message.get_body(preferencelist=("plain",))
-        assert body is not None
-        return str(body.get_content())
+        return plain_text(self.message)
 
     @property
     def files(self) -> list[str]:

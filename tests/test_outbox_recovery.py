@@ -118,6 +118,15 @@ def lease_expires(app: App, outbox: int) -> None:
         )
 
 
+def abandoned_first_send(app: App) -> list[int]:
+    """The two replies of a report, the worker killed sending the first and its lease
+    expired since: the next delivery finds that send abandoned."""
+    replies = queue_replies(app)
+    cut_short(app)
+    lease_expires(app, replies[0])
+    return replies
+
+
 def events(app: App, kind: str) -> list[m.Event]:
     with app.sessions() as session:
         return list(session.scalars(select(m.Event).where(m.Event.kind == kind)))
@@ -241,9 +250,7 @@ def test_after_the_lease_a_send_cut_short_is_held_or_sent_again(
 def test_an_uncertain_mail_is_on_its_ticket_and_logged_once(
     hold: App, caplog: pytest.LogCaptureFixture
 ) -> None:
-    first, _ = queue_replies(hold)
-    cut_short(hold)
-    lease_expires(hold, first)
+    first, _ = abandoned_first_send(hold)
 
     reports = [deliver(hold), deliver(hold)]
 
@@ -314,9 +321,7 @@ def test_an_abandoned_send_locked_by_another_worker_is_judged_by_that_worker_onl
 def test_an_operator_lists_uncertain_mail_and_resends_it(
     hold: App, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    first, second = queue_replies(hold)
-    cut_short(hold)
-    lease_expires(hold, first)
+    first, second = abandoned_first_send(hold)
     deliver(hold)
     capsys.readouterr()
 
@@ -337,9 +342,7 @@ def test_an_operator_lists_uncertain_mail_and_resends_it(
 def test_an_operator_marks_uncertain_mail_sent_and_status_is_healthy_again(
     hold: App, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    first, _ = queue_replies(hold)
-    cut_short(hold)
-    lease_expires(hold, first)
+    first, _ = abandoned_first_send(hold)
     deliver(hold)
     capsys.readouterr()
 

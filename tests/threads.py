@@ -37,15 +37,20 @@ class Queued:
 
     @property
     def text(self) -> str:
-        body = self.message.get_body(preferencelist=("plain",))
-        assert body is not None
-        return str(body.get_content())
+        return plain_text(self.message)
 
     @property
     def files(self) -> dict[str, bytes]:
         return {
             str(part.get_filename()): part.get_content() for part in self.message.iter_attachments()
         }
+
+
+def plain_text(message: EmailMessage) -> str:
+    """The plain-text body of a mail the desk wrote."""
+    body = message.get_body(preferencelist=("plain",))
+    assert body is not None
+    return str(body.get_content())
 
 
 def queued(app: App, purpose: str | None = None) -> list[Queued]:
