@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import sqlite3
 import time
@@ -126,6 +127,28 @@ def test_sqlite_transactions_take_the_write_lock_at_once(sqlite_url: str) -> Non
             other.execute("BEGIN IMMEDIATE")
         other.close()
     engine.dispose()
+
+
+@pytest.mark.parametrize("checkpointing", [False, True])
+def test_wal_checkpoints_copy_each_commit_into_the_database_file(
+    sqlite_url: str, checkpointing: bool
+) -> None:
+    # Without it, a commit's pages wait in the write-ahead log until the commit that takes
+    # the log past 1,000 pages (4 MB) checkpoints, in the writer's own thread.
+    engine = make_engine(sqlite_url)
+    with engine.begin() as connection:
+        connection.exec_driver_sql("CREATE TABLE files (data BLOB)")
+    assert engine.url.database is not None
+    database_file = Path(engine.url.database)
+    before = database_file.stat().st_size
+
+    checkpoints = db.wal_checkpoints(engine) if checkpointing else contextlib.nullcontext()
+    with checkpoints, engine.begin() as connection:
+        connection.exec_driver_sql("INSERT INTO files VALUES (?)", (b"x" * 300_000,))
+    grown = database_file.stat().st_size - before
+    engine.dispose()  # the last connection to close checkpoints too: measured before it
+
+    assert (grown >= 300_000) is checkpointing
 
 
 def test_make_engine_creates_the_sqlite_folder(tmp_path: Path) -> None:
