@@ -18,7 +18,6 @@ from mailproc.decision import AuthFailure, Decision, Outcome, Request
 from mailproc.forwards import extract_forward
 from mailproc.machine_mail import machine_reason
 from mailproc.message import Address, Attachment, InboundMessage
-from mailproc.quotes import new_text
 from mailproc.ratings import read_rating
 from mailproc.requirements import check_message
 from mailproc.rulebook import Rulebook
@@ -82,11 +81,6 @@ class Facts:
     oversize: int | None = None
 
     @cached_property
-    def fresh_text(self) -> str:
-        """What the sender wrote now (quotes stripped), worked out once for every stage."""
-        return new_text(self.message.text)
-
-    @cached_property
     def failed_authentication(self) -> Verdict | None:
         """Our server's verdict on the sender when it failed and the policy acts on that."""
         policy = self.policy
@@ -100,7 +94,7 @@ class Facts:
         """The command the sender wrote, if any, before it is checked against a ticket."""
         return parse_command(
             self.message.subject,
-            self.fresh_text,
+            self.message.fresh_text,
             in_thread=self.thread is not None,
             tag_format=self.policy.code_tag,
         )
@@ -155,7 +149,7 @@ def unverified_sender(facts: Facts) -> Decision | None:
     return Decision(
         Outcome.QUARANTINED,
         reason=f"sender authentication failed ({failed})",
-        request=_own_request(facts.message, text=facts.fresh_text),
+        request=_own_request(facts.message, text=facts.message.fresh_text),
         ticket_code=touched,
         notice="não foi possível confirmar que ela partiu do seu endereço, porque a verificação "
         f"de autenticidade do remetente falhou ({failed}). Por segurança, {target}. Se foi você "
@@ -169,7 +163,7 @@ def unverified_sender(facts: Facts) -> Decision | None:
 def requester_command(facts: Facts) -> Decision | None:
     """status / meus chamados / urgente / cancelar / an unknown #command (mailproc.commands)."""
     message, thread = facts.message, facts.thread
-    text = facts.fresh_text
+    text = facts.message.fresh_text
     if thread is not None and thread.staff and text.startswith("#"):
         return None  # a staff member's directives: staff_answer() reads them
     command = facts.command
@@ -191,7 +185,7 @@ def staff_answer(facts: Facts) -> Decision | None:
     thread = facts.thread
     if thread is None or not thread.staff:
         return None
-    answer = read_staff_answer(facts.fresh_text)
+    answer = read_staff_answer(facts.message.fresh_text)
     return Decision(
         Outcome.UPDATED,
         request=_own_request(facts.message, text=answer.text),
@@ -205,7 +199,7 @@ def rating(facts: Facts) -> Decision | None:
     thread = facts.thread
     if thread is None or not thread.requester or thread.state != TicketState.RESOLVED:
         return None
-    text = facts.fresh_text
+    text = facts.message.fresh_text
     found = read_rating(text)
     if found is None:
         return None
@@ -219,7 +213,7 @@ def reply_to_ticket(facts: Facts) -> Decision | None:
     thread = facts.thread
     if thread is None or not thread.entitled or thread.state in FOLLOWED_UP_BY_A_NEW_TICKET:
         return None
-    request = _own_request(facts.message, text=facts.fresh_text)
+    request = _own_request(facts.message, text=facts.message.fresh_text)
     theme = facts.rulebook.get(thread.theme_id) if thread.theme_id else None
     if thread.state not in WAITING_FOR_REQUESTER or theme is None:
         return Decision(Outcome.UPDATED, request=request, ticket_code=thread.code)
@@ -249,7 +243,7 @@ def stranger_quoting_a_code(facts: Facts) -> Decision | None:
     return Decision(
         Outcome.REJECTED,
         reason="the sender takes no part in the ticket whose code they quoted",
-        request=_own_request(facts.message, text=facts.fresh_text),
+        request=_own_request(facts.message, text=facts.message.fresh_text),
         quoted_code=thread.code,
     )
 

@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from mailproc.message import Address, Attachment, InboundMessage
-from mailproc.quotes import FORWARD_LINE, header_block_at, new_text
+from mailproc.quotes import FORWARD_LINE, header_block_at
 from mailproc.threading_codes import (
     FORWARD_PREFIXES,
     REPLY_PREFIXES,
@@ -82,7 +82,7 @@ def _attached(msg: InboundMessage, lines: Sequence[str]) -> ForwardedOriginal | 
     if not msg.forwarded:
         return None
     forward_subject = bool(FORWARD_PREFIXES.intersection(leading_prefixes(msg.subject)))
-    if not forward_subject and len(new_text(msg.text)) > _COMMENT_LIMIT:
+    if not forward_subject and len(msg.fresh_text) > _COMMENT_LIMIT:
         return None
     original = msg.forwarded[0]
     return ForwardedOriginal(

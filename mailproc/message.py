@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
 
+from mailproc.quotes import new_text
+
 
 @dataclass(frozen=True)
 class Address:
@@ -77,6 +79,12 @@ class InboundMessage:
     forwarded: tuple[InboundMessage, ...] = ()
     defects: tuple[str, ...] = ()
     fatal: str | None = None
+
+    @cached_property
+    def fresh_text(self) -> str:
+        """What the sender wrote now: ``text`` without the quoted history. Worked out once,
+        for every stage that reads it; in a backlog, by the parse worker (see poller)."""
+        return new_text(self.text)
 
     def header(self, name: str) -> str | None:
         """First value of a header (case-insensitive name), or None."""

@@ -43,7 +43,6 @@ from mailproc.notices import (
     themes_context,
 )
 from mailproc.parse import parse_message
-from mailproc.quotes import new_text
 from mailproc.routing import routed_notice
 from mailproc.rulebook import Theme
 from mailproc.threading_codes import find_ticket_code
@@ -220,7 +219,7 @@ class Pipeline:
         else by the headers."""
         tag = self.replier.config.desk.code_tag
         code = find_ticket_code(message.subject, tag) or command_code(
-            message.subject, new_text(message.text), tag
+            message.subject, message.fresh_text, tag
         )
         ticket = store.find_ticket(session, code, message)
         if ticket is None or message.sender is None:

@@ -17,6 +17,7 @@ from typing import Self
 from mailproc import metrics, store
 from mailproc.app import App
 from mailproc.config import ImapConfig
+from mailproc.db import wal_checkpoints
 from mailproc.decision import Outcome
 from mailproc.imap_source import Fetched, ImapMailbox, ImapUnavailable, MailboxCursor
 from mailproc.leases import mailbox_lease
@@ -86,7 +87,11 @@ def poll_imap(
     read again whenever the server announces new mail (IDLE), so replies go out at once."""
     settings = source.settings
     deadline = time.monotonic() + watch_seconds
-    with ImapMailbox(settings) as box, ParseAhead(app.pipeline) as parsing:
+    with (
+        ImapMailbox(settings) as box,
+        ParseAhead(app.pipeline) as parsing,
+        wal_checkpoints(app.engine),
+    ):
         while True:
             before = report.processed
             _drain(app, box, source, report, stopping, parsing)
@@ -224,7 +229,7 @@ class ParseAhead:
         if self._pool is None:
             return None
         try:
-            return self._pool.submit(parse_message, raw)
+            return self._pool.submit(parse_ahead, raw)
         except BrokenProcessPool:
             self._lose_worker()
             return None
@@ -255,6 +260,17 @@ class ParseAhead:
         if self._pool is not None:
             self._pool.shutdown(cancel_futures=True)
             self._pool = None
+
+
+def parse_ahead(raw: bytes) -> InboundMessage:
+    """``parse_message`` in the worker, with what the main process reads of the message next
+    worked out there too: its fresh text and its files' digests (cached properties, kept in
+    the instance, so they travel back with it)."""
+    message = parse_message(raw)
+    _ = message.fresh_text
+    for attachment in message.attachments:
+        _ = attachment.sha256
+    return message
 
 
 def poll_source(

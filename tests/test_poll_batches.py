@@ -3,6 +3,7 @@ worker process ahead of the pipeline, every message still finished in arrival or
 
 from __future__ import annotations
 
+import pickle
 from collections import Counter
 from collections.abc import Iterator
 
@@ -12,7 +13,8 @@ from sqlalchemy import func, select
 from mailproc import models as m
 from mailproc.app import App
 from mailproc.imap_source import Fetched, MailboxCursor
-from mailproc.poller import ACK_BATCH, BACKLOG, ParseAhead
+from mailproc.parse import parse_message
+from mailproc.poller import ACK_BATCH, BACKLOG, ParseAhead, parse_ahead
 from tests.e2e import Batch, Desk, complete_report, message_id, wait_for
 from tests.mails import error_report, mail
 
@@ -44,6 +46,23 @@ def test_a_backlog_parsed_in_the_worker_ends_as_parsing_in_process_does(app: App
     with app.sessions() as session:
         unfinished = select(func.count()).where(m.RawMessage.outcome.is_(None))
         assert session.scalar(unfinished) == 0
+
+
+def test_the_worker_sends_a_message_back_with_its_fresh_text_and_digests_worked_out() -> None:
+    raw = mail(
+        "RES: Erro ao publicar aviso no SIASG",
+        "Segue a captura.\n\nEm 28/11/2026, Central escreveu:\n> Envie a captura de tela.\n",
+        attachments=(("captura.png", "image/png", b"\x89PNG\r\n\x1a\n" + b"0" * 64),),
+    )
+
+    # What the worker returns crosses to the main process pickled.
+    returned = pickle.loads(pickle.dumps(parse_ahead(raw)))
+
+    assert "fresh_text" in vars(returned), "worked out in the worker"
+    assert all("sha256" in vars(a) for a in returned.attachments) and returned.attachments
+    fresh = parse_message(raw)
+    assert returned.fresh_text == fresh.fresh_text == "Segue a captura."
+    assert [a.sha256 for a in returned.attachments] == [a.sha256 for a in fresh.attachments]
 
 
 def test_the_same_bytes_twice_in_the_window_are_one_message_and_one_duplicate(
