@@ -190,6 +190,18 @@ def parse_message(raw: bytes, limits: Limits = Limits()) -> InboundMessage:
     return message
 
 
+def parse_ahead(raw: bytes) -> InboundMessage:
+    """``parse_message`` for a parse worker (see poller.ParseAhead), with what the main
+    process reads of the message next worked out there too: its fresh text and its files'
+    digests (cached properties, kept in the instance, so they travel back with it). Here,
+    not in poller, so that the worker imports only the parser."""
+    message = parse_message(raw)
+    _ = message.fresh_text
+    for attachment in message.attachments:
+        _ = attachment.sha256
+    return message
+
+
 def _refusal(raw: bytes) -> str | None:
     """Why ``raw`` cannot be an e-mail at all, before parsing, or None."""
     if not raw or raw.isspace():

@@ -24,7 +24,7 @@ from mailproc.leases import mailbox_lease
 from mailproc.maildir_source import MaildirSource
 from mailproc.message import InboundMessage
 from mailproc.outbox import DeliveryReport, deliver_due
-from mailproc.parse import parse_message
+from mailproc.parse import parse_ahead, parse_message
 from mailproc.pipeline import Pipeline, Result, Stored
 
 log = logging.getLogger(__name__)
@@ -260,17 +260,6 @@ class ParseAhead:
         if self._pool is not None:
             self._pool.shutdown(cancel_futures=True)
             self._pool = None
-
-
-def parse_ahead(raw: bytes) -> InboundMessage:
-    """``parse_message`` in the worker, with what the main process reads of the message next
-    worked out there too: its fresh text and its files' digests (cached properties, kept in
-    the instance, so they travel back with it)."""
-    message = parse_message(raw)
-    _ = message.fresh_text
-    for attachment in message.attachments:
-        _ = attachment.sha256
-    return message
 
 
 def poll_source(

@@ -13,8 +13,8 @@ from sqlalchemy import func, select
 from mailproc import models as m
 from mailproc.app import App
 from mailproc.imap_source import Fetched, MailboxCursor
-from mailproc.parse import parse_message
-from mailproc.poller import ACK_BATCH, BACKLOG, ParseAhead, parse_ahead
+from mailproc.parse import parse_ahead, parse_message
+from mailproc.poller import ACK_BATCH, BACKLOG, ParseAhead
 from tests.e2e import Batch, Desk, complete_report, message_id, wait_for
 from tests.mails import error_report, mail
 
