@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from alembic import command
 from alembic.config import Config
@@ -101,7 +101,9 @@ def _sqlite_engine(url: URL) -> Engine:
     # keeps the record it built, until the statement runs again: a 25 MB message would stay
     # in memory twice after its commit, and each large INSERT after it (its files, the routed
     # copy) would add its own. Preparing each time costs about 7 microseconds a statement.
-    engine = create_engine(url, connect_args={"cached_statements": 0})
+    # Each engine's connections queue for writing on a lock of their own (see _QueuedWriters).
+    writers = type("QueuedWriters", (_QueuedWriters,), {"turn": threading.Lock()})
+    engine = create_engine(url, connect_args={"cached_statements": 0, "factory": writers})
     event.listen(engine, "connect", _on_sqlite_connect)
     event.listen(engine, "begin", _on_sqlite_begin)
     return engine
@@ -143,7 +145,59 @@ def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
 def _on_sqlite_begin(connection: Connection) -> None:
     # Take the write lock up front: a deferred transaction that reads and then writes fails
     # with "database is locked" instead of waiting out busy_timeout.
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    driver = connection.connection.driver_connection
+    assert isinstance(driver, _QueuedWriters)  # the factory of every SQLite engine here
+    driver.begin_immediate()
+
+
+class _QueuedWriters(sqlite3.Connection):
+    """A SQLite connection whose transactions wait their turn, among the threads of this
+    process, on a lock of the engine's (``turn``) before SQLite's own write lock.
+
+    Every transaction here takes SQLite's write lock at BEGIN. A second writer meets it
+    busy, sleeps and tries again, 1, 2, 5, 10 ... 100 ms later, until busy_timeout: a thread
+    with short transactions (the outbox delivered while a backlog is read) seldom finds the
+    lock free between another thread's back-to-back ones and waits seconds for each. Queued
+    here, it takes its turn as soon as the transaction before it ends. Other processes still
+    meet SQLite's lock, and its busy_timeout.
+    """
+
+    turn: ClassVar[threading.Lock]
+    _has_turn = False
+
+    def begin_immediate(self) -> None:
+        if not self.turn.acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000):
+            # What SQLite would answer after busy_timeout, for the same reason.
+            raise sqlite3.OperationalError("database is locked")
+        self._has_turn = True
+        try:
+            self.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            self._end_turn()
+            raise
+
+    def commit(self) -> None:
+        try:
+            super().commit()
+        finally:
+            self._end_turn()
+
+    def rollback(self) -> None:
+        try:
+            super().rollback()
+        finally:
+            self._end_turn()
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self._end_turn()
+
+    def _end_turn(self) -> None:
+        if self._has_turn:
+            self._has_turn = False
+            self.turn.release()
 
 
 @contextmanager
