@@ -17,7 +17,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailproc.errors import StoreError
@@ -147,7 +147,12 @@ def _on_sqlite_begin(connection: Connection) -> None:
     # with "database is locked" instead of waiting out busy_timeout.
     driver = connection.connection.driver_connection
     assert isinstance(driver, _QueuedWriters)  # the factory of every SQLite engine here
-    driver.begin_immediate()
+    driver.wait_for_turn()
+    try:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    except BaseException:
+        driver.end_turn()
+        raise
 
 
 class _QueuedWriters(sqlite3.Connection):
@@ -165,36 +170,33 @@ class _QueuedWriters(sqlite3.Connection):
     turn: ClassVar[threading.Lock]
     _has_turn = False
 
-    def begin_immediate(self) -> None:
+    def wait_for_turn(self) -> None:
         if not self.turn.acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000):
-            # What SQLite would answer after busy_timeout, for the same reason.
-            raise sqlite3.OperationalError("database is locked")
+            # What SQLite answers after busy_timeout, for the same reason, wrapped as
+            # SQLAlchemy wraps the driver's errors.
+            locked = sqlite3.OperationalError("database is locked")
+            raise OperationalError("BEGIN IMMEDIATE", None, locked)
         self._has_turn = True
-        try:
-            self.execute("BEGIN IMMEDIATE")
-        except BaseException:
-            self._end_turn()
-            raise
 
     def commit(self) -> None:
         try:
             super().commit()
         finally:
-            self._end_turn()
+            self.end_turn()
 
     def rollback(self) -> None:
         try:
             super().rollback()
         finally:
-            self._end_turn()
+            self.end_turn()
 
     def close(self) -> None:
         try:
             super().close()
         finally:
-            self._end_turn()
+            self.end_turn()
 
-    def _end_turn(self) -> None:
+    def end_turn(self) -> None:
         if self._has_turn:
             self._has_turn = False
             self.turn.release()
