@@ -58,6 +58,17 @@ class DeliveryReport:
     failed: int = 0
     uncertain: int = 0  # found abandoned mid-send and held for an operator
 
+    @property
+    def attempted(self) -> int:
+        """Mails sent or tried (not those judged uncertain, which nobody tried now)."""
+        return self.sent + self.retrying + self.failed
+
+    def add(self, other: DeliveryReport) -> None:
+        self.sent += other.sent
+        self.retrying += other.retrying
+        self.failed += other.failed
+        self.uncertain += other.uncertain
+
 
 def deliver_due(
     sessions: sessionmaker[Session],

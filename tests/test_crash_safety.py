@@ -108,13 +108,22 @@ def test_kills_while_reading_the_mailbox_lose_nothing_and_double_nothing(
         )
         kills += 1
     assert kills == KILLS, f"only {kills} kills fitted in the batch (seed {SEED})"
-    assert desk.smtp.messages == [], "a kill landed after the mailbox was read"
+    assert processed(desk)() < len(batch.raws), "the last kill landed after the mailbox was read"
+    # Replies go out while a backlog is read: a kill can land in a send too. The killed
+    # pollers' claims on the outbox expire; a mail one of them was sending is held.
+    five_minutes_pass(desk)
     poll_until_inbox_is_empty(desk)
 
     assert_one_outcome_and_one_ticket_each(desk, batch)
-    assert desk.replies_per_message() == Counter(batch.answered), f"seed {SEED}"
-    assert desk.copies() == Counter(desk.outbox_ids())  # notices to staff too: once each
-    assert desk.count(m.OutboxMail, m.OutboxMail.status != "sent") == 0
+    statuses = outbox_by_status(desk)
+    uncertain = statuses.get("uncertain", set())
+    assert set(statuses) <= {"sent", "uncertain"} and len(uncertain) <= kills
+    copies = desk.copies()
+    assert set(copies) >= desk.outbox_ids() - uncertain  # notices to staff too
+    assert max(copies.values()) == 1, f"seed {SEED}: {copies.most_common(3)}"
+    replies = desk.replies_per_message()
+    assert set(replies) <= batch.answered and max(replies.values()) == 1
+    assert len(batch.answered - set(replies)) <= len(uncertain), f"seed {SEED}"
 
 
 def kill_while_sending(desk: Desk, rng: random.Random, batch: Batch) -> int:

@@ -11,11 +11,12 @@ import pytest
 from sqlalchemy import func, select
 
 from mailproc import models as m
+from mailproc import outbox
 from mailproc.app import App
 from mailproc.imap_source import Fetched, MailboxCursor
 from mailproc.parse import parse_ahead, parse_message
 from mailproc.poller import ACK_BATCH, BACKLOG, ParseAhead
-from tests.e2e import Batch, Desk, complete_report, message_id, wait_for
+from tests.e2e import Batch, Desk, bare_id, complete_report, message_id, parse, wait_for
 from tests.mails import error_report, mail
 
 
@@ -104,6 +105,25 @@ def test_a_parse_worker_that_dies_mid_backlog_costs_no_message(
 
 
 @pytest.mark.servers
+def test_a_backlogs_replies_go_out_while_it_is_read_each_one_once(desk: Desk) -> None:
+    batch = Batch.of(BACKLOG + 100)
+    desk.imap.append_many("INBOX", batch.raws)
+
+    poll = desk.poll()
+
+    assert poll.returncode == 0, poll.stderr
+    assert desk.outcomes() == batch.expected
+    assert desk.replies_per_message() == Counter(batch.answered)
+    assert set(desk.copies().values()) == {1}
+    assert poll.report["delivered"] == len(desk.sent_mail())
+    with desk.session() as session:
+        first_sent = session.scalar(select(func.min(m.OutboxMail.sent_at)))
+        last_read = session.scalar(select(func.max(m.RawMessage.processed_at)))
+    assert first_sent is not None and last_read is not None
+    assert first_sent < last_read, "no reply went out before the last message was read"
+
+
+@pytest.mark.servers
 @pytest.mark.slow
 def test_a_poller_killed_mid_drain_reads_again_at_most_one_batch(desk: Desk) -> None:
     batch = Batch.of(400)
@@ -123,7 +143,17 @@ def test_a_poller_killed_mid_drain_reads_again_at_most_one_batch(desk: Desk) -> 
     assert poll.returncode == 0, poll.stderr
     assert poll.report["outcomes"].get("duplicate", 0) == len(finished_unacked)
     assert desk.outcomes() == batch.expected
-    assert desk.replies_per_message() == Counter(batch.answered)
+    # Replies go out during the drain. The killed poller's claim on the outbox waits out its
+    # lease (outbox.BATCH mails at most, one of them "sending": uncertain then, never sent
+    # twice); every other reply went out once.
+    with desk.session() as session:
+        claimed = session.scalars(select(m.OutboxMail).where(m.OutboxMail.lease_owner.is_not(None)))
+        held = {bare_id(parse(mail.raw)["In-Reply-To"]): mail.status for mail in claimed}
+    replies = desk.replies_per_message()
+    assert len(held) <= outbox.BATCH
+    assert list(held.values()).count("sending") <= 1
+    assert all(replies[answered] <= 1 for answered in held)
+    assert replies - Counter(held.keys()) == Counter(batch.answered) - Counter(held.keys())
     assert desk.imap.messages("INBOX") == []
 
 
