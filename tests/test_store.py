@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import socket
-import threading
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
