@@ -11,14 +11,21 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Executable, Table, bindparam, func, insert, select, update
 from sqlalchemy.dialects.postgresql import Insert as PostgresqlInsert
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import InstrumentedAttribute, Session, lazyload, sessionmaker
+from sqlalchemy.orm import (
+    InstrumentedAttribute,
+    Session,
+    lazyload,
+    make_transient_to_detached,
+    sessionmaker,
+)
+from sqlalchemy.orm.attributes import set_committed_value
 
 from mailproc import models as m
 from mailproc.codes import allocate_code
@@ -40,6 +47,7 @@ from mailproc.states import (
 
 # The tables, for the Core statements of the per-message path.
 _TABLES = m.Base.metadata.tables
+_Row = TypeVar("_Row", bound=m.Base)
 
 
 @dataclass(frozen=True)
@@ -279,9 +287,12 @@ def record_message(
     """The message row goes in first: its unique dedup key stops a concurrent duplicate
     before it can take a ticket code."""
     sender = message.sender
-    row = m.Message(
+    row = _inserted(
+        session,
+        m.Message,
         raw_id=raw_id,
         dedup_key=key,
+        ticket_id=None,
         outcome=decision.outcome.value,
         theme_id=decision.theme_id,
         sender=sender.email if sender else "",
@@ -293,9 +304,9 @@ def record_message(
         body_text=decision.request.text if decision.request else message.text,
         # The mail as received, for staff to read; never the sender's markup as it came.
         body_html=display_html(message.html),
+        created_at=utcnow(),
     )
-    session.add(row)
-    session.flush()
+    set_committed_value(row, "ticket", None)
     for attachment in decision.request.attachments if decision.request else ():
         insert_row(session, _TABLES["attachments"], _attachment_values(row.id, attachment), "data")
     return row
@@ -309,7 +320,9 @@ def open_ticket(
     request = decision.request
     assert request is not None
     incomplete = decision.outcome is Outcome.INCOMPLETE
-    ticket = m.Ticket(
+    ticket = _inserted(
+        session,
+        m.Ticket,
         code=allocate_code(session, year),
         theme_id=theme.id,
         state=TicketState.AWAITING_INFORMATION if incomplete else TicketState.OPEN,
@@ -323,11 +336,28 @@ def open_ticket(
         escalated_at=None,
         urgent_at=None,
         incomplete_until=now + timedelta(days=close_days) if incomplete else None,
+        created_at=now,
+        updated_at=now,
     )
-    ticket.participants = [m.Participant(email=request.requester.email, role="requester")]
-    session.add(ticket)
-    session.flush()
+    for empty in ("messages", "participants", "events"):
+        set_committed_value(ticket, empty, [])
+    set_committed_value(ticket, "evaluation", None)
+    ticket.participants.append(m.Participant(email=request.requester.email, role="requester"))
     return ticket
+
+
+def _inserted(session: Session, model: type[_Row], **values: Any) -> _Row:
+    """A new row, inserted at once by Core on the session's connection, and the session's
+    persistent object of it: what add() and flush() give, for one INSERT instead of a
+    flush of the unit of work (about half a millisecond each). Its relationships are not
+    loaded (``set_committed_value`` says what they hold when that is known)."""
+    table = model.__table__
+    inserted = session.connection().execute(_insert(table), values).inserted_primary_key
+    assert inserted is not None  # a single-row INSERT
+    row = model(id=inserted[0], **values)
+    make_transient_to_detached(row)
+    session.add(row)
+    return row
 
 
 def add_participants(ticket: m.Ticket, request: Request, copied: list[str]) -> None:
