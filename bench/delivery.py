@@ -6,12 +6,14 @@
 
 Each run: a fresh database upgraded to the newest schema (SQLite file, or a throwaway
 PostgreSQL database of the tests' server), N pending outbox mails built by
-``replies.build_email`` (5-50 KB, log-uniform: text and HTML, most with a file attached),
-and ``outbox.deliver_due`` against an aiosmtpd listener in a child process, so that the
-listener's CPU is not the delivery's. Printed per run: CPU ms per mail (this process's
-``time.process_time()`` over N, the kernel's share in brackets), mails/s (wall), the
-listener's CPU per mail (aiosmtpd answers each command in Python: the wall time mostly
-waits on it), and the statements and commits per mail.
+``replies.build_email`` (5-50 KB, log-uniform: text and HTML, most with a file attached)
+and queued as the pipeline queues them (``store.add_outbox_mail``: the row, and its bytes
+in ``outbox_bodies``), and ``outbox.deliver_due`` against the bench's SMTP sink
+(``bench/sink.py``) in a child process, so that the listener's CPU is not the delivery's.
+Printed per run: CPU ms per mail (this process's ``time.process_time()`` over N, the
+kernel's share in brackets), mails/s (wall), the listener's CPU per mail (the client waits
+for each of its replies: the wall time includes it), and the statements and commits per
+mail.
 
 ``--big-mb`` delivers one mail with a file of that size attached (base64: 4/3 of it) and
 prints the Python allocation peak during ``deliver_due`` (tracemalloc), less the mail's own
@@ -41,7 +43,7 @@ from multiprocessing.connection import Connection as Pipe
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, event, insert, make_url, select, text
+from sqlalchemy import Engine, event, make_url, select, text
 
 HOST = "127.0.0.1"
 FROM = "suporte@compras.example.gov.br"
@@ -80,32 +82,16 @@ WORDS = [
 
 
 def _listener(pipe: Pipe) -> None:
-    """The child process: an aiosmtpd server counting what it accepts, until told to stop."""
-    from aiosmtpd.controller import Controller
+    """The child process: the bench's SMTP sink, counting what it accepts, until told to stop."""
+    from bench.sink import SmtpSink
 
-    class Counting:
-        def __init__(self) -> None:
-            self.mails = 0
-
-        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-            self.mails += 1
-            return "250 OK"
-
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        port = probe.getsockname()[1]
-    handler = Counting()
-    controller = Controller(
-        handler, hostname=HOST, port=port, enable_SMTPUTF8=True, data_size_limit=None
-    )
-    controller.start()
-    pipe.send(port)
+    sink = SmtpSink(HOST)
+    sink.start()
+    pipe.send(sink.port)
     while pipe.recv() != "stop":
-        pipe.send((handler.mails, time.process_time()))
-    controller.stop()
-    pipe.send((handler.mails, time.process_time()))
+        pipe.send((len(sink.arrivals()), time.process_time()))
+    sink.stop()
+    pipe.send((len(sink.arrivals()), time.process_time()))
 
 
 class Listener:
@@ -266,15 +252,16 @@ def deliver_once(
     from mailproc.db import make_sessions
     from mailproc.delivery import SmtpSender
     from mailproc.outbox import deliver_due
+    from mailproc.store import add_outbox_mail
 
     with (
         tempfile.TemporaryDirectory(prefix="mailproc-bench-delivery-") as tmp,
         database(kind, Path(tmp)) as engine,
     ):
-        with engine.begin() as connection:
-            for start in range(0, len(rows), 200):
-                connection.execute(insert(m.OutboxMail), rows[start : start + 200])
         sessions = make_sessions(engine)
+        with sessions.begin() as session:  # one commit
+            for row in rows:
+                add_outbox_mail(session, {k: v for k, v in row.items() if k != "raw"}, row["raw"])
         sender = SmtpSender(HOST, listener.port, "none", None, None, timeout=60)
         policy = _policy()
         before, listener_cpu = listener.received()

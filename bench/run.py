@@ -4,7 +4,7 @@
     python -m bench --quick          # smoke run: N = 30 only
     python -m bench --n 1000 --latency-seconds 0 --big-mb 0
 
-Everything runs on 127.0.0.1: the tests' throwaway Dovecot and an aiosmtpd listener. See
+Everything runs on 127.0.0.1: the tests' throwaway Dovecot and a lean SMTP sink. See
 bench/README.md for what each figure means.
 """
 

@@ -3,85 +3,37 @@ notes when each reply arrives and which message it answers."""
 
 from __future__ import annotations
 
-import email.parser
-import email.policy
 import imaplib
 import itertools
 import shutil
 import socket
 import tempfile
-import threading
-import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
-
+from bench.sink import Arrival, SmtpSink
 from tests.dovecot import HOST, PASSWORD, DovecotServer
 
 __all__ = ["HOST", "PASSWORD", "Arrival", "Mailbox", "ReplyListener", "dovecot", "free_port"]
 
-_HEADERS = email.parser.BytesHeaderParser(policy=email.policy.compat32)
-
 
 def free_port() -> int:
-    # aiosmtpd's readiness check connects to the configured port, so port=0 cannot work.
+    # For a server that must be told its port before it binds (the listener binds its own).
     with socket.socket() as probe:
         probe.bind((HOST, 0))
         port: int = probe.getsockname()[1]
         return port
 
 
-@dataclass(frozen=True)
-class Arrival:
-    """One reply accepted by the listener: when, and the Message-ID it answers."""
-
-    at: float  # time.monotonic()
-    in_reply_to: str
-    recipients: tuple[str, ...]
-    size: int
-
-
-class ReplyListener:
-    """aiosmtpd handler: keeps only what the bench needs of each reply (not its bytes)."""
+class ReplyListener(SmtpSink):
+    """The replies' SMTP listener: keeps only what the bench needs of each (not its bytes).
+    A lean asyncio server (bench/sink.py), not aiosmtpd: it runs in the bench's process, on
+    the two cores mailproc is measured on, and each reply waits for it."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._arrivals: list[Arrival] = []
-        self.host, self.port = HOST, free_port()
-        self._controller = Controller(
-            self, hostname=self.host, port=self.port, enable_SMTPUTF8=True
-        )
-
-    def start(self) -> None:
-        self._controller.start()
-
-    def stop(self) -> None:
-        self._controller.stop()
-
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        raw = envelope.original_content or b""
-        header = _HEADERS.parsebytes(raw.partition(b"\r\n\r\n")[0] + b"\r\n\r\n")
-        arrival = Arrival(
-            time.monotonic(),
-            str(header.get("In-Reply-To", "")).strip(),
-            tuple(envelope.rcpt_tos),
-            len(raw),
-        )
-        with self._lock:
-            self._arrivals.append(arrival)
-        return "250 OK"
-
-    def arrivals(self) -> list[Arrival]:
-        with self._lock:
-            return list(self._arrivals)
-
-    def reset(self) -> None:
-        with self._lock:
-            self._arrivals.clear()
+        super().__init__(HOST)
 
 
 _users = itertools.count(1)
