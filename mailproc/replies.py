@@ -188,6 +188,10 @@ class ReplyRenderer:
             keep_trailing_newline=True,
             trim_blocks=True,
             lstrip_blocks=True,
+            # Templates are checked when the desk starts (App.start): an edit takes effect,
+            # checked, at the next start, not half-way through a run. And no stat() of each
+            # template file for every reply.
+            auto_reload=False,
         )
 
     def purposes(self) -> list[str]:
