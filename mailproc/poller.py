@@ -39,6 +39,8 @@ ACK_BATCH = 50
 # at a time is parsed in-process: starting the worker would cost more than it saves.
 BACKLOG = 32
 PARSE_AHEAD = 64
+# The outbox delivered beside a backlog's drain looks again this long after finding nothing due.
+ALONGSIDE_PAUSE_SECONDS = 0.1
 # Larger messages are parsed in-process even then: shipping one to the worker and its parts
 # back would hold two more copies of it (the memory target is 4x a message's size).
 PARSE_IN_WORKER_MAX_BYTES = 2 * 1024 * 1024
@@ -123,7 +125,7 @@ def _drain(
             for count, (fetched, result) in enumerate(parsing.run(arrivals, origin), 1):
                 acks.add(fetched, quarantine=result.outcome is Outcome.QUARANTINED)
                 report.count(result)
-                delivery.drained(count, result.replies)
+                delivery.drained(count)
     finally:
         if box.connected:  # else the failure that closed it is the one to report
             acks.flush()
@@ -176,7 +178,6 @@ class _DeliveryAlongside:
     def __init__(self, app: App, report: DeliveryReport) -> None:
         self._app, self._report = app, report
         self._thread: threading.Thread | None = None
-        self._queued = threading.Event()  # the drain committed replies since the last look
         self._stopping = threading.Event()
 
     def __enter__(self) -> Self:
@@ -185,26 +186,25 @@ class _DeliveryAlongside:
     def __exit__(self, *_: object) -> None:
         if self._thread is not None:
             self._stopping.set()
-            self._queued.set()
             self._thread.join()
 
-    def drained(self, count: int, replies: int) -> None:
-        """The drain finished its ``count``-th message, which queued ``replies``."""
+    def drained(self, count: int) -> None:
+        """The drain finished its ``count``-th message."""
         if count == BACKLOG and self._thread is None:
             self._thread = threading.Thread(target=self._deliver, name="outbox-alongside")
             self._thread.start()
-        if replies:
-            self._queued.set()
 
     def _deliver(self) -> None:
         try:
             with self._app.sender.batch() as connection:  # one SMTP session for the drain
                 while not self._stopping.is_set():
-                    self._queued.clear()
                     delivered = deliver(self._app, self._stopping, connection)
                     self._report.add(delivered)
                     if not delivered.attempted:
-                        self._queued.wait()
+                        # A pause, not a wake-up per message: the replies of the messages
+                        # read meanwhile then go in a few claims, each a transaction the
+                        # drain waits for.
+                        self._stopping.wait(ALONGSIDE_PAUSE_SECONDS)
         except Exception:  # the drain goes on; what is left goes out after it
             log.exception("delivering while the backlog is read failed")
 
