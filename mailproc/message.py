@@ -83,7 +83,7 @@ class InboundMessage:
     @cached_property
     def fresh_text(self) -> str:
         """What the sender wrote now: ``text`` without the quoted history. Worked out once,
-        for every stage that reads it; in a backlog, by the parse worker (see poller)."""
+        for every stage that reads it; in a backlog, by the parse worker (parse.parse_ahead)."""
         return new_text(self.text)
 
     def header(self, name: str) -> str | None:
