@@ -299,6 +299,7 @@ class Args:
     profile: str | None
     poller: str | None
     tree: str | None
+    relay_ms: float
 
 
 def parse_args(argv: Sequence[str] | None) -> Args:
@@ -321,6 +322,10 @@ def parse_args(argv: Sequence[str] | None) -> Args:
         "--poller", help="experiment: a module run instead of `mailproc` (same arguments)"
     )
     parser.add_argument("--tree", help="measure the mailproc package of this source tree")
+    parser.add_argument(
+        "--relay-ms", type=float, default=0,
+        help="the listener answers each mail's end of data this late, as a relay would",
+    )  # fmt: skip
     ns = parser.parse_args(argv)
     args = Args(**vars(ns))
     if args.quick:
@@ -338,7 +343,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     throughputs: list[dict[str, object]] = []
     results["throughput"] = throughputs
     with tempfile.TemporaryDirectory(prefix="mailproc-bench-") as work, dovecot() as server:
-        listener = ReplyListener()
+        listener = ReplyListener(args.relay_ms)
         listener.start()
         try:
             bench = Bench(server, listener, Path(work), args)

@@ -32,8 +32,8 @@ class ReplyListener(SmtpSink):
     A lean asyncio server (bench/sink.py), not aiosmtpd: it runs in the bench's process, on
     the two cores mailproc is measured on, and each reply waits for it."""
 
-    def __init__(self) -> None:
-        super().__init__(HOST)
+    def __init__(self, relay_ms: float = 0) -> None:
+        super().__init__(HOST, relay_ms)
 
 
 _users = itertools.count(1)

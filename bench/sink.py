@@ -42,8 +42,9 @@ class _Session(asyncio.Protocol):
     """One connection. The commands of a chunk are answered in order, in one write: a client
     may send several at once (PIPELINING, RFC 2920)."""
 
-    def __init__(self, arrived: Callable[[Arrival], None]) -> None:
+    def __init__(self, arrived: Callable[[Arrival], None], relay_seconds: float = 0) -> None:
         self._arrived = arrived
+        self._relay_seconds = relay_seconds
         self._transport: asyncio.Transport  # from connection_made
         self._line = b""  # the start of a command line still to come
         self._greeted = self._quit = self._in_data = False
@@ -59,6 +60,7 @@ class _Session(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         replies: list[bytes] = []
+        relayed = False  # a mail ended in this chunk
         rest: bytes | None
         rest, self._line = self._line + data, b""
         while rest and not self._quit:
@@ -66,6 +68,7 @@ class _Session(asyncio.Protocol):
                 rest = self._data(rest)
                 if rest is not None:
                     replies.append(_OK)
+                    relayed = True
                 continue
             end = rest.find(b"\n")
             if end < 0:
@@ -76,7 +79,14 @@ class _Session(asyncio.Protocol):
                 break
             replies.append(self._command(rest[:end].rstrip(b"\r")))
             rest = rest[end + 1 :]
-        self._transport.write(b"".join(replies))
+        if relayed and self._relay_seconds:  # its 250 comes late, as a relay's does
+            loop = asyncio.get_running_loop()
+            loop.call_later(self._relay_seconds, self._answer, b"".join(replies))
+        else:
+            self._answer(b"".join(replies))
+
+    def _answer(self, replies: bytes) -> None:
+        self._transport.write(replies)
         if self._quit:
             self._transport.close()
 
@@ -160,18 +170,22 @@ def _path(argument: bytes, prefix: bytes) -> tuple[bytes | None, set[bytes]]:
 class SmtpSink:
     """The sink on ``host``, served by its own event loop in a background thread."""
 
-    def __init__(self, host: str = "127.0.0.1") -> None:
+    def __init__(self, host: str = "127.0.0.1", relay_ms: float = 0) -> None:
         # Bound here: the port is known before start(), and no other server can take it.
         self._socket = socket.create_server((host, 0))
         self.host: str = host
         self.port: int = self._socket.getsockname()[1]
+        # Each mail's 250 this late: a relay writes (and fsyncs) its queue file first.
+        self._relay_seconds = relay_ms / 1000
         self._lock = threading.Lock()
         self._arrivals: list[Arrival] = []
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
 
     def start(self) -> None:
-        serving = self._loop.create_server(lambda: _Session(self._arrived), sock=self._socket)
+        serving = self._loop.create_server(
+            lambda: _Session(self._arrived, self._relay_seconds), sock=self._socket
+        )
         self._server = self._loop.run_until_complete(serving)
         self._thread.start()
 

@@ -243,3 +243,21 @@ def test_memory_stays_flat_over_a_large_mail() -> None:
     assert [(a.in_reply_to, a.size) for a in arrivals] == [
         ("<big@x.org>", len(header) + 300 * len(chunk))
     ]
+
+
+def test_a_sink_answering_like_a_relay_takes_each_mail_after_its_delay() -> None:
+    relay = SmtpSink(relay_ms=200)
+    relay.start()
+    try:
+        with smtplib.SMTP(relay.host, relay.port, timeout=10) as client:
+            began = time.monotonic()
+            client.sendmail("suporte@compras.example.gov.br", ["ana@saude.rj.gov.br"], MAIL)
+            answered = time.monotonic()
+            client.sendmail("suporte@compras.example.gov.br", ["jose@saude.rj.gov.br"], MAIL)
+        arrivals = relay.arrivals()
+    finally:
+        relay.stop()
+
+    assert [a.recipients for a in arrivals] == [("ana@saude.rj.gov.br",), ("jose@saude.rj.gov.br",)]
+    # Its 250 came after the delay, so the client could not start the next mail before.
+    assert answered - began >= 0.2 and arrivals[1].at - arrivals[0].at >= 0.2
