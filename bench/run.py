@@ -76,6 +76,9 @@ class Throughput:
     expected_replies: int
     replied: int
     unanswered: list[str] = field(default_factory=list)
+    # Seconds from the poll's start to each reply's arrival: with a backlog's replies sent
+    # as it is read, the first come long before the poll ends.
+    reply_seconds: list[float] = field(default_factory=list)
 
     @property
     def rate(self) -> float:
@@ -109,6 +112,8 @@ class Throughput:
             "expected_replies": self.expected_replies,
             "replied": self.replied,
             "unanswered": self.unanswered[:10],
+            "first_reply_s": round(min(self.reply_seconds, default=0), 2),
+            "median_reply_s": round(statistics.median(self.reply_seconds or [0]), 2),
         }
 
 
@@ -184,12 +189,15 @@ class Bench:
         baseline = run_baseline(box)
         folder = self.desk(box, f"n{n}-{time.monotonic_ns()}")
         self.listener.reset()
+        began = time.monotonic()
         measured = self.poll_once(folder, f"poll-{n}")
-        answered = {arrival.in_reply_to for arrival in self.listener.arrivals()}
+        arrivals = self.listener.arrivals()
+        answered = {arrival.in_reply_to for arrival in arrivals}
         report = _json_line(measured.stdout)
         return Throughput(
             n, size, dict(sorted(kinds.items())), baseline, measured, report,
             len(expected), len(expected & answered), sorted(expected - answered),
+            [arrival.at - began for arrival in arrivals],
         )  # fmt: skip
 
     def memory(self, megabytes: float) -> dict[str, object]:
@@ -379,8 +387,9 @@ def _print_throughput(t: Throughput) -> None:
         f"ratio {s['ratio']} x baseline, {s['mailproc_cores']} cores "
         f"({s['mailproc_cpu_ms_per_message']} ms CPU per message), "
         f"peak RSS {s['peak_rss_mb']} MB (tree {s['tree_peak_rss_mb']} MB)\n"
-        f"  replies: {t.replied}/{t.expected_replies} expected arrived; exit {s['exit_code']}; "
-        f"{json.dumps(t.report.get('outcomes', {}))}",
+        f"  replies: {t.replied}/{t.expected_replies} expected arrived, the first "
+        f"{s['first_reply_s']} s and half of all mail {s['median_reply_s']} s after the start; "
+        f"exit {s['exit_code']}; {json.dumps(t.report.get('outcomes', {}))}",
         flush=True,
     )
     if t.mailproc.exit_code != 0:
