@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -181,21 +181,19 @@ class _QueuedWriters(sqlite3.Connection):
             raise OperationalError("BEGIN IMMEDIATE", None, locked)
         self._has_turn = True
 
+    # A transaction ends (or the connection with it): the next writer's turn, however it went.
     def commit(self) -> None:
-        try:
-            super().commit()
-        finally:
-            self.end_turn()
+        self._ending(super().commit)
 
     def rollback(self) -> None:
-        try:
-            super().rollback()
-        finally:
-            self.end_turn()
+        self._ending(super().rollback)
 
     def close(self) -> None:
+        self._ending(super().close)
+
+    def _ending(self, end: Callable[[], None]) -> None:
         try:
-            super().close()
+            end()
         finally:
             self.end_turn()
 
