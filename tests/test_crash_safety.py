@@ -131,7 +131,12 @@ def kill_while_sending(desk: Desk, rng: random.Random, batch: Batch) -> int:
     the dead worker's lease expire; returns how many kills landed."""
     desk.imap.append_many("INBOX", batch.raws)
     kills = 0
-    while kills < KILLS and (kills == 0 or sent(desk)() < desk.count(m.OutboxMail) - 20):
+    # Replies go out while a backlog is read: mail may still be coming with little unsent.
+    while kills < KILLS and (
+        kills == 0
+        or processed(desk)() < len(batch.raws)
+        or sent(desk)() < desk.count(m.OutboxMail) - 20
+    ):
         kill_after_progress(desk, sent(desk), 1, rng.uniform(0.0, 0.12), ("poll", "--once"))
         kills += 1
         five_minutes_pass(desk)
