@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 import tempfile
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, replace
 from datetime import datetime, timedelta
@@ -28,7 +29,7 @@ from mailproc.memory import give_back_large_blocks
 from mailproc.metrics import serve_metrics
 from mailproc.outbox import STATUSES
 from mailproc.parse import parse_message
-from mailproc.poller import deliver, poll_once
+from mailproc.poller import deliver, poll_once, stop_on_signals
 from mailproc.retention import purge
 from mailproc.status import collect
 
@@ -65,8 +66,11 @@ def cmd_ingest(app: App, args: argparse.Namespace) -> None:
 
 
 def cmd_poll(app: App, args: argparse.Namespace) -> int:
-    """Exit 1 when a mailbox could not be read (the others were), so cron notices."""
-    report = poll_once(app.start())
+    """Exit 1 when a mailbox could not be read (the others were), so cron notices. SIGTERM
+    (a stopping service manager) ends it cleanly, after the message and the mail in hand."""
+    stopping = threading.Event()
+    stop_on_signals(stopping)
+    report = poll_once(app.start(), stopping)
     if args.json:
         print(json.dumps(report.as_json(), ensure_ascii=False))
     else:

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import signal
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
-from types import TracebackType
+from types import FrameType, TracebackType
 from typing import Self
 
 from mailproc import metrics, store
@@ -339,15 +340,31 @@ def poll_source(
         return error is None
 
 
-def poll_once(app: App) -> PollReport:
-    """Every configured source once, then the outbox."""
+def poll_once(app: App, stopping: threading.Event | None = None) -> PollReport:
+    """Every configured source once, then the outbox; ``stopping`` ends it after the
+    message, and the mail, in hand (the rest waits for the next poll)."""
     report = PollReport()
     for config in app.config.maildirs:
-        poll_maildir(app, MaildirSource(config.name, config.path), report)
+        poll_maildir(app, MaildirSource(config.name, config.path), report, stopping)
     for source in app.config.imap:
-        poll_source(app, source, report)
-    report.delivery.add(deliver(app))
+        poll_source(app, source, report, stopping)
+    report.delivery.add(deliver(app, stopping))
     return report
+
+
+def stop_on_signals(stopping: threading.Event, then: Callable[[], None] | None = None) -> None:
+    """SIGTERM and Ctrl-C set ``stopping`` (and call ``then``): what is in hand is finished,
+    nothing new is started. A kill instead can leave a mail that may have gone out held as
+    uncertain, and claimed mail waiting out its lease (README, Delivery after a crash)."""
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        log.info("signal %d: finishing the message in hand, then stopping", signum)
+        stopping.set()
+        if then is not None:
+            then()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
 
 
 def deliver(

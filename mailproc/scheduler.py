@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import logging
-import signal
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from types import FrameType
 
 from apscheduler.schedulers.blocking import BlockingScheduler
 from sqlalchemy.exc import OperationalError
@@ -25,7 +23,7 @@ from mailproc.housekeeping import (
     remind_due,
 )
 from mailproc.maildir_source import MaildirSource
-from mailproc.poller import PollReport, deliver, poll_maildir, poll_source
+from mailproc.poller import PollReport, deliver, poll_maildir, poll_source, stop_on_signals
 
 log = logging.getLogger(__name__)
 
@@ -143,16 +141,9 @@ def build_scheduler(app: App, stopping: threading.Event) -> BlockingScheduler:
 
 def run_forever(app: App) -> None:
     """Run until SIGTERM or Ctrl-C; the message in hand is finished, then the jobs stop."""
-    stopping = threading.Event()
+    stopping = threading.Event()  # the poll jobs stop between two messages
     scheduler = build_scheduler(app, stopping)
-
-    def stop(signum: int, _frame: FrameType | None) -> None:
-        log.info("signal %d: finishing the message in hand, then stopping", signum)
-        stopping.set()  # the poll jobs stop between two messages
-        scheduler.shutdown(wait=True)
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+    stop_on_signals(stopping, then=lambda: scheduler.shutdown(wait=True))
     log.info(
         "mailproc running: %d IMAP and %d Maildir sources",
         len(app.config.imap),
