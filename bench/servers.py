@@ -6,7 +6,6 @@ from __future__ import annotations
 import imaplib
 import itertools
 import shutil
-import socket
 import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -16,15 +15,7 @@ from pathlib import Path
 from bench.sink import Arrival, SmtpSink
 from tests.dovecot import HOST, PASSWORD, DovecotServer
 
-__all__ = ["HOST", "PASSWORD", "Arrival", "Mailbox", "ReplyListener", "dovecot", "free_port"]
-
-
-def free_port() -> int:
-    # For a server that must be told its port before it binds (the listener binds its own).
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        port: int = probe.getsockname()[1]
-        return port
+__all__ = ["HOST", "PASSWORD", "Arrival", "Mailbox", "ReplyListener", "dovecot"]
 
 
 class ReplyListener(SmtpSink):

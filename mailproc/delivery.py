@@ -123,13 +123,10 @@ class _SmtpConnection:
     ) -> dict[str, tuple[int, bytes]]:
         if self._smtp is None:
             self._smtp = self._relay._connect()
-        smtp = self._smtp
+        # SMTPUTF8 asked of a server without it fails in send_mail (SMTPNotSupportedError),
+        # pipelined or not, before anything is sent.
         options = _mail_options(raw, sender, recipients)
-        if options:
-            smtp.ehlo_or_helo_if_needed()
-            if not smtp.has_extn("smtputf8"):
-                raise smtplib.SMTPNotSupportedError("server does not support SMTPUTF8")
-        return smtp.send_mail(sender, recipients, raw, options)
+        return self._smtp.send_mail(sender, recipients, raw, options)
 
     def close(self) -> None:
         """QUIT and close; the mails are handed over (or not) by now, so a failing QUIT

@@ -86,8 +86,8 @@ def read_tally(session: Session, notice: Notice, now: datetime) -> store.MailTal
 
 
 def ticket_id(ticket: m.Ticket | None) -> int | None:
-    """The id of a notice's ticket: a new ticket has one already (store.open_ticket flushes
-    it), so the statements here, run without the ORM's autoflush, can use it."""
+    """The id of a notice's ticket: a new ticket has one already (store.open_ticket inserts
+    it at once), so the statements here, run without the ORM's autoflush, can use it."""
     return ticket.id if ticket is not None else None
 
 
