@@ -243,8 +243,10 @@ class Pipeline:
         ticket = store.open_ticket(
             a.session, theme, decision, desk.incomplete_close_days, a.now, year
         )
-        store.add_participants(ticket, request, a.copied(self.policy.own_addresses))
-        a.row.ticket = ticket
+        store.add_participants(
+            a.session, ticket, request, a.copied(self.policy.own_addresses), a.now
+        )
+        store.link_message(a.session, a.row, ticket)
         store.add_event(
             a.session,
             decision.outcome.value,
@@ -279,11 +281,13 @@ class Pipeline:
     def updated(self, a: Applying) -> Result:
         """A reply joins its ticket: a staff answer, a rating, or the requester's reply."""
         ticket = store.ticket_by_code(a.session, a.decision.ticket_code or "")
-        a.row.ticket = ticket
+        store.link_message(a.session, a.row, ticket)
         # People a staff member copies (a colleague, a supervisor) got the answer from them;
         # they do not become participants, who are the requester's side of the conversation.
         if a.decision.staff is None:
-            store.add_participants(ticket, a.request, a.copied(self.policy.own_addresses))
+            store.add_participants(
+                a.session, ticket, a.request, a.copied(self.policy.own_addresses), a.now
+            )
         replies = conversation.REPLIES[conversation.reply_kind(a.decision)](self, a, ticket)
         return a.result(ticket.code, replies)
 
@@ -293,7 +297,7 @@ class Pipeline:
         assert command is not None  # decide() gives every command decision its command
         code = a.decision.ticket_code
         ticket = store.ticket_by_code(a.session, code) if code else None
-        a.row.ticket = ticket
+        store.link_message(a.session, a.row, ticket)
         replies = conversation.COMMANDS[command.kind](self, a, ticket)
         return a.result(ticket.code if ticket else None, replies)
 

@@ -13,7 +13,17 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Executable, Table, bindparam, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Executable,
+    Table,
+    bindparam,
+    func,
+    insert,
+    inspect,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import Insert as PostgresqlInsert
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
@@ -177,6 +187,11 @@ _MARK_RAW = (
     .values(outcome=bindparam("outcome"), reason=bindparam("reason"), processed_at=bindparam("at"))
 )
 _EVENT_INSERT = insert(_TABLES["events"])
+_LINK_MESSAGE = (
+    update(_TABLES["messages"])
+    .where(_TABLES["messages"].c.id == bindparam("message"))
+    .values(ticket_id=bindparam("ticket"))
+)
 
 
 def dedup_key(message: InboundMessage, sha256: str) -> str:
@@ -342,7 +357,7 @@ def open_ticket(
     for empty in ("messages", "participants", "events"):
         set_committed_value(ticket, empty, [])
     set_committed_value(ticket, "evaluation", None)
-    ticket.participants.append(m.Participant(email=request.requester.email, role="requester"))
+    _join(session, ticket, [(request.requester.email, "requester")], now)
     return ticket
 
 
@@ -360,13 +375,45 @@ def _inserted(session: Session, model: type[_Row], **values: Any) -> _Row:
     return row
 
 
-def add_participants(ticket: m.Ticket, request: Request, copied: list[str]) -> None:
+def add_participants(
+    session: Session, ticket: m.Ticket, request: Request, copied: list[str], now: datetime
+) -> None:
     """Forwarder and people copied on the request join the ticket (once each)."""
     present = {p.email for p in ticket.participants}
+    joining: list[tuple[str, str]] = []
     for email, role in [(request.forwarder, "forwarder"), *((c, "cc") for c in copied)]:
         if email and email not in present:
-            ticket.participants.append(m.Participant(email=email, role=role))
+            joining.append((email, role))
             present.add(email)
+    _join(session, ticket, joining, now)
+
+
+def _join(
+    session: Session, ticket: m.Ticket, joining: list[tuple[str, str]], now: datetime
+) -> None:
+    """Add (email, role) participants to the ticket, each inserted at once (_inserted), the
+    loaded collection kept in step: appending to it would leave the ticket for the commit's
+    flush to visit."""
+    if not joining:
+        return
+    added = [
+        _inserted(session, m.Participant, ticket_id=ticket.id, email=email, role=role,
+                  added_at=now)
+        for email, role in joining
+    ]  # fmt: skip
+    set_committed_value(ticket, "participants", [*ticket.participants, *added])
+
+
+def link_message(session: Session, row: m.Message, ticket: m.Ticket | None) -> None:
+    """The message joins its ticket: one UPDATE at once, as _inserted does for new rows; the
+    ticket's thread, when loaded, is kept in step (a routed copy reads its first message)."""
+    if ticket is None:
+        return
+    session.connection().execute(_LINK_MESSAGE, {"message": row.id, "ticket": ticket.id})
+    set_committed_value(row, "ticket_id", ticket.id)
+    set_committed_value(row, "ticket", ticket)
+    if "messages" not in inspect(ticket).unloaded:
+        set_committed_value(ticket, "messages", [*ticket.messages, row])
 
 
 def update_ticket(
