@@ -203,13 +203,14 @@ class Pipeline:
                     session, record.id, Outcome.DUPLICATE, f"same as message {earlier.id}"
                 )
                 return Result(Outcome.DUPLICATE, ticket=earlier.ticket_code, theme=earlier.theme_id)
-            thread = self._thread(session, message)
+            ticket, thread = self._thread(session, message)
             facts = Facts(message, thread, self.replier.rulebook, self.policy, oversize)
             decision = decide(facts)
             row = store.record_message(session, record.id, key, message, decision)
             now = utcnow()
             restored = bounces.restore(session, message, decision.outcome)  # before any reply
-            applied = APPLY[decision.outcome](self, Applying(session, row, message, decision, now))
+            applying = Applying(session, row, message, decision, now, ticket)
+            applied = APPLY[decision.outcome](self, applying)
             _note_authentication(session, row, decision)
             if restored is not None:  # on the ticket the message joined, now that it has one
                 store.add_event(
@@ -223,18 +224,20 @@ class Pipeline:
             store.mark_raw(session, record.id, decision.outcome, decision.reason)
             return applied
 
-    def _thread(self, session: Session, message: InboundMessage) -> Thread | None:
-        """The ticket the message refers to: by the code in the subject, else by a code a
-        command names ("status 2026-000123", whose bare code the subject finder refuses),
-        else by the headers."""
+    def _thread(
+        self, session: Session, message: InboundMessage
+    ) -> tuple[m.Ticket, Thread] | tuple[None, None]:
+        """The ticket the message refers to, and the view of it decide() gets: by the code
+        in the subject, else by a code a command names ("status 2026-000123", whose bare
+        code the subject finder refuses), else by the headers."""
         tag = self.replier.config.desk.code_tag
         code = find_ticket_code(message.subject, tag) or command_code(
             message.subject, message.fresh_text, tag
         )
         ticket = store.find_ticket(session, code, message)
         if ticket is None or message.sender is None:
-            return None
-        return store.thread_view(session, ticket, message.sender.email, self.staff)
+            return None, None
+        return ticket, store.thread_view(session, ticket, message.sender.email, self.staff)
 
     def _quarantine(self, raw_id: int, reason: str) -> Result:
         with self.sessions.begin() as session:
@@ -290,7 +293,7 @@ class Pipeline:
 
     def updated(self, a: Applying) -> Result:
         """A reply joins its ticket: a staff answer, a rating, or the requester's reply."""
-        ticket = store.ticket_by_code(a.session, a.decision.ticket_code or "")
+        ticket = a.ticket(a.decision.ticket_code or "")
         store.link_message(a.session, a.row, ticket)
         # People a staff member copies (a colleague, a supervisor) got the answer from them;
         # they do not become participants, who are the requester's side of the conversation.
@@ -306,7 +309,7 @@ class Pipeline:
         command = a.decision.command
         assert command is not None  # decide() gives every command decision its command
         code = a.decision.ticket_code
-        ticket = store.ticket_by_code(a.session, code) if code else None
+        ticket = a.ticket(code) if code else None
         store.link_message(a.session, a.row, ticket)
         replies = conversation.COMMANDS[command.kind](self, a, ticket)
         return a.result(ticket.code if ticket else None, replies)
@@ -408,11 +411,18 @@ class Applying:
     message: InboundMessage
     decision: Decision
     now: datetime
+    thread_ticket: m.Ticket | None  # the ticket the message refers to, found by _thread
 
     @property
     def request(self) -> Request:
         assert self.decision.request is not None
         return self.decision.request
+
+    def ticket(self, code: str) -> m.Ticket:
+        """The ticket with ``code``: the thread's, in hand already, else read."""
+        if self.thread_ticket is not None and self.thread_ticket.code == code:
+            return self.thread_ticket
+        return store.ticket_by_code(self.session, code)
 
     def copied(self, own: Collection[str]) -> list[str]:
         """People copied on the mail (not us): they join the ticket as participants."""

@@ -14,6 +14,7 @@ from functools import cache
 from typing import Any, TypeVar
 
 from sqlalchemy import (
+    BindParameter,
     Connection,
     Executable,
     Table,
@@ -283,25 +284,36 @@ STAFF_MESSAGE_EVENTS = ("answered", "answer_held")
 def ticket_attachments(session: Session, ticket_id: int) -> tuple[Attachment, ...]:
     """The files the requester's side sent to a ticket (what completes it, what the area
     gets); a staff answer's files do not count: a manual sent back is no screenshot."""
-    staff_messages = select(m.Event.message_id).where(
-        m.Event.ticket_id == ticket_id,
-        m.Event.kind.in_(STAFF_MESSAGE_EVENTS),
-        m.Event.message_id.is_not(None),
-    )
-    rows = session.scalars(
-        select(m.Attachment)
-        .join(m.Message)
-        .where(
-            m.Message.ticket_id == ticket_id,
-            m.Attachment.data.is_not(None),
-            m.Message.id.not_in(staff_messages),
-        )
-        .order_by(m.Attachment.id)
-    )
+    rows = session.connection().execute(_TICKET_FILES, {"ticket": ticket_id})
     return tuple(
         Attachment(r.filename, r.declared_type, r.detected_type, r.data or b"", r.inline)
         for r in rows
     )
+
+
+def _ticket_files() -> Executable:
+    """ticket_attachments' statement: Core columns, not ORM objects (each would hold its
+    file's bytes in the session until the commit)."""
+    ticket: BindParameter[int] = bindparam("ticket")
+    staff_messages = select(m.Event.message_id).where(
+        m.Event.ticket_id == ticket,
+        m.Event.kind.in_(STAFF_MESSAGE_EVENTS),
+        m.Event.message_id.is_not(None),
+    )
+    files = m.Attachment
+    return (
+        select(files.filename, files.declared_type, files.detected_type, files.data, files.inline)
+        .join(m.Message)
+        .where(
+            m.Message.ticket_id == ticket,
+            files.data.is_not(None),
+            m.Message.id.not_in(staff_messages),
+        )
+        .order_by(files.id)
+    )
+
+
+_TICKET_FILES = _ticket_files()  # built once: building it costs more than running it
 
 
 def record_message(
