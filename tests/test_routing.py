@@ -62,6 +62,7 @@ def test_an_incomplete_ticket_goes_to_its_area_once_complete_with_every_file(
     [routed] = queued(app, "routed")
     assert set(routed.files) == {"tela.png", "log.pdf"}
     assert "Passo a passo" in routed.text
+    assert "O SIASG apresenta erro." in routed.text  # the opening message, read back
 
 
 def test_what_the_requester_adds_to_a_routed_ticket_reaches_the_area(
