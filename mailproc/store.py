@@ -417,10 +417,9 @@ def _join(
     if not joining:
         return
     added = [
-        _inserted(session, m.Participant, ticket_id=ticket.id, email=email, role=role,
-                  added_at=now)
-        for email, role in joining
-    ]  # fmt: skip
+        _inserted(session, m.Participant, ticket_id=ticket.id, email=e, role=r, added_at=now)
+        for e, r in joining
+    ]
     set_committed_value(ticket, "participants", [*ticket.participants, *added])
 
 
