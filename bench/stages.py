@@ -64,7 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     totals: dict[str, float] = {}
     for owner, name, label in (
-        (store, "save_raws", "store raw (own commit)"),
+        (store, "save_raw", "store raw (own commit)"),
         (pipeline, "parse_message", "parse"),
         (pipeline, "decide", "decide (rules)"),
         (pipeline.Pipeline, "_thread", "thread lookup"),

@@ -1,6 +1,6 @@
 """The pipeline for one inbound message: store raw -> parse -> decide -> apply -> (ack).
 
-    raw bytes stored first (own commit)      save_raws
+    raw bytes stored first (own commit)      save_raw
     parse                                    parse_message          pure
     thread lookup + decide                   find_ticket, decide    pure decision
     apply in ONE transaction                 APPLY[outcome]         ticket/update, events, outbox
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import cached_property
@@ -92,13 +92,6 @@ class Stored:
     oversize: int | None
 
 
-def _oversize(raw: bytes, full_size: int | None, limit: int) -> int | None:
-    """The size of a message over the limit: ``full_size`` when only its header came."""
-    if full_size is not None:
-        return full_size
-    return len(raw) if len(raw) > limit else None
-
-
 @dataclass(frozen=True)
 class Pipeline:
     """The pipeline with its collaborators, built once at start (see mailproc.app).
@@ -143,28 +136,25 @@ class Pipeline:
         ``full_size`` is given when ``raw`` holds only the header of a message too large to
         download; a whole message over the limit is treated the same way.
         """
-        [stored] = self.store_raws([(raw, full_size)], origin)
+        stored = self.store_raw(raw, origin, full_size=full_size)
         if isinstance(stored, Result):
             return stored
         return self.complete(stored, parse_message(raw))
 
-    def store_raws(
-        self, arrived: Sequence[tuple[bytes, int | None]], origin: str
-    ) -> list[Stored | Result]:
+    def store_raw(
+        self, raw: bytes, origin: str, *, full_size: int | None = None
+    ) -> Stored | Result:
         """``process`` in two steps, so that parsing can happen elsewhere in between: first
-        the raw bytes of one or more messages (each with its ``full_size``), committed
-        together; a Result already for those processed before."""
+        the raw bytes, committed; a Result already when they were processed before."""
         limit = self.policy.max_message_bytes
+        oversize = full_size if full_size is not None else (len(raw) if len(raw) > limit else None)
         try:
-            records = store.save_raws(self.sessions, [raw for raw, _ in arrived], origin)
+            record = store.save_raw(self.sessions, raw, origin)
         except OperationalError as exc:
             raise StoreError(f"database error: {exc.orig}") from exc
-        return [
-            Result(Outcome.DUPLICATE, reason="the same bytes were processed before")
-            if record.outcome is not None
-            else Stored(record, origin, _oversize(raw, full_size, limit))
-            for (raw, full_size), record in zip(arrived, records, strict=True)
-        ]
+        if record.outcome is not None:
+            return Result(Outcome.DUPLICATE, reason="the same bytes were processed before")
+        return Stored(record, origin, oversize)
 
     def complete(self, stored: Stored, message: InboundMessage) -> Result:
         """The second step of ``process``: the parsed message decided and applied."""

@@ -40,11 +40,6 @@ ACK_BATCH = 50
 # at a time is parsed in-process: starting the worker would cost more than it saves.
 BACKLOG = 32
 PARSE_AHEAD = 64
-# In a backlog, raw bytes are stored this many messages (or about this many bytes) at a time,
-# in one transaction: the window of messages parsed ahead is refilled from PARSE_AHEAD -
-# RAW_BATCH to PARSE_AHEAD.
-RAW_BATCH = 32
-RAW_BATCH_BYTES = 8 * 1024 * 1024
 # The outbox delivered beside a backlog's drain looks again this long after finding nothing due.
 ALONGSIDE_PAUSE_SECONDS = 0.1
 # Larger messages are parsed in-process even then: shipping one to the worker and its parts
@@ -254,35 +249,23 @@ class ParseAhead:
     def run(self, arrivals: Iterator[Fetched], origin: str) -> Iterator[tuple[Fetched, Result]]:
         """Each message with its result, in arrival order, each one's outcome committed."""
         window: deque[_Pending] = deque()
-        count = 0
-        # Before a backlog, each message is stored and finished before the next is read;
-        # in one, the window is topped up a batch at a time, its raw bytes in one commit.
-        while batch := _take(arrivals, RAW_BATCH if self._pool else 1):
-            for fetched, stored in zip(batch, self._store(batch, origin, window), strict=True):
-                count += 1
-                if count == BACKLOG:
-                    self._start()
-                window.append(self._pending(fetched, stored))
-            while len(window) > (PARSE_AHEAD - RAW_BATCH if self._pool else 0):
+        for count, fetched in enumerate(arrivals, 1):
+            if count == BACKLOG:
+                self._start()
+            window.append(self._store(fetched, origin, window))
+            while len(window) > (PARSE_AHEAD if self._pool else 0):
                 yield self._finish(window.popleft())
         while window:
             yield self._finish(window.popleft())
 
-    def _store(
-        self, batch: list[Fetched], origin: str, window: deque[_Pending]
-    ) -> list[Stored | Result]:
-        stored = self.pipeline.store_raws([_arrived(fetched) for fetched in batch], origin)
-        in_hand = {p.stored.record.id for p in window if isinstance(p.stored, Stored)}
-        for index, one in enumerate(stored):
-            if not isinstance(one, Stored):
-                continue
-            if one.record.id in in_hand:  # the same bytes twice: the first one gets the outcome
-                stored[index] = Result(Outcome.DUPLICATE, reason="the same bytes arrived twice")
-            in_hand.add(one.record.id)
-        return stored
-
-    def _pending(self, fetched: Fetched, stored: Stored | Result) -> _Pending:
-        raw, _ = _arrived(fetched)
+    def _store(self, fetched: Fetched, origin: str, window: deque[_Pending]) -> _Pending:
+        raw = fetched.raw if fetched.raw is not None else fetched.headers or b""
+        full_size = None if fetched.raw is not None else fetched.size  # only its header came
+        stored = self.pipeline.store_raw(raw, origin, full_size=full_size)
+        if isinstance(stored, Stored) and any(
+            isinstance(p.stored, Stored) and p.stored.record.id == stored.record.id for p in window
+        ):  # the same bytes twice in the window: the first one gets the outcome
+            stored = Result(Outcome.DUPLICATE, reason="the same bytes arrived twice")
         shipped = isinstance(stored, Stored) and len(raw) <= PARSE_IN_WORKER_MAX_BYTES
         return _Pending(fetched, raw, stored, self._submit(raw) if shipped else None)
 
@@ -326,25 +309,6 @@ class ParseAhead:
         if self._pool is not None:
             self._pool.shutdown(cancel_futures=True)
             self._pool = None
-
-
-def _take(arrivals: Iterator[Fetched], most: int) -> list[Fetched]:
-    """The next arrivals, up to ``most`` of them and about RAW_BATCH_BYTES."""
-    batch: list[Fetched] = []
-    size = 0
-    for fetched in arrivals:
-        batch.append(fetched)
-        size += len(fetched.raw or fetched.headers or b"")
-        if len(batch) >= most or size >= RAW_BATCH_BYTES:
-            break
-    return batch
-
-
-def _arrived(fetched: Fetched) -> tuple[bytes, int | None]:
-    """What is stored of a fetched message, and its full size when only its header came."""
-    if fetched.raw is not None:
-        return fetched.raw, None
-    return fetched.headers or b"", fetched.size
 
 
 def poll_source(

@@ -70,38 +70,30 @@ class RawRecord:
     outcome: str | None
 
 
-def save_raws(
-    sessions: sessionmaker[Session], raws: Sequence[bytes], origin: str
-) -> list[RawRecord]:
-    """Store several messages' bytes in one committed transaction, before any of them is
-    parsed: a backlog pays one transaction for a batch rather than one per message.
+def save_raw(sessions: sessionmaker[Session], raw: bytes, origin: str) -> RawRecord:
+    """Store the bytes in their own committed transaction, before any parsing.
 
     Content-addressed: the same bytes delivered again find the earlier row (and its outcome)
     instead of adding one, so a re-poll after a crash resumes where it stopped. One INSERT
-    ... ON CONFLICT DO NOTHING each: new bytes cost one statement; of two workers storing the
-    same bytes at once, the second waits for the first to commit, then reads its row. The
-    same bytes twice in ``raws`` give the same record twice.
+    ... ON CONFLICT DO NOTHING: new bytes cost one statement; of two workers storing the
+    same bytes at once, the second waits for the first to commit, then reads its row.
     """
+    digest = hashlib.sha256(raw).hexdigest()
     with sessions.begin() as session:
         connection = session.connection()
-        return [_save_one(connection, raw, origin) for raw in raws]
-
-
-def _save_one(connection: Connection, raw: bytes, origin: str) -> RawRecord:
-    digest = hashlib.sha256(raw).hexdigest()
-    values = {"sha256": digest, "size": len(raw), "source": origin, "received_at": utcnow()}
-    if _written_in_pieces(connection, raw):
-        statement = _raw_insert(connection.dialect.name, in_pieces=True)
-        new_id = connection.execute(statement, values).scalar()
+        values = {"sha256": digest, "size": len(raw), "source": origin, "received_at": utcnow()}
+        if _written_in_pieces(connection, raw):
+            statement = _raw_insert(connection.dialect.name, in_pieces=True)
+            new_id = connection.execute(statement, values).scalar()
+            if new_id is not None:
+                write_in_pieces(connection, "raw_messages", "data", new_id, raw)
+        else:
+            statement = _raw_insert(connection.dialect.name, in_pieces=False)
+            new_id = connection.execute(statement, {**values, "data": raw}).scalar()
         if new_id is not None:
-            write_in_pieces(connection, "raw_messages", "data", new_id, raw)
-    else:
-        statement = _raw_insert(connection.dialect.name, in_pieces=False)
-        new_id = connection.execute(statement, {**values, "data": raw}).scalar()
-    if new_id is not None:
-        return RawRecord(new_id, digest, None)
-    found = connection.execute(_RAW_BY_DIGEST, {"digest": digest}).one()
-    return RawRecord(found.id, digest, found.outcome)
+            return RawRecord(new_id, digest, None)
+        found = connection.execute(_RAW_BY_DIGEST, {"digest": digest}).one()
+        return RawRecord(found.id, digest, found.outcome)
 
 
 def upsert_into(dialect: str) -> Callable[[Any], PostgresqlInsert | SqliteInsert]:
@@ -112,7 +104,7 @@ def upsert_into(dialect: str) -> Callable[[Any], PostgresqlInsert | SqliteInsert
 
 @cache
 def _raw_insert(dialect: str, *, in_pieces: bool) -> Executable:
-    """save_raws' statement, built once (building it costs as much as running it): Core on
+    """save_raw's statement, built once (building it costs as much as running it): Core on
     the table, parameters bound at execution; ``in_pieces`` leaves room for the bytes
     (see write_in_pieces)."""
     table = _TABLES["raw_messages"]

@@ -17,29 +17,17 @@ from tests.mails import error_body, error_report, mail, png
 
 def test_the_same_bytes_stored_again_find_the_first_row_and_its_outcome(app: App) -> None:
     raw = error_report()
-    [first] = store.save_raws(app.sessions, [raw], "imap:suporte/INBOX")
+    first = store.save_raw(app.sessions, raw, "imap:suporte/INBOX")
     with app.sessions.begin() as session:
         store.mark_raw(session, first.id, Outcome.CREATED)
 
-    [again] = store.save_raws(app.sessions, [raw], "maildir:local")
+    again = store.save_raw(app.sessions, raw, "maildir:local")
 
     assert (again.id, again.outcome) == (first.id, "created")
     with app.sessions() as session:
         row = session.scalars(select(m.RawMessage)).one()
         assert (row.source, row.data, row.outcome) == ("imap:suporte/INBOX", raw, "created")
         assert row.processed_at is not None
-
-
-def test_a_batch_stores_each_distinct_message_once_in_one_transaction(app: App) -> None:
-    report, other = error_report(), mail(subject="Outra coisa", body=error_body())
-
-    records = store.save_raws(app.sessions, [report, other, report], "imap:suporte/INBOX")
-
-    assert records[0] == records[2] != records[1]
-    assert [r.outcome for r in records] == [None, None, None]
-    with app.sessions() as session:
-        stored = session.scalars(select(m.RawMessage).order_by(m.RawMessage.id)).all()
-        assert [row.data for row in stored] == [report, other]
 
 
 def test_two_workers_storing_the_same_bytes_at_once_share_one_row(app: App) -> None:
@@ -52,11 +40,11 @@ def test_two_workers_storing_the_same_bytes_at_once_share_one_row(app: App) -> N
     first.flush()
 
     with ThreadPoolExecutor(1) as pool:
-        second = pool.submit(store.save_raws, app.sessions, [raw], "b")
+        second = pool.submit(store.save_raw, app.sessions, raw, "b")
         time.sleep(0.5)
         waited = not second.done()  # for the first one's commit
         first.commit()
-        [record] = second.result(timeout=30)
+        record = second.result(timeout=30)
     first.close()
 
     assert waited
