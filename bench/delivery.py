@@ -85,12 +85,10 @@ def _listener(pipe: Pipe) -> None:
     """The child process: the bench's SMTP sink, counting what it accepts, until told to stop."""
     from bench.sink import SmtpSink
 
-    sink = SmtpSink(HOST)
-    sink.start()
-    pipe.send(sink.port)
-    while pipe.recv() != "stop":
-        pipe.send((len(sink.arrivals()), time.process_time()))
-    sink.stop()
+    with SmtpSink(HOST) as sink:
+        pipe.send(sink.port)
+        while pipe.recv() != "stop":
+            pipe.send((len(sink.arrivals()), time.process_time()))
     pipe.send((len(sink.arrivals()), time.process_time()))
 
 

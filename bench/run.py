@@ -350,27 +350,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     results: dict[str, object] = {"machine": _machine(), "commit": _commit(), "tree": str(tree)}
     throughputs: list[dict[str, object]] = []
     results["throughput"] = throughputs
-    with tempfile.TemporaryDirectory(prefix="mailproc-bench-") as work, dovecot() as server:
-        listener = ReplyListener(args.relay_ms)
-        listener.start()
-        try:
-            bench = Bench(server, listener, Path(work), args)
-            for n in args.n:
-                result = bench.throughput(n)
-                throughputs.append(result.summary())
-                _print_throughput(result)
-            if args.big_mb:
-                results["memory"] = memory = bench.memory(args.big_mb)
-                _print_memory(memory)
-            if args.latency_seconds:
-                runs = []
-                for outbox_seconds in args.outbox_seconds:
-                    lat = bench.latency(args.latency_seconds, args.latency_interval, outbox_seconds)
-                    runs.append(lat)
-                    _print_latency(lat)
-                results["latency"] = runs
-        finally:
-            listener.stop()
+    with (
+        tempfile.TemporaryDirectory(prefix="mailproc-bench-") as work,
+        dovecot() as server,
+        ReplyListener(args.relay_ms) as listener,
+    ):
+        bench = Bench(server, listener, Path(work), args)
+        for n in args.n:
+            result = bench.throughput(n)
+            throughputs.append(result.summary())
+            _print_throughput(result)
+        if args.big_mb:
+            results["memory"] = memory = bench.memory(args.big_mb)
+            _print_memory(memory)
+        if args.latency_seconds:
+            runs = []
+            for outbox_seconds in args.outbox_seconds:
+                lat = bench.latency(args.latency_seconds, args.latency_interval, outbox_seconds)
+                runs.append(lat)
+                _print_latency(lat)
+            results["latency"] = runs
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2, ensure_ascii=False))
     failed = any(t["exit_code"] != 0 or t["replied"] != t["expected_replies"] for t in throughputs)

@@ -437,18 +437,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     dealt = spread(MailGenerator(args.seed).messages(args.n), args.mailboxes)
     runs: list[WorkersRun] = []
     bench_args = dataclasses.replace(parse_args([]), seed=args.seed, tree=args.tree)
-    with tempfile.TemporaryDirectory(prefix="mailproc-bench-workers-") as work, dovecot() as server:
-        listener = ReplyListener()
-        listener.start()
-        try:
-            workers = WorkersBench(Bench(server, listener, Path(work), bench_args), dealt,
-                                   args.timeout)  # fmt: skip
-            for round_ in range(1, args.rounds + 1):
-                for setup in setups(args):
-                    runs.append(workers.measure(setup, round_))
-                    _print_run(runs[-1])
-        finally:
-            listener.stop()
+    with (
+        tempfile.TemporaryDirectory(prefix="mailproc-bench-workers-") as work,
+        dovecot() as server,
+        ReplyListener() as listener,
+    ):
+        workers = WorkersBench(Bench(server, listener, Path(work), bench_args), dealt, args.timeout)
+        for round_ in range(1, args.rounds + 1):
+            for setup in setups(args):
+                runs.append(workers.measure(setup, round_))
+                _print_run(runs[-1])
     _rank(runs)
     consistent(runs)
     _print_table(runs, dealt, load)

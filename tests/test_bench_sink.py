@@ -34,12 +34,8 @@ MAIL = (
 
 @pytest.fixture
 def sink() -> Iterator[SmtpSink]:
-    server = SmtpSink()
-    server.start()
-    try:
+    with SmtpSink() as server:
         yield server
-    finally:
-        server.stop()
 
 
 def wait_for(sink: SmtpSink, count: int) -> list[Arrival]:
