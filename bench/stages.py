@@ -6,6 +6,14 @@
 
 Times overlap: a stage's figure includes the stages it calls (``queue`` holds ``render``
 and ``build_email``; a query holds the autoflush of what the transaction added before it).
+
+The same messages are parsed by the bench's baseline (``bench.baseline.parse``: the standard
+library, policy.default, every part decoded) in the same process, and every stage is also
+given as a share of that: the budget. The bench's ratio is the baseline's wall time over
+mailproc's, so on two cores a ratio of 1 needs mailproc's CPU per message, all processes
+together, under twice the baseline's, split evenly; "two-core ceiling" is the ratio that
+``total`` would give with the work split perfectly and nothing else running (no IMAP, no
+SMTP, no start-up).
 """
 
 from __future__ import annotations
@@ -20,7 +28,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from bench import experiments
+from bench import baseline, experiments
 from bench.messages import MailGenerator
 
 CONFIG = """\
@@ -93,9 +101,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     for raw in raws:
         app.pipeline.process(raw, "bench")
     wall = time.perf_counter() - wall
-    print(f"{args.n} messages, {wall / args.n * 1000:.2f} ms wall each; CPU ms per message:")
+    began = time.process_time()
+    for raw in raws:
+        baseline.parse(raw)
+    budget = (time.process_time() - began) / args.n
+    print(f"{args.n} messages, {wall / args.n * 1000:.2f} ms wall each; CPU per message:")
+    print(f"  {'stage':28s} {'ms':>6s} {'x baseline':>11s}")
+    print(f"  {'baseline (stdlib parse)':28s} {budget * 1000:6.2f} {1:11.2f}")
     for label, seconds in sorted(totals.items(), key=lambda item: -item[1]):
-        print(f"  {label:28s} {seconds / args.n * 1000:6.2f}")
+        each = seconds / args.n
+        print(f"  {label:28s} {each * 1000:6.2f} {each / budget:11.2f}")
+    if totals.get("total"):
+        ceiling = 2 * budget / (totals["total"] / args.n)
+        print(f"two-core ceiling of the bench's ratio at this CPU: {ceiling:.2f}")
     return 0
 
 
