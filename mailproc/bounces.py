@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from mailproc import models as m
 from mailproc import store
 from mailproc.config import Config
+from mailproc.db import Prepared
 from mailproc.decision import Outcome
 from mailproc.loops import Hold
 from mailproc.machine_mail import (
@@ -160,7 +161,7 @@ def restore(session: Session, message: InboundMessage, outcome: Outcome) -> int 
     if outcome is Outcome.IGNORED or message.sender is None:
         return None
     address = message.sender.email.lower()
-    bounces: int | None = session.connection().execute(_RESTORE, {"address": address}).scalar()
+    bounces: int | None = _RESTORE.scalar(session, {"address": address})
     if bounces is None:
         return None
     log.info("a failing address wrote to us again: it gets replies again")
@@ -168,7 +169,7 @@ def restore(session: Session, message: InboundMessage, outcome: Outcome) -> int 
 
 
 _FAILING = m.Base.metadata.tables[m.FailingAddress.__tablename__]
-_RESTORE = (  # built once, run on the session's connection (Core): no ORM round
+_RESTORE = Prepared(  # built once, run on the connection's cursor: no ORM round
     delete(_FAILING).where(_FAILING.c.email == bindparam("address")).returning(_FAILING.c.bounces)
 )
 

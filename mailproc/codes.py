@@ -6,6 +6,7 @@ from sqlalchemy import bindparam, insert, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from mailproc.db import Prepared
 from mailproc.errors import StoreError
 from mailproc.models import CodeCounter
 
@@ -25,10 +26,11 @@ def allocate_code(session: Session, year: int) -> str:
     return f"{year}-{value:06d}"
 
 
-# Built once, run on the session's connection: counter rows are never loaded as objects, so
-# the ORM has nothing to synchronise, and its execution path would double the cost.
+# Built once, run on the driver's cursor (db.Prepared): counter rows are never loaded as
+# objects, so the ORM has nothing to synchronise, and SQLAlchemy's execution path would
+# double the cost.
 _COUNTERS = CodeCounter.metadata.tables[CodeCounter.__tablename__]
-_INCREMENT = (
+_INCREMENT = Prepared(
     update(_COUNTERS)
     .where(_COUNTERS.c.year == bindparam("counter_year"))
     .values(last_value=_COUNTERS.c.last_value + 1)
@@ -37,7 +39,8 @@ _INCREMENT = (
 
 
 def _increment(session: Session, year: int) -> int | None:
-    return session.connection().execute(_INCREMENT, {"counter_year": year}).scalar_one_or_none()
+    value: int | None = _INCREMENT.scalar(session, {"counter_year": year})
+    return value
 
 
 def _create_counter(session: Session, year: int) -> int | None:

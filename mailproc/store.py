@@ -10,7 +10,7 @@ import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import cache
+from functools import cache, partial
 from typing import Any, TypeVar
 
 from sqlalchemy import (
@@ -19,6 +19,7 @@ from sqlalchemy import (
     Executable,
     Table,
     bindparam,
+    false,
     func,
     insert,
     inspect,
@@ -37,10 +38,11 @@ from sqlalchemy.orm import (
     sessionmaker,
 )
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.sql.elements import ClauseElement
 
 from mailproc import models as m
 from mailproc.codes import allocate_code
-from mailproc.db import utcnow
+from mailproc.db import Prepared, utcnow
 from mailproc.decide import Thread
 from mailproc.decision import Decision, Outcome, Request
 from mailproc.html_safety import display_html
@@ -83,17 +85,16 @@ def save_raw(sessions: sessionmaker[Session], raw: bytes, origin: str) -> RawRec
         connection = session.connection()
         values = {"sha256": digest, "size": len(raw), "source": origin, "received_at": utcnow()}
         if _written_in_pieces(connection, raw):
-            statement = _raw_insert(connection.dialect.name, in_pieces=True)
-            new_id = connection.execute(statement, values).scalar()
+            new_id = _RAW_INSERT_IN_PIECES.scalar(session, values)
             if new_id is not None:
                 write_in_pieces(connection, "raw_messages", "data", new_id, raw)
         else:
-            statement = _raw_insert(connection.dialect.name, in_pieces=False)
-            new_id = connection.execute(statement, {**values, "data": raw}).scalar()
+            new_id = _RAW_INSERT.scalar(session, {**values, "data": raw})
         if new_id is not None:
             return RawRecord(new_id, digest, None)
-        found = connection.execute(_RAW_BY_DIGEST, {"digest": digest}).one()
-        return RawRecord(found.id, digest, found.outcome)
+        found = _RAW_BY_DIGEST.first(session, {"digest": digest})
+        assert found is not None  # the conflict was on this digest
+        return RawRecord(found[0], digest, found[1])
 
 
 def upsert_into(dialect: str) -> Callable[[Any], PostgresqlInsert | SqliteInsert]:
@@ -102,11 +103,9 @@ def upsert_into(dialect: str) -> Callable[[Any], PostgresqlInsert | SqliteInsert
     return postgresql_insert if dialect == "postgresql" else sqlite_insert
 
 
-@cache
-def _raw_insert(dialect: str, *, in_pieces: bool) -> Executable:
-    """save_raw's statement, built once (building it costs as much as running it): Core on
-    the table, parameters bound at execution; ``in_pieces`` leaves room for the bytes
-    (see write_in_pieces)."""
+def _raw_insert(dialect: str, *, in_pieces: bool) -> ClauseElement:
+    """save_raw's statement in the dialect's form: Core on the table, parameters bound at
+    execution; ``in_pieces`` leaves room for the bytes (see write_in_pieces)."""
     table = _TABLES["raw_messages"]
     values: dict[str, Any] = {
         name: bindparam(name) for name in ("sha256", "size", "source", "received_at")
@@ -118,6 +117,10 @@ def _raw_insert(dialect: str, *, in_pieces: bool) -> Executable:
         .on_conflict_do_nothing(index_elements=["sha256"])
         .returning(table.c.id)
     )
+
+
+_RAW_INSERT = Prepared(partial(_raw_insert, in_pieces=False))
+_RAW_INSERT_IN_PIECES = Prepared(partial(_raw_insert, in_pieces=True))
 
 
 # On SQLite, a value this large goes into its row in pieces: bound whole, it would be copied
@@ -145,12 +148,12 @@ def write_in_pieces(
 
 
 def insert_row(session: Session, table: Table, values: Mapping[str, Any], large: str) -> None:
-    """Insert one row at once (Core on the session's connection, no unit of work); its
+    """Insert one row at once (db.Prepared in the session's transaction, no unit of work); its
     ``large`` column is written in pieces when it is large (see write_in_pieces)."""
     connection = session.connection()
     data = values[large]
     if not _written_in_pieces(connection, data):
-        connection.execute(_insert(table), values)
+        _insert(table).execute(session, values)
         return
     placeholder = {**values, large: func.zeroblob(len(data))}
     inserted = connection.execute(insert(table).values(placeholder)).inserted_primary_key
@@ -159,36 +162,41 @@ def insert_row(session: Session, table: Table, values: Mapping[str, Any], large:
 
 
 @cache
-def _insert(table: Table) -> Executable:
-    return insert(table)  # built once per table
+def _insert(table: Table) -> Prepared:
+    return Prepared(insert(table))  # built once per table
+
+
+@cache
+def _insert_returning_id(table: Table) -> Prepared:
+    return Prepared(insert(table).returning(table.c.id))
 
 
 def add_outbox_mail(session: Session, values: Mapping[str, Any], raw: bytes) -> None:
     """An outbox row and, in a row of its own, its bytes (see models.OutboxBody)."""
-    inserted = session.connection().execute(_insert(_TABLES["outbox"]), values)
-    assert inserted.inserted_primary_key is not None  # a single-row INSERT
-    body = {"outbox_id": inserted.inserted_primary_key[0], "raw": raw}
+    outbox_id = _insert_returning_id(_TABLES["outbox"]).scalar(session, values)
+    body = {"outbox_id": outbox_id, "raw": raw}
     insert_row(session, _TABLES["outbox_bodies"], body, large="raw")
 
 
-# The per-message statements, built once and run on the session's connection (Core): building
-# a statement costs about as much as running it, and the ORM's execution path twice that.
-_RAW_BY_DIGEST = select(m.RawMessage.id, m.RawMessage.outcome).where(
-    m.RawMessage.sha256 == bindparam("digest")
+# The per-message statements, built once and run on the session's connection's cursor
+# (db.Prepared): building a statement costs about as much as running it, and the ORM's
+# execution path twice that.
+_RAW_BY_DIGEST = Prepared(
+    select(m.RawMessage.id, m.RawMessage.outcome).where(m.RawMessage.sha256 == bindparam("digest"))
 )
-_EARLIER = (
+_EARLIER = Prepared(
     select(m.Message.id, m.Ticket.code, m.Message.theme_id)
     .outerjoin(m.Ticket, m.Message.ticket_id == m.Ticket.id)
     .where(m.Message.dedup_key == bindparam("key"))
     .limit(1)
 )
-_MARK_RAW = (
+_MARK_RAW = Prepared(
     update(_TABLES["raw_messages"])
     .where(_TABLES["raw_messages"].c.id == bindparam("raw"))
     .values(outcome=bindparam("outcome"), reason=bindparam("reason"), processed_at=bindparam("at"))
 )
-_EVENT_INSERT = insert(_TABLES["events"])
-_LINK_MESSAGE = (
+_EVENT_INSERT = Prepared(insert(_TABLES["events"]))
+_LINK_MESSAGE = Prepared(
     update(_TABLES["messages"])
     .where(_TABLES["messages"].c.id == bindparam("message"))
     .values(ticket_id=bindparam("ticket"))
@@ -212,14 +220,14 @@ class Earlier:
 
 
 def find_earlier(session: Session, key: str) -> Earlier | None:
-    row = session.connection().execute(_EARLIER, {"key": key}).first()
-    return Earlier(row.id, row.code, row.theme_id) if row else None
+    row = _EARLIER.first(session, {"key": key})
+    return Earlier(*row) if row else None
 
 
 def mark_raw(session: Session, raw_id: int, outcome: Outcome, reason: str = "") -> None:
     # An UPDATE, not a load of the row: that would read the raw bytes back (25 MB, at worst).
     values = {"raw": raw_id, "outcome": outcome.value, "reason": reason or None, "at": utcnow()}
-    session.connection().execute(_MARK_RAW, values)
+    _MARK_RAW.execute(session, values)
 
 
 def ticket_by_code(session: Session, code: str) -> m.Ticket:
@@ -374,14 +382,11 @@ def open_ticket(
 
 
 def _inserted(session: Session, model: type[_Row], **values: Any) -> _Row:
-    """A new row, inserted at once by Core on the session's connection, and the session's
+    """A new row, inserted at once (db.Prepared, in the session's transaction), and the session's
     persistent object of it: what add() and flush() give, for one INSERT instead of a
     flush of the unit of work (about half a millisecond each). Its relationships are not
     loaded (``set_committed_value`` says what they hold when that is known)."""
-    table = model.__table__
-    inserted = session.connection().execute(_insert(table), values).inserted_primary_key
-    assert inserted is not None  # a single-row INSERT
-    row = model(id=inserted[0], **values)
+    row = model(id=_insert_returning_id(model.__table__).scalar(session, values), **values)
     make_transient_to_detached(row)
     session.add(row)
     return row
@@ -420,7 +425,7 @@ def link_message(session: Session, row: m.Message, ticket: m.Ticket | None) -> N
     ticket's thread, when loaded, is kept in step (a routed copy reads its first message)."""
     if ticket is None:
         return
-    session.connection().execute(_LINK_MESSAGE, {"message": row.id, "ticket": ticket.id})
+    _LINK_MESSAGE.execute(session, {"message": row.id, "ticket": ticket.id})
     set_committed_value(row, "ticket_id", ticket.id)
     set_committed_value(row, "ticket", ticket)
     if "messages" not in inspect(ticket).unloaded:
@@ -589,7 +594,7 @@ def add_event(
         "kind": kind,
         "detail": detail,
     }
-    session.connection().execute(_EVENT_INSERT, values)
+    _EVENT_INSERT.execute(session, values)
 
 
 @dataclass(frozen=True)
@@ -618,24 +623,26 @@ def mail_tally(
     its index (see models.OutboxMail), and the failing ones of ``addresses`` (lower case).
     ``to`` or ``ticket_id`` None counts nothing.
 
-    Run on the session's connection (Core), so without the ORM's autoflush: mail queued
-    earlier in this transaction counts because notices.Replier.enqueue inserts its row at
-    once, not through the unit of work."""
+    Run on the connection's cursor (db.Prepared), so without the ORM's autoflush: mail
+    queued earlier in this transaction counts because notices.Replier.enqueue inserts its
+    row at once, not through the unit of work."""
     values = {
         "to": to,
         "ticket_id": ticket_id,
-        "addresses": list(addresses),
         "day_since": day_since,
         "hour_since": hour_since,
+        **{f"address_{i}": address for i, address in enumerate(addresses)},
     }
-    rows = session.connection().execute(_MAIL_TALLY, values).all()
-    failing = frozenset(row.email for row in rows if row.email is not None)
-    return MailTally(rows[0].to_address, rows[0].ticket, rows[0].overall, failing)
+    rows = _mail_tally(len(addresses)).all(session, values)
+    to_address, ticket, overall, _ = rows[0]
+    return MailTally(to_address, ticket, overall, frozenset(r[3] for r in rows if r[3]))
 
 
-def _mail_tally() -> Executable:
-    """mail_tally's statement: the counts as one row (uncorrelated scalar subqueries, run
-    once each), joined to the failing addresses among those asked about: one row per
+@cache
+def _mail_tally(asked: int) -> Prepared:
+    """mail_tally's statement for ``asked`` addresses (a notice has one to a few; a Prepared
+    statement takes no expanding IN): the counts as one row (uncorrelated scalar subqueries,
+    run once each), joined to the failing addresses among those asked about: one row per
     failing address, or one with a null address."""
     outbox, failing = m.OutboxMail.__table__.c, m.FailingAddress.__table__
     day_since = bindparam("day_since", type_=outbox.created_at.type)
@@ -650,11 +657,11 @@ def _mail_tally() -> Executable:
         .label("ticket"),
         count.where(outbox.created_at >= hour_since).scalar_subquery().label("overall"),
     ).subquery("counts")
-    asked = failing.c.email.in_(bindparam("addresses", expanding=True))
-    return select(counts, failing.c.email).select_from(counts.outerjoin(failing, asked))
-
-
-_MAIL_TALLY = _mail_tally()  # built once: building it costs more than running it
+    addresses: list[BindParameter[str]] = [bindparam(f"address_{i}") for i in range(asked)]
+    asked_about = failing.c.email.in_(addresses) if addresses else false()  # not an empty IN
+    return Prepared(
+        select(counts, failing.c.email).select_from(counts.outerjoin(failing, asked_about))
+    )
 
 
 def add_alert(session: Session, key: str, kind: str, detail: Mapping[str, object]) -> bool:
