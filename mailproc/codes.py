@@ -39,8 +39,8 @@ _INCREMENT = Prepared(
 
 
 def _increment(session: Session, year: int) -> int | None:
-    value: int | None = _INCREMENT.scalar(session, {"counter_year": year})
-    return value
+    last_value: int | None = _INCREMENT.scalar(session, {"counter_year": year})
+    return last_value  # None: the year has no counter yet
 
 
 def _create_counter(session: Session, year: int) -> int | None:

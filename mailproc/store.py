@@ -178,9 +178,9 @@ def add_outbox_mail(session: Session, values: Mapping[str, Any], raw: bytes) -> 
     insert_row(session, _TABLES["outbox_bodies"], body, large="raw")
 
 
-# The per-message statements, built once and run on the session's connection's cursor
-# (db.Prepared): building a statement costs about as much as running it, and the ORM's
-# execution path twice that.
+# The per-message statements, built once and run on the driver's cursor (db.Prepared):
+# building a statement costs about as much as running it, and SQLAlchemy's execution path
+# about as much again.
 _RAW_BY_DIGEST = Prepared(
     select(m.RawMessage.id, m.RawMessage.outcome).where(m.RawMessage.sha256 == bindparam("digest"))
 )
