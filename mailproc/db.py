@@ -304,7 +304,7 @@ class Prepared:
 
     def __init__(self, statement: ClauseElement | Callable[[str], ClauseElement]) -> None:
         """``statement``, or a function giving it for a dialect's name (an upsert, say)."""
-        self.statement = statement
+        self._statement = statement
         self._compiled: dict[tuple[str, frozenset[str]], _Compiled] = {}
 
     def execute(self, session: Session, values: Mapping[str, Any]) -> int:
@@ -315,8 +315,8 @@ class Prepared:
     def first(self, session: Session, values: Mapping[str, Any]) -> tuple[Any, ...] | None:
         """Run it; its first row, or None."""
         with self._cursor(session, values) as cursor:
-            row = cursor.fetchone()
-            return None if row is None else tuple(row)
+            row: tuple[Any, ...] | None = cursor.fetchone()  # both drivers give tuples
+            return row
 
     def scalar(self, session: Session, values: Mapping[str, Any]) -> Any:
         """Run it; the first column of its first row, or None."""
@@ -326,7 +326,8 @@ class Prepared:
     def all(self, session: Session, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
         """Run it; all its rows."""
         with self._cursor(session, values) as cursor:
-            return [tuple(row) for row in cursor.fetchall()]
+            rows: list[tuple[Any, ...]] = cursor.fetchall()
+            return rows
 
     @contextmanager
     def _cursor(self, session: Session, values: Mapping[str, Any]) -> Iterator[Any]:
@@ -347,7 +348,7 @@ class Prepared:
             cursor.close()
 
     def _compile(self, dialect: Dialect, names: frozenset[str]) -> _Compiled:
-        statement = self.statement
+        statement = self._statement
         if not isinstance(statement, ClauseElement):
             statement = statement(dialect.name)
         compiled = _Compiled(statement, dialect, names)
@@ -389,16 +390,18 @@ class _Compiled:
             name: bind.type.dialect_impl(dialect).bind_processor(dialect)
             for bind, name in compiled.bind_names.items()
         }
+        # qmark (SQLite) binds by position, a name as often as it appears; pyformat
+        # (psycopg) by name.
         order = compiled.positiontup
         self.positional = order is not None
-        self.steps = [(name, processors[name]) for name in order or processors]
+        self.names = list(order or processors)
+        self.steps = [(name, processors[name]) for name in self.names]
 
     def parameters(self, values: Mapping[str, Any]) -> list[Any] | dict[str, Any]:
-        given = {**self.fixed, **values, **{key: make() for key, make in self.defaults.items()}}
-        built = [
-            (name, process(given[name]) if process else given[name]) for name, process in self.steps
-        ]
-        return [value for _, value in built] if self.positional else dict(built)
+        given = {**self.fixed, **values}
+        given.update((key, make()) for key, make in self.defaults.items())
+        built = [process(given[n]) if process else given[n] for n, process in self.steps]
+        return built if self.positional else dict(zip(self.names, built, strict=True))
 
 
 def _alembic_config() -> Config:
