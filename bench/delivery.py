@@ -118,7 +118,7 @@ class Listener:
 @contextmanager
 def database(kind: str, folder: Path) -> Iterator[Engine]:
     """A fresh database at the newest schema; a PostgreSQL one is dropped afterwards."""
-    from mailproc.db import make_engine, upgrade
+    from mailproc.storage.db import make_engine, upgrade
 
     if kind == "sqlite":
         engine = make_engine(f"sqlite:///{folder / 'outbox.sqlite3'}")
@@ -147,9 +147,9 @@ def database(kind: str, folder: Path) -> Iterator[Engine]:
 def build_mails(count: int, seed: int, attach_bytes: int | None = None) -> list[dict[str, Any]]:
     """Outbox rows as the pipeline queues them: replies (some with a copy) and routed copies
     with files; sizes 5-50 KB log-uniform, or one file of ``attach_bytes``."""
-    from mailproc.db import utcnow
-    from mailproc.message import Attachment
-    from mailproc.replies import RenderedReply, build_email
+    from mailproc.mail.message import Attachment
+    from mailproc.outgoing.replies import RenderedReply, build_email
+    from mailproc.storage.db import utcnow
 
     rng = random.Random(seed)
     due = utcnow() - timedelta(seconds=1)
@@ -246,11 +246,11 @@ def deliver_once(
 ) -> tuple[Run, float]:
     """Fill a fresh database with ``rows``, deliver them all; the figures, and the tracemalloc
     peak in bytes when ``measure_memory``."""
-    from mailproc import models as m
-    from mailproc.db import make_sessions
-    from mailproc.delivery import SmtpSender
-    from mailproc.outbox import deliver_due
-    from mailproc.store import add_outbox_mail
+    from mailproc.outgoing.delivery import SmtpSender
+    from mailproc.outgoing.outbox import deliver_due
+    from mailproc.storage import models as m
+    from mailproc.storage.db import make_sessions
+    from mailproc.storage.store import add_outbox_mail
 
     with (
         tempfile.TemporaryDirectory(prefix="mailproc-bench-delivery-") as tmp,

@@ -43,7 +43,7 @@ def apply_selected() -> None:
 
 def main() -> int:
     apply_selected()
-    from mailproc.cli import main as cli_main
+    from mailproc.service.cli import main as cli_main
 
     return cli_main(sys.argv[1:])
 

@@ -41,7 +41,7 @@ PIPELINE = """
 import pickle, subprocess, sys, tempfile
 from pathlib import Path
 raws = pickle.loads(Path(sys.argv[1]).read_bytes())[: int(sys.argv[2])]
-from mailproc.app import App
+from mailproc.service.app import App
 from mailproc.config import load_config
 folder = Path(tempfile.mkdtemp(prefix="mailproc-instructions-"))
 config = folder / "config.toml"

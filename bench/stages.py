@@ -66,9 +66,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     experiments.apply_selected()
 
-    from mailproc import notices, pipeline, replies, store
-    from mailproc.app import App
     from mailproc.config import load_config
+    from mailproc.outgoing import notices, replies
+    from mailproc.service.app import App
+    from mailproc.storage import store
+    from mailproc.tickets import pipeline
 
     totals: dict[str, float] = {}
     for owner, name, label in (

@@ -36,8 +36,8 @@ from bench.measure import Measured, Running
 from bench.messages import Generated, MailGenerator
 from bench.run import Bench, _json_line, _machine, parse_args
 from bench.servers import Arrival, Mailbox, ReplyListener, dovecot
-from mailproc import models as m
-from mailproc.db import make_engine
+from mailproc.storage import models as m
+from mailproc.storage.db import make_engine
 from tests.db_fixtures import throwaway_postgres
 
 _HEADERS = email.parser.BytesHeaderParser(policy=email.policy.compat32)

@@ -1,5 +1,5 @@
 """``python -m mailproc``: the same as the ``mailproc`` command."""
 
-from mailproc.cli import main
+from mailproc.service.cli import main
 
 raise SystemExit(main())

@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from mailproc.authresults import ON_FAILURE, OnFailure
-from mailproc.conversation_settings import STRANGER_REPLIES, ConversationSettings, StrangerReply
+from mailproc.decision.settings import STRANGER_REPLIES, ConversationSettings, StrangerReply
 from mailproc.errors import ConfigError
-from mailproc.imap_source import ImapSettings
+from mailproc.mail.authresults import ON_FAILURE, OnFailure
 from mailproc.resources import shipped_dir
+from mailproc.sources.imap import ImapSettings
 from mailproc.tls import TLS_MODES, TlsMode
 
 CONFIG_ENV = "MAILPROC_CONFIG"
@@ -80,7 +80,7 @@ class SmtpConfig:
     timeout_seconds: int
 
 
-# What a mail whose worker died while sending it becomes (see mailproc.outbox): held for an
+# What a mail whose worker died while sending it becomes (see mailproc.outgoing.outbox): held for an
 # operator ("hold", never sent twice) or queued again ("resend", never left unsent).
 AfterCrash = Literal["hold", "resend"]
 AFTER_CRASH: tuple[AfterCrash, ...] = ("hold", "resend")
@@ -106,7 +106,7 @@ class SchedulerConfig:
 @dataclass(frozen=True)
 class AuthenticationConfig:
     """Whose Authentication-Results to trust ("": none, not checked) and what a failed
-    sender authentication does (mailproc.authresults, mailproc.decide.unverified_sender)."""
+    sender authentication does (mail.authresults, decision.decide.unverified_sender)."""
 
     authserv_id: str
     on_failure: OnFailure
@@ -114,7 +114,7 @@ class AuthenticationConfig:
 
 @dataclass(frozen=True)
 class LoopCaps:
-    """How much automatic mail may go out before the desk stops answering (mailproc.loops).
+    """How much automatic mail may go out before the desk stops answering (mailproc.outgoing.loops).
 
     Each cap counts the outbox over a sliding window. Past one, mail is still recorded, only
     not answered, and the operator is told once. The defaults leave every human conversation

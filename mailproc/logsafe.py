@@ -1,7 +1,7 @@
 """Personal data kept out of the logs (LGPD): CPF, CNPJ, phones and e-mail local parts masked.
 
 Logs are read by more people and kept longer than tickets, and they are never purged with
-them (mailproc.retention), so what identifies a person is masked in every line a handler
+them (mailproc.storage.retention), so what identifies a person is masked in every line a handler
 writes: the message with its arguments, and any traceback. Install it once, on each handler:
 
     install_masking(handler)
@@ -19,8 +19,8 @@ from __future__ import annotations
 import logging
 import re
 
-from mailproc.validators import cnpj as cnpj_problem
-from mailproc.validators import cpf as cpf_problem
+from mailproc.rules.validators import cnpj as cnpj_problem
+from mailproc.rules.validators import cpf as cpf_problem
 
 # Lookarounds keep the patterns from matching inside longer numbers, words or identifiers
 # ("2026-000123" is a ticket code, "…-1234-5678-…" part of a UUID).
@@ -74,7 +74,7 @@ class MaskingFormatter(logging.Formatter):
     """Wraps the handler's formatter and masks everything it writes, traceback included.
 
     A formatter rather than a logging.Filter: a filter sees the record before the traceback
-    is rendered, and formatters such as mailproc.logs.JsonFormatter render it themselves.
+    is rendered, and formatters such as mailproc.service.logs.JsonFormatter render it themselves.
     """
 
     def __init__(self, inner: logging.Formatter | None = None) -> None:

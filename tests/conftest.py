@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from mailproc.app import App
-from mailproc.cli import main
 from mailproc.config import load_config
-from mailproc.db import upgrade
+from mailproc.service.app import App
+from mailproc.service.cli import main
+from mailproc.storage.db import upgrade
 
 pytest_plugins = [
     "tests.db_fixtures",
@@ -58,7 +58,7 @@ def write_config(folder: Path, database_url: str, extra: str = "", delivery: str
 
 @pytest.fixture(autouse=True)
 def _restore_logging() -> Iterator[None]:
-    """``mailproc.cli.main`` configures the root logger, as a program should; undo it after
+    """``mailproc.service.cli.main`` configures the root logger, as a program should; undo it after
     each test so no handler outlives the test's captured stderr."""
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level

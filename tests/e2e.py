@@ -23,9 +23,9 @@ import pytest
 from sqlalchemy import Engine, create_engine, func, select
 from sqlalchemy.orm import Session
 
-from mailproc import models as m
 from mailproc.config import CONFIG_ENV, DATABASE_URL_ENV, load_config
-from mailproc.db import make_engine, upgrade
+from mailproc.storage import models as m
+from mailproc.storage.db import make_engine, upgrade
 from tests.conftest import REPO, write_config
 from tests.mails import error_body, mail, png
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mailproc.answers import extract_answers, own_text
+from mailproc.rules.answers import extract_answers, own_text
 
 LABELS = {
     "uasg": ["UASG", "Código da UASG"],

@@ -9,15 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from mailproc.app import App
-from mailproc.authresults import AuthResults, OnFailure, Verdict, parse, verdict
 from mailproc.config import load_config
-from mailproc.decide import Facts, Policy, Thread, decide
-from mailproc.decision import AuthFailure, Outcome
+from mailproc.decision.decide import Facts, Policy, Thread, decide
+from mailproc.decision.values import AuthFailure, Outcome
 from mailproc.errors import ConfigError
-from mailproc.message import Address, InboundMessage
+from mailproc.mail.authresults import AuthResults, OnFailure, Verdict, parse, verdict
+from mailproc.mail.message import Address, InboundMessage
 from mailproc.resources import shipped_dir
-from mailproc.rulebook import Rulebook, load_rulebook
+from mailproc.rules.rulebook import Rulebook, load_rulebook
+from mailproc.service.app import App
 from tests.conftest import write_config
 from tests.mails import SUPPORT, error_report
 from tests.threads import MARIA, STAFF_EMAIL, queued, reply, staff_reply, ticket
@@ -327,7 +327,7 @@ def test_the_decision_is_logged_in_one_line_that_names_nobody(
     code = app.pipeline.process(received(error_report(), PASSED), "test").ticket
     assert code is not None
 
-    with caplog.at_level(logging.WARNING, logger="mailproc.pipeline"):
+    with caplog.at_level(logging.WARNING, logger="mailproc.tickets.pipeline"):
         app.pipeline.process(received(staff_reply(code, "#resolvido"), FAILED), "test")
 
     [line] = [r.getMessage() for r in caplog.records if "authentication" in r.getMessage()]

@@ -19,8 +19,8 @@ from bench.messages import MailGenerator
 from bench.run import DESK, PASSWORD_ENV
 from bench.servers import Arrival, Mailbox
 from bench.workers import desk_config, read_checks, spread
-from mailproc import models as m
 from mailproc.config import load_config
+from mailproc.storage import models as m
 
 REPO = Path(__file__).resolve().parents[1]
 

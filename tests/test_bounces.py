@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from mailproc import models as m
-from mailproc.app import App
-from mailproc.bounces import without_failing_copies
-from mailproc.cli import main
-from mailproc.notices import Notice
+from mailproc.outgoing.bounces import without_failing_copies
+from mailproc.outgoing.notice import Notice
+from mailproc.service.app import App
+from mailproc.service.cli import main
+from mailproc.storage import models as m
 from tests.conftest import CORPUS
 from tests.e2e import Desk, message_id, parse
 from tests.mails import error_body, error_report, mail, png

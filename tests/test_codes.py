@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailproc.codes import allocate_code
-from mailproc.db import make_engine, make_sessions, upgrade
+from mailproc.storage.codes import allocate_code
+from mailproc.storage.db import make_engine, make_sessions, upgrade
 
 ALLOCATIONS_PER_THREAD = 25
 

@@ -7,10 +7,10 @@ from datetime import timedelta
 
 import pytest
 
-from mailproc import models as m
-from mailproc.app import App
-from mailproc.commands import Command, CommandKind, parse_command
-from mailproc.db import utcnow
+from mailproc.decision.commands import Command, CommandKind, parse_command
+from mailproc.service.app import App
+from mailproc.storage import models as m
+from mailproc.storage.db import utcnow
 from tests.mails import error_body, error_report, mail, png, reactivation
 from tests.threads import MARIA, SIASG_AREA, count, queued, reply, set_ticket, staff_reply, ticket
 

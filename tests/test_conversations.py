@@ -15,18 +15,18 @@ from alembic.config import Config
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
-from mailproc import models as m
-from mailproc.app import App
-from mailproc.cli import main
-from mailproc.conversation_settings import ConversationSettings
-from mailproc.db import make_engine, make_sessions, upgrade, utcnow
-from mailproc.housekeeping import close_unanswered_pending
-from mailproc.pipeline import Pipeline
-from mailproc.ratings import Rating, read_rating
+from mailproc.decision.ratings import Rating, read_rating
+from mailproc.decision.settings import ConversationSettings
+from mailproc.decision.staff import StaffAnswer, read_staff_answer
+from mailproc.decision.states import TicketState
 from mailproc.resources import shipped_dir
-from mailproc.rulebook import Priority
-from mailproc.staff import StaffAnswer, read_staff_answer
-from mailproc.states import TicketState
+from mailproc.rules.rulebook import Priority
+from mailproc.service.app import App
+from mailproc.service.cli import main
+from mailproc.storage import models as m
+from mailproc.storage.db import make_engine, make_sessions, upgrade, utcnow
+from mailproc.tickets.pipeline import Pipeline
+from mailproc.tickets.upkeep import close_unanswered_pending
 from tests.mails import (
     PDF,
     REQUESTER,

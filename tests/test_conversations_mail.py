@@ -28,8 +28,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
-from mailproc import models as m
-from mailproc.db import utcnow
+from mailproc.storage import models as m
+from mailproc.storage.db import utcnow
 from tests.conftest import REPO
 from tests.dovecot import DovecotAccount, DovecotServer
 from tests.e2e import (

@@ -6,9 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from mailproc.machine_mail import machine_reason, machine_verdict
+from mailproc.mail.machine import machine_reason, machine_verdict
 
-parse = pytest.importorskip("mailproc.parse", reason="mailproc.parse (parse_message) is absent")
+parse = pytest.importorskip(
+    "mailproc.mail.parse", reason="mailproc.mail.parse (parse_message) is absent"
+)
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 NOT_MESSAGES = {".yml", ".tsv", ".md"}

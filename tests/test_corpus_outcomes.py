@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import pytest
 
-from mailproc.app import App
-from mailproc.decision import Outcome
-from mailproc.parse import parse_message
+from mailproc.decision.values import Outcome
+from mailproc.mail.parse import parse_message
+from mailproc.service.app import App
 from tests.conftest import CORPUS
 
 if not CORPUS.is_dir():

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from mailproc.message import Address, Attachment, InboundMessage
-from mailproc.parse import parse_message
-from mailproc.safe_names import MAX_NAME_LENGTH
+from mailproc.mail.message import Address, Attachment, InboundMessage
+from mailproc.mail.parse import parse_message
+from mailproc.mail.safe_names import MAX_NAME_LENGTH
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 if not CORPUS.is_dir():

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from mailproc import models as m
-from mailproc.app import App
-from mailproc.decision import Outcome
+from mailproc.decision.values import Outcome
+from mailproc.service.app import App
+from mailproc.storage import models as m
 from tests.conftest import CORPUS
 
 if not CORPUS.is_dir():

@@ -20,8 +20,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
-from mailproc import models as m
-from mailproc.db import utcnow
+from mailproc.storage import models as m
+from mailproc.storage.db import utcnow
 from tests.conftest import REPO
 from tests.e2e import Batch, Desk, DeskFactory, bare_id, wait_for
 

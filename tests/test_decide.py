@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from mailproc.commands import Command, CommandKind
-from mailproc.decide import STAGES, Facts, Policy, Thread, decide
-from mailproc.decision import Outcome
-from mailproc.message import Address, Attachment, InboundMessage
-from mailproc.ratings import Rating
+from mailproc.decision.commands import Command, CommandKind
+from mailproc.decision.decide import STAGES, Facts, Policy, Thread, decide
+from mailproc.decision.ratings import Rating
+from mailproc.decision.staff import StaffAnswer
+from mailproc.decision.states import TicketState
+from mailproc.decision.values import Outcome
+from mailproc.mail.message import Address, Attachment, InboundMessage
 from mailproc.resources import shipped_dir
-from mailproc.rulebook import Priority, Rulebook, load_rulebook
-from mailproc.staff import StaffAnswer
-from mailproc.states import TicketState
+from mailproc.rules.rulebook import Priority, Rulebook, load_rulebook
 from tests.mails import error_body, png
 
 SUPPORT = "suporte@compras.example.gov.br"

@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from mailproc.delivery import DATA_PIECE, MaildirSender, Sender, SmtpSender, dot_stuffed
 from mailproc.errors import DeliveryError
-from mailproc.replies import RenderedReply, build_email
+from mailproc.outgoing.delivery import DATA_PIECE, MaildirSender, Sender, SmtpSender, dot_stuffed
+from mailproc.outgoing.replies import RenderedReply, build_email
 
 if TYPE_CHECKING:
     from tests.smtp_fixtures import SmtpTestServer

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from mailproc.delivery import SmtpSender, _Smtp
 from mailproc.errors import DeliveryError
+from mailproc.outgoing.delivery import SmtpSender, _Smtp
 
 if TYPE_CHECKING:
     from tests.smtp_fixtures import SmtpTestServer

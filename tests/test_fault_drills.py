@@ -1,4 +1,4 @@
-"""Fault drills (README, Operations): the database locked, unreachable or out of disk space,
+"""Fault drills (docs/operations.md): the database locked, unreachable or out of disk space,
 the mail servers down for a long while, damaged mail. mailproc runs as an operator runs it
 (``poll --once`` from cron, ``run`` as a service) against real servers and real files.
 
@@ -28,12 +28,12 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import ColumnElement, Engine, create_engine, func, make_url, select, text
 
-from mailproc import models as m
-from mailproc.app import App
 from mailproc.config import DATABASE_URL_ENV
-from mailproc.db import make_engine, upgrade, utcnow
 from mailproc.errors import DeliveryError
-from mailproc.outbox import deliver_due
+from mailproc.outgoing.outbox import deliver_due
+from mailproc.service.app import App
+from mailproc.storage import models as m
+from mailproc.storage.db import make_engine, upgrade, utcnow
 from tests.conftest import REPO, write_config
 from tests.db_fixtures import POSTGRES_ADMIN_URL
 from tests.dovecot import DovecotAccount
@@ -51,7 +51,7 @@ from tests.mails import error_body, mail, png
 from tests.smtp_fixtures import SmtpTestServer
 
 # How long a drill waits for the service to notice a fault, or to recover from it. The
-# SQLite busy timeout alone is 10 s (mailproc.db.SQLITE_BUSY_TIMEOUT_MS).
+# SQLite busy timeout alone is 10 s (mailproc.storage.db.SQLITE_BUSY_TIMEOUT_MS).
 NOTICE_SECONDS = 60.0
 
 # The service polls its Maildir and delivers every second, so a drill takes seconds.
@@ -596,7 +596,7 @@ def damaged_report() -> bytes:
 def test_damaged_mail_gets_its_outcome_its_defects_on_record_and_one_log_line(
     app: App, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.INFO, logger="mailproc.pipeline"):
+    with caplog.at_level(logging.INFO, logger="mailproc.tickets.pipeline"):
         result = app.pipeline.process(damaged_report(), "drill")
 
     assert result.outcome.value == "created"

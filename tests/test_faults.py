@@ -9,7 +9,7 @@ from collections import Counter
 import pytest
 from sqlalchemy import func, select
 
-from mailproc import models as m
+from mailproc.storage import models as m
 from tests.e2e import Batch, Desk, DeskFactory, message_id, wait_for
 from tests.mails import error_report, reactivation
 

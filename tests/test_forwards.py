@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from mailproc.forwards import ForwardedOriginal, extract_forward, parse_sender
-from mailproc.message import Address, Attachment, InboundMessage
+from mailproc.mail.forwards import ForwardedOriginal, extract_forward, parse_sender
+from mailproc.mail.message import Address, Attachment, InboundMessage
 
 FIXTURES = Path(__file__).parent / "fixtures" / "mail"
 FORWARDER = Address("redecompras@planejamento.rj.gov.br", "Carlos Alberto")
@@ -35,7 +35,9 @@ def _mail(
 
 
 def _fixture(name: str) -> InboundMessage:
-    parse = pytest.importorskip("mailproc.parse", reason="mailproc.parse is not written yet")
+    parse = pytest.importorskip(
+        "mailproc.mail.parse", reason="mailproc.mail.parse is not written yet"
+    )
     message: InboundMessage = parse.parse_message((FIXTURES / name).read_bytes())
     return message
 

@@ -36,10 +36,10 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from mailproc import models as m
-from mailproc.app import App
-from mailproc.decision import Outcome
-from mailproc.parse import MAX_ATTACHMENTS
+from mailproc.decision.values import Outcome
+from mailproc.mail.parse import MAX_ATTACHMENTS
+from mailproc.service.app import App
+from mailproc.storage import models as m
 from tests.conftest import CORPUS
 
 EXAMPLES = int(os.environ.get("MAILPROC_FUZZ_EXAMPLES", "0"))

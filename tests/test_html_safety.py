@@ -12,16 +12,16 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from mailproc import models as m
-from mailproc.app import App
 from mailproc.config import load_config
-from mailproc.html_safety import (
+from mailproc.mail.html_safety import (
     ALLOWED_ATTRIBUTES,
     ALLOWED_TAGS,
     TRUNCATED_NOTE,
     display_html,
     sanitize_html,
 )
+from mailproc.service.app import App
+from mailproc.storage import models as m
 from tests.mails import REQUESTER, SUPPORT, error_body, png
 
 

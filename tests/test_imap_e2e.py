@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from mailproc import models as m
+from mailproc.storage import models as m
 from tests.conftest import EXAMPLES
 from tests.e2e import Desk, bare_id, message_id, parse
 from tests.mails import reactivation

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from mailproc.imap_source import (
+from mailproc.sources.imap import (
     Fetched,
     ImapMailbox,
     ImapSettings,
@@ -283,7 +283,7 @@ def test_changed_uidvalidity_rescans_the_folder(
     dovecot.append("Suporte", message(3))  # UID 1 again: below the old cursor
 
     with (
-        caplog.at_level(logging.WARNING, logger="mailproc.imap_source"),
+        caplog.at_level(logging.WARNING, logger="mailproc.sources.imap"),
         ImapMailbox(settings(dovecot, folder="Suporte")) as mailbox,
     ):
         rescanned = fetch_all(mailbox, cursor)
@@ -396,7 +396,7 @@ def test_without_move_or_uidplus_ack_flags_seen_and_warns(
     dovecot.append("INBOX", message(1))
 
     with (
-        caplog.at_level(logging.WARNING, logger="mailproc.imap_source"),
+        caplog.at_level(logging.WARNING, logger="mailproc.sources.imap"),
         ImapMailbox(settings(dovecot, host=dovecot.bare_host)) as mailbox,
     ):
         (fetched,) = fetch_all(mailbox, None)

@@ -40,7 +40,7 @@ def test_personal_data_is_masked(text: str, expected: str) -> None:
 @pytest.mark.parametrize(
     "text",
     [
-        "2026-11-28 19:28:10,123 INFO mailproc.pipeline: message outcome=created",
+        "2026-11-28 19:28:10,123 INFO mailproc.tickets.pipeline: message outcome=created",
         "ticket=2026-000123 processo 2026-000123/2025",
         "uid=4294967295 uidvalidity=1764358090 at=1764358090123 size=12345678",
         "sha256=3f2a12345678901b9c0d request 550e8400-1234-5678-a716-446655440000",

@@ -20,16 +20,17 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from mailproc import models as m
-from mailproc import store
-from mailproc.app import App
-from mailproc.cli import main
 from mailproc.config import LoopCaps, load_config
-from mailproc.db import utcnow
-from mailproc.decision import Outcome
+from mailproc.decision.values import Outcome
 from mailproc.errors import ConfigError
-from mailproc.notices import Notice, first_hold
-from mailproc.pipeline import Result
+from mailproc.outgoing.notice import Notice
+from mailproc.outgoing.notices import first_hold
+from mailproc.service.app import App
+from mailproc.service.cli import main
+from mailproc.storage import models as m
+from mailproc.storage import store
+from mailproc.storage.db import utcnow
+from mailproc.tickets.applying import Result
 from tests.conftest import write_config
 from tests.e2e import complete_report, report_without_screenshot
 from tests.mails import mail
@@ -102,7 +103,7 @@ def messages_recorded(app: App) -> int:
 
 
 def alert_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
-    return [r.getMessage() for r in caplog.records if r.name == "mailproc.loops"]
+    return [r.getMessage() for r in caplog.records if r.name == "mailproc.outgoing.loops"]
 
 
 def age_outbox(app: App, by: timedelta) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mailproc.machine_mail import (
+from mailproc.mail.machine import (
     bounced_recipients,
     delivery_statuses,
     looks_like_bounce,
@@ -16,7 +16,7 @@ from mailproc.machine_mail import (
     machine_verdict,
     returned_message_id,
 )
-from mailproc.message import Address, Attachment, InboundMessage
+from mailproc.mail.message import Address, Attachment, InboundMessage
 
 FIXTURES = Path(__file__).parent / "fixtures" / "mail"
 OURS = ("suporte@compras.example.gov.br", "Nao-Responda@Compras.example.gov.br")
@@ -40,7 +40,9 @@ def _mail(
 
 
 def _fixture(name: str) -> InboundMessage:
-    parse = pytest.importorskip("mailproc.parse", reason="mailproc.parse is not written yet")
+    parse = pytest.importorskip(
+        "mailproc.mail.parse", reason="mailproc.mail.parse is not written yet"
+    )
     message: InboundMessage = parse.parse_message((FIXTURES / name).read_bytes())
     return message
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from mailproc.cli import main
+from mailproc.service.cli import main
 from tests.conftest import EXAMPLES, write_config
 
 REPO = Path(__file__).resolve().parents[1]

@@ -1,4 +1,4 @@
-"""A large message's copies are handed back to the system once freed (mailproc.memory)."""
+"""A large message's copies are handed back to the system once freed (mailproc.service.memory)."""
 
 from __future__ import annotations
 
@@ -8,14 +8,14 @@ import textwrap
 
 import pytest
 
-from mailproc.memory import give_back_large_blocks
+from mailproc.service.memory import give_back_large_blocks
 
 # Two large blocks, one after the other, as the copies of a 25 MB message come and go; then
 # how much of the second one the process still holds (MB of resident memory).
 SCRIPT = textwrap.dedent(
     """
     import sys
-    from mailproc.memory import give_back_large_blocks
+    from mailproc.service.memory import give_back_large_blocks
 
     def resident_mb():
         with open("/proc/self/status") as status:

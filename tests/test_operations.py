@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from mailproc import models as m
-from mailproc.app import App
-from mailproc.cli import main
 from mailproc.config import load_config
-from mailproc.db import make_engine, upgrade
-from mailproc.leases import mailbox_lease
-from mailproc.metrics import StoreCollector
+from mailproc.service.app import App
+from mailproc.service.cli import main
+from mailproc.service.metrics import StoreCollector
+from mailproc.sources.leases import mailbox_lease
+from mailproc.storage import models as m
+from mailproc.storage.db import make_engine, upgrade
 from tests.conftest import write_config
 from tests.mails import error_report, mail, reactivation
 

@@ -23,14 +23,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, update
 
-from mailproc import models as m
-from mailproc.app import App
-from mailproc.cli import main
 from mailproc.config import load_config
-from mailproc.db import make_engine, upgrade, utcnow
-from mailproc.delivery import Sender
 from mailproc.errors import ConfigError, DeliveryError
-from mailproc.outbox import WORKER, DeliveryReport, deliver_due
+from mailproc.outgoing.delivery import Sender
+from mailproc.outgoing.outbox import WORKER, DeliveryReport, deliver_due
+from mailproc.service.app import App
+from mailproc.service.cli import main
+from mailproc.storage import models as m
+from mailproc.storage.db import make_engine, upgrade, utcnow
 from tests.conftest import write_config
 from tests.e2e import bare_id, message_id
 from tests.mails import error_report

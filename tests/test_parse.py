@@ -14,11 +14,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mailproc.charsets import decode_bytes, decode_encoded_words
-from mailproc.forwards import parse_sender
-from mailproc.message import Address
-from mailproc.parse import MAX_ATTACHMENTS, MAX_PARTS, Limits, parse_message
-from mailproc.safe_names import MAX_NAME_LENGTH, generated_filename, safe_filename, unique_names
+from mailproc.mail.charsets import decode_bytes, decode_encoded_words
+from mailproc.mail.forwards import parse_sender
+from mailproc.mail.message import Address
+from mailproc.mail.parse import MAX_ATTACHMENTS, MAX_PARTS, Limits, parse_message
+from mailproc.mail.safe_names import (
+    MAX_NAME_LENGTH,
+    generated_filename,
+    safe_filename,
+    unique_names,
+)
 
 PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
 

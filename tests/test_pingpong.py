@@ -11,7 +11,7 @@ from email.utils import make_msgid
 import pytest
 from sqlalchemy import select
 
-from mailproc import models as m
+from mailproc.storage import models as m
 from tests.e2e import Desk, parse
 from tests.mails import SUPPORT, error_body, mail
 

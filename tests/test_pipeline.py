@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from mailproc import models as m
-from mailproc.app import App
 from mailproc.config import load_config
+from mailproc.service.app import App
+from mailproc.storage import models as m
 from tests.mails import (
     INVALID_CNPJ,
     PDF,
@@ -328,7 +328,7 @@ def test_unusable_input_is_quarantined_with_its_bytes_kept(
 
 
 def test_start_refuses_a_database_that_is_behind(tmp_path: Path) -> None:
-    from mailproc.cli import main
+    from mailproc.service.cli import main
     from tests.conftest import write_config
 
     config = write_config(tmp_path, "sqlite:///never-upgraded.db")
@@ -338,7 +338,7 @@ def test_start_refuses_a_database_that_is_behind(tmp_path: Path) -> None:
 def test_bad_config_stops_with_file_key_and_reason(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from mailproc.cli import main
+    from mailproc.service.cli import main
 
     config = tmp_path / "bad.toml"
     config.write_text('[desk]\naddress = "suporte@x.gov.br"\ncode_tag = "[#]"\n')
@@ -366,8 +366,8 @@ def test_incomplete_ticket_is_closed_untreated_after_its_waiting_period_and_reop
 ) -> None:
     from datetime import timedelta
 
-    from mailproc.db import utcnow
-    from mailproc.housekeeping import close_expired_incomplete
+    from mailproc.storage.db import utcnow
+    from mailproc.tickets.upkeep import close_expired_incomplete
 
     code = ingest(error_report(screenshot=False))["ticket"]
     app = db_app(config_path).start()

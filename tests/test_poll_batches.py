@@ -10,12 +10,12 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import func, select
 
-from mailproc import models as m
-from mailproc import outbox
-from mailproc.app import App
-from mailproc.imap_source import Fetched, MailboxCursor
-from mailproc.parse import parse_ahead, parse_message
-from mailproc.poller import ACK_BATCH, BACKLOG, ParseAhead
+from mailproc.mail.parse import parse_ahead, parse_message
+from mailproc.outgoing import outbox
+from mailproc.service.app import App
+from mailproc.service.poller import ACK_BATCH, BACKLOG, ParseAhead
+from mailproc.sources.imap import Fetched, MailboxCursor
+from mailproc.storage import models as m
 from tests.e2e import Batch, Desk, bare_id, complete_report, message_id, parse, wait_for
 from tests.mails import error_report, mail
 

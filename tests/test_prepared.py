@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import Engine, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from mailproc.db import Prepared, make_sessions
-from mailproc.models import Event, RawMessage
+from mailproc.storage.db import Prepared, make_sessions
+from mailproc.storage.models import Event, RawMessage
 
 pytest_plugins = ["tests.db_fixtures"]
 
@@ -21,7 +21,11 @@ NOON_IN_RIO = datetime(2026, 11, 29, 9, 0, tzinfo=SAO_PAULO)
 
 def test_a_row_inserted_reads_back_as_one_inserted_by_sqlalchemy(engine: Engine) -> None:
     prepared = Prepared(insert(EVENTS).returning(EVENTS.c.id))
-    values = {"kind": "created", "detail": {"missing": ["print"], "n": 1}, "created_at": NOON_IN_RIO}
+    values = {
+        "kind": "created",
+        "detail": {"missing": ["print"], "n": 1},
+        "created_at": NOON_IN_RIO,
+    }
     with make_sessions(engine).begin() as session:
         ours = prepared.scalar(session, values)
         theirs = session.execute(insert(EVENTS).returning(EVENTS.c.id), values).scalar()

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from mailproc.message import InboundMessage
-from mailproc.quotes import header_block_at, new_text
+from mailproc.mail.message import InboundMessage
+from mailproc.mail.quotes import header_block_at, new_text
 
 FIXTURES = Path(__file__).parent / "fixtures" / "mail"
 NEW = "Bom dia,\n\nSegue o print do erro. O problema continua.\n\nJoão"
@@ -15,7 +15,9 @@ OUR_MAIL = "Prezado(a) João,\n\nRecebemos sua solicitação.\n\nCentral de Aten
 
 
 def _fixture(name: str) -> InboundMessage:
-    parse = pytest.importorskip("mailproc.parse", reason="mailproc.parse is not written yet")
+    parse = pytest.importorskip(
+        "mailproc.mail.parse", reason="mailproc.mail.parse is not written yet"
+    )
     message: InboundMessage = parse.parse_message((FIXTURES / name).read_bytes())
     return message
 

@@ -8,10 +8,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import func, select
 
-from mailproc import models as m
-from mailproc import store
-from mailproc.app import App
-from mailproc.decision import Outcome
+from mailproc.decision.values import Outcome
+from mailproc.service.app import App
+from mailproc.storage import models as m
+from mailproc.storage import store
 from tests.mails import error_body, error_report, mail, png
 
 

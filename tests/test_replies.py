@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from mailproc.errors import TemplateError
-from mailproc.message import Attachment
-from mailproc.replies import RenderedReply, ReplyRenderer, build_email, make_message_id
+from mailproc.mail.message import Attachment
+from mailproc.outgoing.replies import RenderedReply, ReplyRenderer, build_email, make_message_id
 from mailproc.resources import shipped_dir
 
 CODE = "2026-000123"

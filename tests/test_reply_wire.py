@@ -9,8 +9,8 @@ from email.message import EmailMessage
 
 import pytest
 
-from mailproc.message import Attachment
-from mailproc.replies import RenderedReply, build_email
+from mailproc.mail.message import Attachment
+from mailproc.outgoing.replies import RenderedReply, build_email
 
 REPLY = RenderedReply(subject="Chamado registrado", text="Prezada,\n", html="<p>Prezada,</p>\n")
 LONGEST_LINE = 998  # RFC 5322: SMTP servers refuse longer lines

@@ -7,17 +7,17 @@ from pathlib import Path
 
 import pytest
 
-from mailproc.decision import MissingItem
-from mailproc.message import Attachment
-from mailproc.requirements import (
+from mailproc.mail.message import Attachment
+from mailproc.resources import shipped_dir
+from mailproc.rules.requirements import (
     CHECKS,
     Evidence,
+    MissingItem,
     check_answers,
     check_attachments,
     check_message,
 )
-from mailproc.resources import shipped_dir
-from mailproc.rulebook import AttachmentKind, AttachmentRequirement, Rulebook, load_rulebook
+from mailproc.rules.rulebook import AttachmentKind, AttachmentRequirement, Rulebook, load_rulebook
 
 FIXTURES = Path(__file__).parent / "fixtures" / "rules"
 

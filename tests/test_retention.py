@@ -10,9 +10,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailproc import models as m
-from mailproc.db import make_engine, make_sessions
-from mailproc.retention import CLOSED_STATES, purge
+from mailproc.storage import models as m
+from mailproc.storage.db import make_engine, make_sessions
+from mailproc.storage.retention import CLOSED_STATES, purge
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 PERIOD = timedelta(days=180)

@@ -9,11 +9,11 @@ from datetime import timedelta
 
 import pytest
 
-from mailproc.app import App
-from mailproc.conversation_settings import ConversationSettings
-from mailproc.db import utcnow
-from mailproc.housekeeping import escalate_overdue, remind_due
-from mailproc.pipeline import Pipeline
+from mailproc.decision.settings import ConversationSettings
+from mailproc.service.app import App
+from mailproc.storage.db import utcnow
+from mailproc.tickets.pipeline import Pipeline
+from mailproc.tickets.upkeep import escalate_overdue, remind_due
 from tests.mails import PDF, error_body, error_report, mail, png, reactivation
 from tests.threads import SIASG_AREA, UASG_AREA, queued, reply, set_ticket, staff_reply, ticket
 

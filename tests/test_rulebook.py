@@ -9,8 +9,8 @@ import pytest
 
 from mailproc.errors import RulesError
 from mailproc.resources import shipped_dir
-from mailproc.rulebook import AttachmentKind, Priority, Rulebook, load_rulebook
-from mailproc.validators import VALIDATORS
+from mailproc.rules.rulebook import AttachmentKind, Priority, Rulebook, load_rulebook
+from mailproc.rules.validators import VALIDATORS
 
 FIXTURES = Path(__file__).parent / "fixtures" / "rules"
 VALID_THEME = (FIXTURES / "valid" / "exemplo.toml").read_text(encoding="utf-8")

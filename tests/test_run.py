@@ -10,7 +10,7 @@ from collections import Counter
 
 import pytest
 
-from mailproc import models as m
+from mailproc.storage import models as m
 from tests.e2e import Batch, Desk, DeskFactory, wait_for
 
 pytestmark = [pytest.mark.servers, pytest.mark.slow]

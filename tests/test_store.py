@@ -18,10 +18,18 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, delete, inspect, select, text
 from sqlalchemy.exc import StatementError
 
-from mailproc import db
-from mailproc.db import make_engine, make_sessions, require_current, upgrade
 from mailproc.errors import StoreError
-from mailproc.models import Attachment, Base, Event, Message, Participant, RawMessage, Ticket
+from mailproc.storage import db
+from mailproc.storage.db import make_engine, make_sessions, require_current, upgrade
+from mailproc.storage.models import (
+    Attachment,
+    Base,
+    Event,
+    Message,
+    Participant,
+    RawMessage,
+    Ticket,
+)
 
 pytest_plugins = ["tests.db_fixtures"]
 

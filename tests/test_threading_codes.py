@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mailproc.threading_codes import (
+from mailproc.mail.subject_codes import (
     find_ticket_code,
     leading_prefixes,
     strip_reply_prefixes,

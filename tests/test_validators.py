@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mailproc.validators import (
+from mailproc.rules.validators import (
     NOT_GIVEN,
     VALIDATORS,
     cnpj,

@@ -22,8 +22,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, func, select, text, update
 
-from mailproc import models as m
-from mailproc.db import make_engine, upgrade
+from mailproc.storage import models as m
+from mailproc.storage.db import make_engine, upgrade
 from tests.conftest import REPO, write_config
 from tests.dovecot import DovecotAccount, DovecotServer
 from tests.e2e import Batch, bare_id, parse, wait_for

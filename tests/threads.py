@@ -14,8 +14,8 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailproc import models as m
-from mailproc.app import App
+from mailproc.service.app import App
+from mailproc.storage import models as m
 from tests.mails import SUPPORT, mail
 
 Sessions = sessionmaker[Session]

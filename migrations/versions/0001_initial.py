@@ -1,4 +1,4 @@
-"""The initial schema: every table of mailproc.models at release 0.1.
+"""The initial schema: every table of mailproc.storage.models at release 0.1.
 
 Revision ID: 0001
 Revises: (none)

@@ -13,7 +13,7 @@ in a row of their own, the bytes are written once and read once.
 
 SQLite leaves room for a value written later in pieces (``zeroblob``) without allocating it
 only when it is the record's last column; anywhere else the room is built in memory, and so
-are copies of the value (mailproc.store.write_in_pieces). ALTER TABLE ADD COLUMN appends, so
+are copies of the value (mailproc.storage.store.write_in_pieces). ALTER TABLE ADD COLUMN appends, so
 each column is added again at the end, filled, and the old one dropped. This rewrites every
 stored message once: on a large database the upgrade takes a while (about as long as copying
 the database file). PostgreSQL does not care where a column is.

@@ -1,0 +1,92 @@
+"""Plain data that flows through the pipeline: a parsed inbound message and its parts."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cached_property
+
+from mailproc.mail.quotes import new_text
+
+
+@dataclass(frozen=True)
+class Address:
+    """One mailbox: the e-mail address is lower-cased, the display name decoded."""
+
+    email: str
+    name: str = ""
+
+    def __str__(self) -> str:
+        return self.email
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A file that came with a message, as bytes.
+
+    ``filename`` is already safe to show and store (no path separators, control or
+    bidirectional characters). ``declared_type`` is what the sender's MIME header says;
+    ``detected_type`` is what the bytes really are (magic numbers), or None when unknown.
+    """
+
+    filename: str
+    declared_type: str
+    detected_type: str | None
+    data: bytes
+    inline: bool = False
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+    @cached_property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.data).hexdigest()
+
+    @property
+    def real_type(self) -> str:
+        """The type to trust: the sniffed one when the bytes told us, else the declared one."""
+        return self.detected_type or self.declared_type
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    """Everything the core needs from one e-mail, decoded, with no I/O attached.
+
+    ``headers`` keeps the raw header values by lower-case name (all occurrences), for the
+    classification stage (Auto-Submitted, Precedence, List-Id, ...). ``forwarded`` holds
+    attached ``message/rfc822`` parts, parsed the same way and kept apart from the outer
+    message: their attachments never count as the outer message's. ``defects`` are
+    human-readable notes of what was wrong with the MIME; a message with a non-empty
+    ``fatal`` cannot be processed and is quarantined with that reason.
+    """
+
+    sender: Address | None
+    to: tuple[Address, ...] = ()
+    cc: tuple[Address, ...] = ()
+    reply_to: tuple[Address, ...] = ()
+    subject: str = ""
+    message_id: str | None = None
+    in_reply_to: str | None = None
+    references: tuple[str, ...] = ()
+    date: datetime | None = None
+    content_type: str = "text/plain"
+    headers: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    text: str = ""
+    html: str | None = None
+    attachments: tuple[Attachment, ...] = ()
+    forwarded: tuple[InboundMessage, ...] = ()
+    defects: tuple[str, ...] = ()
+    fatal: str | None = None
+
+    @cached_property
+    def fresh_text(self) -> str:
+        """What the sender wrote now: ``text`` without the quoted history. Worked out once,
+        for every stage that reads it; in a backlog, by the parse worker (parse.parse_ahead)."""
+        return new_text(self.text)
+
+    def header(self, name: str) -> str | None:
+        """First value of a header (case-insensitive name), or None."""
+        values = self.headers.get(name.lower())
+        return values[0] if values else None

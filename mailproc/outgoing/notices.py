@@ -1,0 +1,234 @@
+"""Which notice a decision calls for, the context its template gets, and queueing it.
+
+A notice is rendered and stored in the outbox inside the message's own transaction, so a
+reply exists exactly when its outcome does; sending happens later (mailproc.outgoing.outbox).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from mailproc.config import Config
+from mailproc.decision.states import PRIORITY_LABELS, state_label
+from mailproc.mail.message import Attachment
+from mailproc.mail.subject_codes import tag_subject
+from mailproc.outgoing import bounces, loops
+from mailproc.outgoing.notice import Notice
+from mailproc.outgoing.replies import ReplyRenderer, build_email, make_message_id
+from mailproc.rules.requirements import MissingItem
+from mailproc.rules.rulebook import Rulebook, Theme
+from mailproc.storage import models as m
+from mailproc.storage import store
+
+Guard = Callable[[Notice, store.MailTally, Config, datetime], loops.Hold | None]
+"""One reason to leave a notice unsent: the notice about to be queued and its tally -> why,
+or None."""
+
+# Checked in this order; the first that holds a notice back says why.
+GUARDS: tuple[Guard, ...] = (
+    bounces.failing_recipient,
+    loops.sender_cap,
+    loops.ticket_cap,
+    loops.overall_cap,
+)
+
+
+def first_hold(
+    notice: Notice, tally: store.MailTally, config: Config, now: datetime
+) -> loops.Hold | None:
+    """Why ``notice`` must stay unsent: the first of GUARDS that holds it back, or None."""
+    for guard in GUARDS:
+        hold = guard(notice, tally, config, now)
+        if hold is not None:
+            return hold
+    return None
+
+
+def read_tally(session: Session, notice: Notice, now: datetime) -> store.MailTally:
+    """Everything GUARDS and the copies' check read about ``notice``, in one statement.
+
+    Mail to staff is neither checked for failing addresses nor counted per address (it is
+    exempt from both): only what a guard can use is asked for."""
+    asked = () if notice.internal else (notice.to, *notice.cc)
+    return store.mail_tally(
+        session,
+        to=None if notice.internal else notice.to,
+        ticket_id=ticket_id(notice.ticket),
+        addresses=sorted({address.lower() for address in asked}),
+        day_since=now - loops.DAY,
+        hour_since=now - loops.HOUR,
+    )
+
+
+def ticket_id(ticket: m.Ticket | None) -> int | None:
+    """The id of a notice's ticket: a new ticket has one already (store.open_ticket inserts
+    it at once), so the statements here, run without the ORM's autoflush, can use it."""
+    return ticket.id if ticket is not None else None
+
+
+@dataclass(frozen=True)
+class Replier:
+    """Everything needed to render and queue notices: built once at start."""
+
+    config: Config
+    rulebook: Rulebook
+    renderer: ReplyRenderer
+
+    def base_context(
+        self, requester_email: str, requester_name: str, subject: str
+    ) -> dict[str, object]:
+        desk = self.config.desk
+        return {
+            "desk": {"name": desk.name, "address": desk.address, "phone": desk.phone},
+            "requester": {"name": requester_name, "email": requester_email},
+            "original_subject": subject,
+        }
+
+    def ticket_context(self, ticket: m.Ticket, theme: Theme | None) -> dict[str, object]:
+        return {
+            "code": ticket.code,
+            "tag": self.config.desk.code_tag.format(code=ticket.code),
+            "subject": ticket.subject,
+            "theme_name": theme.name if theme else "",
+            "priority": PRIORITY_LABELS.get(ticket.priority, ticket.priority),
+            "due_at": self.format_time(ticket.due_at) if ticket.due_at else "",
+            "response_hours": theme.response_hours if theme else 0,
+            "state": ticket.state,
+            "state_label": state_label(ticket.state),
+            "created_at": self.format_time(ticket.created_at),
+        }
+
+    def format_time(self, moment: datetime) -> str:
+        local = moment.astimezone(self.config.desk.timezone)
+        return local.strftime("%d/%m/%Y às %H:%M")
+
+    def queue(self, session: Session, notice: Notice, now: datetime) -> bool:
+        """Render and store the notice in the outbox; False when held back (an address that
+        bounces, a loop cap)."""
+        checked = self.held_back(session, notice, now)
+        if isinstance(checked, loops.Hold):
+            self.keep_unsent(session, notice, checked, now)
+            return False
+        self.enqueue(session, checked, now)
+        return True
+
+    def held_back(self, session: Session, notice: Notice, now: datetime) -> loops.Hold | Notice:
+        """Why ``notice`` must stay unsent (the first of GUARDS that says so), else the notice
+        to send: without its copies to failing addresses. One query (read_tally) for all."""
+        tally = read_tally(session, notice, now)
+        hold = first_hold(notice, tally, self.config, now)
+        if hold is not None:
+            return hold
+        return bounces.without_failing_copies(notice, tally.failing)
+
+    def keep_unsent(
+        self, session: Session, notice: Notice, hold: loops.Hold, now: datetime
+    ) -> None:
+        """Leave ``notice`` unsent: its ticket records why, and the operator is told once."""
+        if notice.ticket is not None:
+            store.add_event(session, "reply_held", ticket=notice.ticket, reason=hold.reason,
+                            purpose=notice.purpose, to=notice.to)  # fmt: skip
+        if hold.alert is None:
+            return
+        if store.add_alert(session, hold.alert, hold.reason, hold.detail):
+            loops.log_alert(hold)
+            self.tell_operator(session, hold.alert, hold.detail, now)
+
+    def tell_operator(
+        self, session: Session, key: str, detail: Mapping[str, object], now: datetime
+    ) -> None:
+        """One mail to the operator about a new alert, when an operator address is set.
+
+        Queued past the guards: there is one per alert, and it must not be held itself."""
+        operator = self.config.desk.operator_address
+        if operator is None:
+            return
+        context = self.base_context(operator, "", "")
+        context["alert"] = {**detail, "key": key}
+        self.enqueue(session, Notice("operator_alert", operator, context, internal=True), now)
+
+    def enqueue(self, session: Session, notice: Notice, now: datetime) -> None:
+        """Render the notice and add it to the outbox, unchecked.
+
+        The row is inserted at once (store.insert_row), not kept for the unit of work's next
+        flush: the caps of the next notice of the same transaction count it without an
+        autoflush (store.mail_tally), the ORM would cost as much again, and a routed copy
+        carrying a 25 MB message's files is written in pieces rather than copied twice."""
+        desk = self.config.desk
+        rendered = self.renderer.render(notice.purpose, notice.context)
+        message_id = make_message_id(desk.message_id_domain)
+        tag = desk.code_tag.format(code=notice.ticket.code) if notice.ticket else None
+        sender = self.config.smtp.from_address if self.config.smtp else desk.address
+        raw = build_email(
+            rendered,
+            sender=sender,
+            sender_name=desk.name,
+            to=[notice.to],
+            cc=list(notice.cc),
+            tag=tag,
+            in_reply_to=notice.in_reply_to,
+            references=list(notice.references),
+            message_id=message_id,
+            auto_submitted="auto-generated" if notice.internal else "auto-replied",
+            attachments=notice.attachments,
+        )
+        subject = (
+            tag_subject(rendered.subject, notice.ticket.code, desk.code_tag)
+            if (notice.ticket)
+            else rendered.subject
+        )
+        values = {
+            "ticket_id": ticket_id(notice.ticket),
+            "message_id": message_id,
+            "purpose": notice.purpose,
+            "sender": sender,
+            "recipients": [notice.to, *notice.cc],
+            "to_address": notice.to,
+            "subject": subject,
+            "status": "pending",
+            "next_attempt_at": now,
+        }
+        store.add_outbox_mail(session, values, raw)
+
+
+def files_context(attachments: Sequence[Attachment]) -> list[dict[str, object]]:
+    return [{"filename": a.filename, "size_kb": max(1, round(a.size / 1024))} for a in attachments]
+
+
+def received_context(
+    theme: Theme | None, answers: dict[str, str], attachments: Sequence[Attachment]
+) -> dict[str, object]:
+    labels = {a.key: a.label for a in theme.answers} if theme else {}
+    return {
+        "attachments": files_context(attachments),
+        "answers": [
+            {"label": labels.get(key, key), "value": value} for key, value in answers.items()
+        ],
+    }
+
+
+def missing_context(theme: Theme, missing: Sequence[MissingItem]) -> dict[str, object]:
+    """What is missing, and the questionnaire lines (only the missing answers) to fill in."""
+    hints = {a.key: a.hint for a in theme.answers}
+    wanted = [i for i in missing if i.kind == "answer"]
+    return {
+        "missing": [
+            {"kind": i.kind, "label": i.label, "reason": i.reason, "hint": i.hint} for i in missing
+        ],
+        "questionnaire": [{"label": i.label, "hint": hints.get(i.key, "")} for i in wanted],
+    }
+
+
+def themes_context(rulebook: Rulebook) -> list[dict[str, str]]:
+    return [
+        {"name": t.name, "description": t.description, "example_subject": t.example_subject}
+        for t in rulebook.themes
+    ]
+
+
+def knowledge_context(theme: Theme) -> list[dict[str, str]]:
+    return [{"title": k.title, "url": k.url} for k in theme.knowledge]

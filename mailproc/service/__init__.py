@@ -1,0 +1,1 @@
+"""Running the desk: the command line, the poller, the scheduler, status, metrics and logs."""

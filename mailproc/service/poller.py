@@ -1,0 +1,387 @@
+"""Reading the configured sources: each message through the pipeline, then acknowledged."""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import signal
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from types import FrameType, TracebackType
+from typing import Self
+
+from mailproc.config import ImapConfig
+from mailproc.decision.values import Outcome
+from mailproc.mail.message import InboundMessage
+from mailproc.mail.parse import parse_ahead, parse_message
+from mailproc.outgoing.delivery import Sender
+from mailproc.outgoing.outbox import DeliveryReport, deliver_due
+from mailproc.service import metrics
+from mailproc.service.app import App
+from mailproc.sources.imap import Fetched, ImapMailbox, ImapUnavailable, MailboxCursor
+from mailproc.sources.leases import mailbox_lease
+from mailproc.sources.maildir import MaildirSource
+from mailproc.storage import store
+from mailproc.storage.db import wal_checkpoints
+from mailproc.tickets.applying import Result
+from mailproc.tickets.pipeline import Pipeline, Stored
+
+log = logging.getLogger(__name__)
+
+# Committed messages are acknowledged (one MOVE) and the cursor saved (one commit) this many
+# at a time, not one by one: a crash reads at most this many again, and the raw-bytes dedup
+# makes them duplicates. The cursor is saved only after the MOVE, as before.
+ACK_BATCH = 50
+# A drain that reaches this many messages is a backlog: from then on messages are parsed in
+# a worker process, PARSE_AHEAD of them ahead of the one being decided. Mail arriving a few
+# at a time is parsed in-process: starting the worker would cost more than it saves.
+BACKLOG = 32
+PARSE_AHEAD = 64
+# The outbox delivered beside a backlog's drain looks again this long after finding nothing due.
+ALONGSIDE_PAUSE_SECONDS = 0.1
+# Larger messages are parsed in-process even then: shipping one to the worker and its parts
+# back would hold two more copies of it (the memory target is 4x a message's size).
+PARSE_IN_WORKER_MAX_BYTES = 2 * 1024 * 1024
+
+
+@dataclass
+class PollReport:
+    processed: int = 0
+    outcomes: Counter[str] = field(default_factory=Counter)
+    delivery: DeliveryReport = field(default_factory=DeliveryReport)
+    errors: dict[str, str] = field(default_factory=dict)
+
+    def count(self, result: Result) -> None:
+        self.processed += 1
+        self.outcomes[result.outcome.value] += 1
+        metrics.MESSAGES.labels(result.outcome.value).inc()
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "processed": self.processed,
+            "outcomes": dict(sorted(self.outcomes.items())),
+            "delivered": self.delivery.sent,
+            "delivery_retrying": self.delivery.retrying,
+            "delivery_failed": self.delivery.failed,
+            "errors": self.errors,
+        }
+
+
+def poll_maildir(
+    app: App, source: MaildirSource, report: PollReport, stopping: threading.Event | None = None
+) -> None:
+    for item in source.pending():
+        if stopping is not None and stopping.is_set():
+            return
+        report.count(app.pipeline.process(item.raw, source.origin))
+        source.ack(item)  # only now: process() returned after its commit
+
+
+def poll_imap(
+    app: App,
+    source: ImapConfig,
+    report: PollReport,
+    stopping: threading.Event | None = None,
+    watch_seconds: float = 0,
+) -> None:
+    """Read one IMAP mailbox's new mail; with ``watch_seconds``, stay connected that long and
+    read again whenever the server announces new mail (IDLE), so replies go out at once."""
+    settings = source.settings
+    deadline = time.monotonic() + watch_seconds
+    with (
+        ImapMailbox(settings) as box,
+        ParseAhead(app.pipeline) as parsing,
+        wal_checkpoints(app.engine),
+    ):
+        while True:
+            before = report.processed
+            _drain(app, box, source, report, stopping, parsing)
+            if watch_seconds and report.processed > before:
+                deliver(app, stopping)  # answer now, not at the outbox job's next run
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or (stopping is not None and stopping.is_set()):
+                return
+            box.wait_for_news(min(remaining, 60.0), stopping)  # ends early on SIGTERM
+
+
+def _drain(
+    app: App,
+    box: ImapMailbox,
+    source: ImapConfig,
+    report: PollReport,
+    stopping: threading.Event | None,
+    parsing: ParseAhead,
+) -> None:
+    name, folder = source.settings.name, source.settings.folder
+    origin = f"imap:{name}/{folder}"
+    with app.sessions.begin() as session:
+        cursor = store.load_cursor(session, name, folder)
+    acks = _Acks(app, box, name, folder)
+    arrivals = _until(box.fetch_new(cursor), stopping)
+    try:
+        with _DeliveryAlongside(app, report.delivery) as delivery:
+            for count, (fetched, result) in enumerate(parsing.run(arrivals, origin), 1):
+                acks.add(fetched, quarantine=result.outcome is Outcome.QUARANTINED)
+                report.count(result)
+                delivery.drained(count)
+    finally:
+        if box.connected:  # else the failure that closed it is the one to report
+            acks.flush()
+
+
+def _until(fetched: Iterator[Fetched], stopping: threading.Event | None) -> Iterator[Fetched]:
+    """The new messages, until a stop is asked for (the ones in hand are still finished)."""
+    for message in fetched:
+        if stopping is not None and stopping.is_set():
+            return
+        yield message
+
+
+@dataclass
+class _Acks:
+    """Committed messages waiting for their acknowledgement, done ACK_BATCH at a time."""
+
+    app: App
+    box: ImapMailbox
+    name: str
+    folder: str
+    uids: dict[bool, list[int]] = field(default_factory=lambda: {False: [], True: []})
+    cursor: MailboxCursor | None = None
+
+    def add(self, fetched: Fetched, *, quarantine: bool) -> None:
+        self.uids[quarantine].append(fetched.uid)
+        self.cursor = fetched.cursor
+        if len(self.uids[False]) + len(self.uids[True]) >= ACK_BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        for quarantine, uids in self.uids.items():
+            if uids:
+                self.box.ack_many(uids, quarantine=quarantine)
+                uids.clear()
+        if self.cursor is not None:
+            with self.app.sessions.begin() as session:
+                store.save_cursor(session, self.name, self.folder, self.cursor)
+            self.cursor = None
+
+
+class _DeliveryAlongside:
+    """Delivers the outbox from a thread while a backlog is drained, so that its replies go
+    out as it is read rather than after it (the drain of 1,000 messages took 10 s, their
+    1,700 replies 4 more). Started once the drain reaches BACKLOG messages; stopped with it,
+    after the mail in hand (a delivery run after the drain sends what is left). The thread
+    waits for SMTP with the GIL let go, and its transactions queue with the drain's (see
+    db._QueuedWriters)."""
+
+    def __init__(self, app: App, report: DeliveryReport) -> None:
+        self._app, self._report = app, report
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        if self._thread is not None:
+            self._stopping.set()
+            self._thread.join()
+
+    def drained(self, count: int) -> None:
+        """The drain finished its ``count``-th message."""
+        if count == BACKLOG and self._thread is None:
+            self._thread = threading.Thread(target=self._deliver, name="outbox-alongside")
+            self._thread.start()
+
+    def _deliver(self) -> None:
+        try:
+            with self._app.sender.batch() as connection:  # one SMTP session for the drain
+                while not self._stopping.is_set():
+                    delivered = deliver(self._app, self._stopping, connection)
+                    self._report.add(delivered)
+                    if not delivered.attempted:
+                        # A pause, not a wake-up per message: the replies of the messages
+                        # read meanwhile then go in a few claims, each a transaction the
+                        # drain waits for.
+                        self._stopping.wait(ALONGSIDE_PAUSE_SECONDS)
+        except Exception:  # the drain goes on; what is left goes out after it
+            log.exception("delivering while the backlog is read failed")
+
+
+@dataclass
+class _Pending:
+    """A fetched message in the parse-ahead window: its raw bytes stored (or its Result
+    known already), its parse under way."""
+
+    fetched: Fetched
+    raw: bytes
+    stored: Stored | Result
+    parsed: Future[InboundMessage] | None
+
+
+class ParseAhead:
+    """Runs fetched messages through the pipeline, parsing a backlog in a worker process.
+
+    The raw bytes of each message are committed before it is parsed, as always; then its
+    parse goes to the worker while the main process decides and applies the messages before
+    it, in order. Results come out in arrival order. Use it as a context manager: the worker
+    (started at the first backlog) ends with it.
+    """
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        self.pipeline = pipeline
+        self._pool: ProcessPoolExecutor | None = None
+        self._broken = False
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._stop()
+
+    def run(self, arrivals: Iterator[Fetched], origin: str) -> Iterator[tuple[Fetched, Result]]:
+        """Each message with its result, in arrival order, each one's outcome committed."""
+        window: deque[_Pending] = deque()
+        for count, fetched in enumerate(arrivals, 1):
+            if count == BACKLOG:
+                self._start()
+            window.append(self._store(fetched, origin, window))
+            while len(window) > (PARSE_AHEAD if self._pool else 0):
+                yield self._finish(window.popleft())
+        while window:
+            yield self._finish(window.popleft())
+
+    def _store(self, fetched: Fetched, origin: str, window: deque[_Pending]) -> _Pending:
+        raw = fetched.raw if fetched.raw is not None else fetched.headers or b""
+        full_size = None if fetched.raw is not None else fetched.size  # only its header came
+        stored = self.pipeline.store_raw(raw, origin, full_size=full_size)
+        if isinstance(stored, Stored) and any(
+            isinstance(p.stored, Stored) and p.stored.record.id == stored.record.id for p in window
+        ):  # the same bytes twice in the window: the first one gets the outcome
+            stored = Result(Outcome.DUPLICATE, reason="the same bytes arrived twice")
+        shipped = isinstance(stored, Stored) and len(raw) <= PARSE_IN_WORKER_MAX_BYTES
+        return _Pending(fetched, raw, stored, self._submit(raw) if shipped else None)
+
+    def _finish(self, pending: _Pending) -> tuple[Fetched, Result]:
+        if isinstance(pending.stored, Result):
+            return pending.fetched, pending.stored
+        return pending.fetched, self.pipeline.complete(pending.stored, self._parsed(pending))
+
+    def _submit(self, raw: bytes) -> Future[InboundMessage] | None:
+        if self._pool is None:
+            return None
+        try:
+            return self._pool.submit(parse_ahead, raw)
+        except BrokenProcessPool:
+            self._lose_worker()
+            return None
+
+    def _parsed(self, pending: _Pending) -> InboundMessage:
+        if pending.parsed is not None:
+            try:
+                return pending.parsed.result()
+            except (BrokenProcessPool, CancelledError):
+                self._lose_worker()
+        return parse_message(pending.raw)
+
+    def _lose_worker(self) -> None:
+        """The worker died (the OOM killer?): what it had is parsed here, and all after."""
+        if not self._broken:
+            log.warning("the parsing process died; parsing in this one from now on")
+        self._broken = True
+        self._stop()
+
+    def _start(self) -> None:
+        if self._pool is None and not self._broken:
+            # forkserver, not fork: `mailproc run` has threads (scheduler, metrics), and a
+            # fork copies whatever lock one of them holds.
+            context = multiprocessing.get_context("forkserver")
+            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=context)
+
+    def _stop(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+            self._pool = None
+
+
+def poll_source(
+    app: App,
+    source: ImapConfig,
+    report: PollReport,
+    stopping: threading.Event | None = None,
+    watch_seconds: float = 0,
+) -> bool:
+    """Poll one IMAP mailbox, recording success or the failure; other mailboxes go on.
+
+    With several workers on PostgreSQL, a mailbox another worker is reading is skipped.
+    """
+    name, folder = source.settings.name, source.settings.folder
+    with mailbox_lease(app.engine, name) as granted:
+        if not granted:
+            log.debug("mailbox %s is being read by another worker", name)
+            return True
+        try:
+            with metrics.POLL_SECONDS.labels(name).time():
+                poll_imap(app, source, report, stopping, watch_seconds)
+            error = None
+        except ImapUnavailable as exc:
+            metrics.POLL_ERRORS.labels(name).inc()
+            log.error("mailbox %s unavailable: %s", name, exc.reason)
+            report.errors[name] = error = exc.reason
+        with app.sessions.begin() as session:
+            store.record_poll(session, name, folder, error and error[:2000])
+        return error is None
+
+
+def poll_once(app: App, stopping: threading.Event | None = None) -> PollReport:
+    """Every configured source once, then the outbox; ``stopping`` ends it after the
+    message, and the mail, in hand (the rest waits for the next poll)."""
+    report = PollReport()
+    for config in app.config.maildirs:
+        poll_maildir(app, MaildirSource(config.name, config.path), report, stopping)
+    for source in app.config.imap:
+        poll_source(app, source, report, stopping)
+    report.delivery.add(deliver(app, stopping))
+    return report
+
+
+def stop_on_signals(stopping: threading.Event, then: Callable[[], None] | None = None) -> None:
+    """SIGTERM and Ctrl-C set ``stopping`` (and call ``then``): what is in hand is finished,
+    nothing new is started. A kill instead can leave a mail that may have gone out held as
+    uncertain, and claimed mail waiting out its lease (docs/operations.md, Delivery after a
+    crash)."""
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        log.info("signal %d: finishing the message in hand, then stopping", signum)
+        stopping.set()
+        if then is not None:
+            then()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+
+
+def deliver(
+    app: App, stopping: threading.Event | None = None, sender: Sender | None = None
+) -> DeliveryReport:
+    """Send what is due in the outbox, counting the results for the metrics; ``stopping``
+    ends it after the mail in hand. ``sender``: instead of the app's, one already open
+    (a ``batch()``)."""
+    report = deliver_due(app.sessions, sender or app.sender, app.config.delivery, stopping)
+    for result, count in (
+        ("sent", report.sent),
+        ("retrying", report.retrying),
+        ("failed", report.failed),
+        ("uncertain", report.uncertain),
+    ):
+        metrics.DELIVERIES.labels(result).inc(count)
+    return report

@@ -1,0 +1,402 @@
+"""The pipeline for one inbound message: store raw -> parse -> decide -> apply -> (ack).
+
+    raw bytes stored first (own commit)      save_raw
+    parse                                    parse_message          pure
+    thread lookup + decide                   find_ticket, decide    pure decision
+    apply in ONE transaction                 APPLY[outcome]         ticket/update, events, outbox
+    the caller acknowledges at the source only after process() returned
+
+Replies and commands are applied by mailproc.tickets.conversation (REPLIES, COMMANDS there); mail
+to routing areas is built by mailproc.tickets.routing.
+
+Anything unexpected after the raw bytes are safe becomes a ``quarantined`` outcome with the
+error as reason (the shunt): the poller never dies on a message and never loses one.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, replace
+from datetime import datetime
+from functools import cached_property
+
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from mailproc.decision.commands import command_code
+from mailproc.decision.decide import Facts, Policy, Thread, decide
+from mailproc.decision.settings import ConversationSettings
+from mailproc.decision.values import Decision, Outcome, Request
+from mailproc.errors import StoreError
+from mailproc.mail.message import InboundMessage
+from mailproc.mail.parse import parse_message
+from mailproc.mail.subject_codes import find_ticket_code
+from mailproc.outgoing import bounces
+from mailproc.outgoing.notice import Notice
+from mailproc.outgoing.notices import (
+    Replier,
+    knowledge_context,
+    missing_context,
+    received_context,
+    themes_context,
+)
+from mailproc.rules.rulebook import Theme
+from mailproc.storage import models as m
+from mailproc.storage import store
+from mailproc.storage.db import utcnow
+from mailproc.tickets import conversation
+from mailproc.tickets.applying import Applying, Result
+from mailproc.tickets.routing import routed_notice
+
+log = logging.getLogger(__name__)
+
+
+# The defects kept on a message's event: enough to see what was wrong, bounded.
+MAX_DEFECTS, DEFECT_CHARS = 50, 300
+
+
+def defect_kinds(defects: Collection[str]) -> str:
+    """What kinds of defects, for the log: the parser quotes each value it takes from the
+    mail and names a MIME part's type before a colon, so the text before the first quote
+    or colon says what was wrong without who wrote it ("unreadable Date", "text/html")."""
+    kinds = (re.split(r"['\":]", defect, maxsplit=1)[0].strip()[:60] for defect in defects)
+    return ", ".join(dict.fromkeys(kinds))
+
+
+@dataclass(frozen=True)
+class Stored:
+    """A message whose raw bytes are committed, waiting to be parsed, decided and applied."""
+
+    record: store.RawRecord
+    origin: str
+    oversize: int | None
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """The pipeline with its collaborators, built once at start (see mailproc.service.app).
+
+    ``conversation`` overrides the conversation settings of the ``[desk]`` configuration.
+    """
+
+    sessions: sessionmaker[Session]
+    replier: Replier
+    conversation: ConversationSettings | None = None
+
+    @cached_property
+    def settings(self) -> ConversationSettings:
+        return self.conversation or self.replier.config.desk.conversation
+
+    @cached_property
+    def policy(self) -> Policy:
+        config = self.replier.config
+        desk = config.desk
+        return Policy(
+            desk.own_addresses,
+            desk.trusted_forwarders,
+            desk.default_theme,
+            config.max_message_bytes,
+            code_tag=desk.code_tag,
+            stranger_reply=self.settings.stranger_reply,
+            authserv_id=config.authentication.authserv_id,
+            on_auth_failure=config.authentication.on_failure,
+        )
+
+    @cached_property
+    def staff(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """Staff addresses and domains. The routing areas' addresses count as staff: a reply
+        from the area mailbox to the ticket it was sent is the area's answer."""
+        desk = self.replier.config.desk
+        areas = tuple(t.routing.address.lower() for t in self.replier.rulebook.themes)
+        return (*desk.staff_addresses, *areas), desk.staff_domains
+
+    def process(self, raw: bytes, origin: str, *, full_size: int | None = None) -> Result:
+        """Give one message its one outcome; raises only StoreError (database unusable).
+
+        ``full_size`` is given when ``raw`` holds only the header of a message too large to
+        download; a whole message over the limit is treated the same way.
+        """
+        stored = self.store_raw(raw, origin, full_size=full_size)
+        if isinstance(stored, Result):
+            return stored
+        return self.complete(stored, parse_message(raw))
+
+    def store_raw(
+        self, raw: bytes, origin: str, *, full_size: int | None = None
+    ) -> Stored | Result:
+        """``process`` in two steps, so that parsing can happen elsewhere in between: first
+        the raw bytes, committed; a Result already when they were processed before."""
+        limit = self.policy.max_message_bytes
+        oversize = full_size if full_size is not None else (len(raw) if len(raw) > limit else None)
+        try:
+            record = store.save_raw(self.sessions, raw, origin)
+        except OperationalError as exc:
+            raise StoreError(f"database error: {exc.orig}") from exc
+        if record.outcome is not None:
+            return Result(Outcome.DUPLICATE, reason="the same bytes were processed before")
+        return Stored(record, origin, oversize)
+
+    def complete(self, stored: Stored, message: InboundMessage) -> Result:
+        """The second step of ``process``: the parsed message decided and applied."""
+        record = stored.record
+        try:
+            try:
+                result = self._decide_and_apply(record, message, stored.oversize)
+            except (StoreError, OperationalError):
+                raise
+            except Exception as exc:  # the shunt: see the module docstring
+                log.exception("message %s could not be processed; quarantined", record.id)
+                result = self._quarantine(record.id, f"internal error: {type(exc).__name__}: {exc}")
+        except OperationalError as exc:
+            raise StoreError(f"database error: {exc.orig}") from exc
+        log.info(
+            "message outcome=%s ticket=%s theme=%s replies=%d origin=%s",
+            result.outcome.value,
+            result.ticket,
+            result.theme,
+            result.replies,
+            stored.origin,
+        )
+        if message.defects:
+            kinds = defect_kinds(message.defects)
+            log.info("message %s: %d MIME defects (%s)", record.id, len(message.defects), kinds)
+        return result
+
+    def _decide_and_apply(
+        self, record: store.RawRecord, message: InboundMessage, oversize: int | None
+    ) -> Result:
+        with self.sessions.begin() as session:
+            key = store.dedup_key(message, record.sha256)
+            earlier = store.find_earlier(session, key)
+            if earlier is not None:
+                store.mark_raw(
+                    session, record.id, Outcome.DUPLICATE, f"same as message {earlier.id}"
+                )
+                return Result(Outcome.DUPLICATE, ticket=earlier.ticket_code, theme=earlier.theme_id)
+            ticket, thread = self._thread(session, message)
+            facts = Facts(message, thread, self.replier.rulebook, self.policy, oversize)
+            decision = decide(facts)
+            row = store.record_message(session, record.id, key, message, decision)
+            now = utcnow()
+            restored = bounces.restore(session, message, decision.outcome)  # before any reply
+            applying = Applying(session, row, message, decision, now, ticket)
+            applied = APPLY[decision.outcome](self, applying)
+            _note_authentication(session, row, decision)
+            if restored is not None:  # on the ticket the message joined, now that it has one
+                store.add_event(
+                    session, "address_restored", ticket=row.ticket, message=row, bounces=restored
+                )
+            if message.defects:  # on the ticket too, so staff see why a part is missing
+                store.add_event(
+                    session, "parse_defects", ticket=row.ticket, message=row,
+                    defects=[d[:DEFECT_CHARS] for d in message.defects[:MAX_DEFECTS]],
+                )  # fmt: skip
+            store.mark_raw(session, record.id, decision.outcome, decision.reason)
+            return applied
+
+    def _thread(
+        self, session: Session, message: InboundMessage
+    ) -> tuple[m.Ticket, Thread] | tuple[None, None]:
+        """The ticket the message refers to, and the view of it decide() gets: by the code
+        in the subject, else by a code a command names ("status 2026-000123", whose bare
+        code the subject finder refuses), else by the headers."""
+        tag = self.replier.config.desk.code_tag
+        code = find_ticket_code(message.subject, tag) or command_code(
+            message.subject, message.fresh_text, tag
+        )
+        ticket = store.find_ticket(session, code, message)
+        if ticket is None or message.sender is None:
+            return None, None
+        return ticket, store.thread_view(session, ticket, message.sender.email, self.staff)
+
+    def _quarantine(self, raw_id: int, reason: str) -> Result:
+        with self.sessions.begin() as session:
+            store.mark_raw(session, raw_id, Outcome.QUARANTINED, reason[:2000])
+        return Result(Outcome.QUARANTINED, reason=reason)
+
+    # -- applying each outcome ------------------------------------------------------------
+
+    def created(self, a: Applying) -> Result:
+        """A new ticket: complete (acknowledged with its code) or waiting for what is missing."""
+        decision, request = a.decision, a.request
+        theme = self._theme(decision.theme_id)
+        desk = self.replier.config.desk
+        # The code's year is the desk's local year: 31 December 22:00 in Rio is still that year.
+        year = a.now.astimezone(desk.timezone).year
+        ticket = store.open_ticket(
+            a.session, theme, decision, desk.incomplete_close_days, a.now, year
+        )
+        store.add_participants(
+            a.session, ticket, request, a.copied(self.policy.own_addresses), a.now
+        )
+        store.link_message(a.session, a.row, ticket)
+        store.add_event(
+            a.session,
+            decision.outcome.value,
+            ticket=ticket,
+            message=a.row,
+            missing=[i.key for i in decision.missing],
+            quoted=decision.quoted_code,
+        )
+        self._note_on_quoted(a, ticket.code)
+        context = self.ticket_context(a, ticket, theme)
+        if decision.outcome is Outcome.CREATED:
+            purpose = "created"
+            context["knowledge"] = knowledge_context(theme)
+            self.route(a.session, ticket, theme, a.now, opening=request)
+        else:
+            purpose = "incomplete"
+            context.update(
+                missing_context(theme, decision.missing), close_days=desk.incomplete_close_days
+            )
+        replies = self.send(
+            a,
+            Notice(
+                purpose,
+                request.requester.email,
+                context,
+                ticket,
+                cc=(request.forwarder,) if request.forwarder else (),
+            ),
+        )
+        return a.result(ticket.code, replies)
+
+    def updated(self, a: Applying) -> Result:
+        """A reply joins its ticket: a staff answer, a rating, or the requester's reply."""
+        ticket = a.ticket(a.decision.ticket_code or "")
+        store.link_message(a.session, a.row, ticket)
+        # People a staff member copies (a colleague, a supervisor) got the answer from them;
+        # they do not become participants, who are the requester's side of the conversation.
+        if a.decision.staff is None:
+            store.add_participants(
+                a.session, ticket, a.request, a.copied(self.policy.own_addresses), a.now
+            )
+        replies = conversation.REPLIES[conversation.reply_kind(a.decision)](self, a, ticket)
+        return a.result(ticket.code, replies)
+
+    def command(self, a: Applying) -> Result:
+        """A requester's command: answered, and applied to the ticket it names."""
+        command = a.decision.command
+        assert command is not None  # decide() gives every command decision its command
+        code = a.decision.ticket_code
+        ticket = a.ticket(code) if code else None
+        store.link_message(a.session, a.row, ticket)
+        replies = conversation.COMMANDS[command.kind](self, a, ticket)
+        return a.result(ticket.code if ticket else None, replies)
+
+    def rejected(self, a: Applying) -> Result:
+        """A stranger quoting someone's code, told that it is not their ticket."""
+        store.add_event(a.session, "rejected", message=a.row, reason=a.decision.reason)
+        self._note_on_quoted(a, None)
+        context = self.base_context(a)
+        context["quoted_code"] = a.decision.quoted_code or ""
+        notice = Notice("stranger_notice", a.request.requester.email, context)
+        return a.result(None, self.send(a, notice))
+
+    def no_theme(self, a: Applying) -> Result:
+        store.add_event(a.session, "no_theme", message=a.row, quoted=a.decision.quoted_code)
+        self._note_on_quoted(a, None)
+        context = self.base_context(a)
+        context["themes"] = themes_context(self.replier.rulebook)
+        return a.result(None, self.send(a, Notice("no_theme", a.request.requester.email, context)))
+
+    def ignored(self, a: Applying) -> Result:
+        store.add_event(a.session, "ignored", message=a.row, reason=a.decision.reason)
+        bounces.record_bounce(a.session, a.row, a.message, a.now)
+        return a.result(None, 0)
+
+    def quarantined(self, a: Applying) -> Result:
+        store.add_event(a.session, "quarantined", message=a.row, reason=a.decision.reason)
+        if not a.decision.notice or a.decision.request is None:
+            return a.result(None, 0)
+        context = self.base_context(a)
+        context["reason"] = a.decision.notice
+        return a.result(
+            None, self.send(a, Notice("quarantined", a.request.requester.email, context))
+        )
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def route(
+        self,
+        session: Session,
+        ticket: m.Ticket,
+        theme: Theme,
+        now: datetime,
+        *,
+        opening: Request | None = None,
+    ) -> None:
+        """Send a ticket now in service to its theme's routing area, with its files
+        (``opening``: see routing.routed_notice)."""
+        notice = routed_notice(session, self.replier, ticket, theme, opening)
+        self.replier.queue(session, notice, now)
+        store.add_event(session, "routed", ticket=ticket, to=theme.routing.address)
+
+    def _note_on_quoted(self, a: Applying, new_code: str | None) -> None:
+        """Log on the quoted ticket that a stranger quoted its code, or that its own side
+        followed up a cancelled ticket, and what came of it."""
+        quoted = a.decision.quoted_code
+        ticket = store.find_ticket_by_code(a.session, quoted) if quoted else None
+        if ticket is not None:
+            sender = a.request.requester.email
+            kind = "followed_up" if store.takes_part(ticket, sender) else "quoted_by_stranger"
+            store.add_event(
+                a.session, kind, ticket=ticket, message=a.row, sender=sender,
+                outcome=a.decision.outcome.value, new_ticket=new_code,
+            )  # fmt: skip
+
+    def _theme(self, theme_id: str | None) -> Theme:
+        theme = self.replier.rulebook.get(theme_id or "")
+        if theme is None:  # decide() only names themes of this rulebook
+            raise KeyError(f"unknown theme {theme_id!r}")
+        return theme
+
+    def base_context(self, a: Applying) -> dict[str, object]:
+        requester = a.request.requester
+        return self.replier.base_context(requester.email, requester.name, a.request.subject)
+
+    def ticket_context(self, a: Applying, ticket: m.Ticket, theme: Theme) -> dict[str, object]:
+        context = self.base_context(a)
+        context["ticket"] = self.replier.ticket_context(ticket, theme)
+        context["received"] = received_context(theme, dict(ticket.answers), a.request.attachments)
+        context["forwarder"] = a.request.forwarder or ""
+        return context
+
+    def send(self, a: Applying, notice: Notice) -> int:
+        """Queue a reply to the message being applied, threaded under it."""
+        threaded = replace(
+            notice,
+            in_reply_to=a.message.message_id,
+            references=(*a.message.references, *filter(None, [a.message.message_id])),
+        )
+        return int(self.replier.queue(a.session, threaded, a.now))
+
+
+APPLY: dict[Outcome, Callable[[Pipeline, Applying], Result]] = {
+    Outcome.CREATED: Pipeline.created,
+    Outcome.INCOMPLETE: Pipeline.created,
+    Outcome.UPDATED: Pipeline.updated,
+    Outcome.COMMAND: Pipeline.command,
+    Outcome.REJECTED: Pipeline.rejected,
+    Outcome.NO_THEME: Pipeline.no_theme,
+    Outcome.IGNORED: Pipeline.ignored,
+    Outcome.QUARANTINED: Pipeline.quarantined,
+}
+
+
+def _note_authentication(session: Session, row: m.Message, decision: Decision) -> None:
+    """Log a failed sender authentication on the ticket the message joined or, blocked,
+    would have joined (no personal data: the verdict names no address or domain)."""
+    failure = decision.authentication
+    if failure is None:
+        return
+    code = decision.ticket_code
+    ticket = row.ticket or (store.find_ticket_by_code(session, code) if code else None)
+    kind = "auth_blocked" if failure.blocked else "auth_flagged"
+    store.add_event(session, kind, ticket=ticket, message=row, verdict=failure.verdict)
+    log.warning(
+        "message %s: sender authentication failed (%s): %s, ticket=%s",
+        row.raw_id, failure.verdict, kind, ticket.code if ticket else None,
+    )  # fmt: skip
