@@ -118,7 +118,8 @@ class Listener:
 @contextmanager
 def database(kind: str, folder: Path) -> Iterator[Engine]:
     """A fresh database at the newest schema; a PostgreSQL one is dropped afterwards."""
-    from mailproc.storage.db import make_engine, upgrade
+    from mailproc.storage.db import make_engine
+    from mailproc.storage.schema import upgrade
 
     if kind == "sqlite":
         engine = make_engine(f"sqlite:///{folder / 'outbox.sqlite3'}")

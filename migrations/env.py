@@ -1,13 +1,14 @@
-"""Alembic environment: migrates the connection that mailproc.storage.db.upgrade hands over.
+"""Alembic environment: migrates the connection that mailproc.storage.schema.upgrade hands over.
 
-There is no alembic.ini: mailproc.storage.db builds the Config in code. To autogenerate the next
+There is no alembic.ini: mailproc.storage.schema builds the Config in code. To autogenerate the next
 revision during development, upgrade a scratch database to head and compare it with the
 models (then hand-check the result, and render the types as in _render_item):
 
     python - <<'PY'
     from alembic import command
     from alembic.config import Config
-    from mailproc.storage.db import make_engine, upgrade
+    from mailproc.storage.db import make_engine
+    from mailproc.storage.schema import upgrade
     from mailproc.resources import shipped_dir
     engine = make_engine("sqlite:///var/autogenerate.db")
     upgrade(engine)
@@ -52,7 +53,9 @@ def _run(connection: Connection) -> None:
 def _main() -> None:
     connection = context.config.attributes.get("connection")
     if context.is_offline_mode() or not isinstance(connection, Connection):
-        raise RuntimeError("migrations run through mailproc.storage.db.upgrade (see env.py docstring)")
+        raise RuntimeError(
+            "migrations run through mailproc.storage.schema.upgrade (see env.py docstring)"
+        )
     _run(connection)
 
 

@@ -12,7 +12,7 @@ import pytest
 from mailproc.config import load_config
 from mailproc.service.app import App
 from mailproc.service.cli import main
-from mailproc.storage.db import upgrade
+from mailproc.storage.schema import upgrade
 
 pytest_plugins = [
     "tests.db_fixtures",

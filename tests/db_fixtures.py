@@ -13,7 +13,8 @@ import pytest
 from sqlalchemy import Engine, make_url, text
 from sqlalchemy.exc import DBAPIError
 
-from mailproc.storage.db import make_engine, upgrade
+from mailproc.storage.db import make_engine
+from mailproc.storage.schema import upgrade
 
 # The server that holds the throwaway databases; CI may point elsewhere.
 POSTGRES_ADMIN_URL = os.environ.get(

@@ -25,7 +25,8 @@ from sqlalchemy.orm import Session
 
 from mailproc.config import CONFIG_ENV, DATABASE_URL_ENV, load_config
 from mailproc.storage import models as m
-from mailproc.storage.db import make_engine, upgrade
+from mailproc.storage.db import make_engine
+from mailproc.storage.schema import upgrade
 from tests.conftest import REPO, write_config
 from tests.mails import error_body, mail, png
 

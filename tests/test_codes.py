@@ -11,7 +11,8 @@ from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailproc.storage.codes import allocate_code
-from mailproc.storage.db import make_engine, make_sessions, upgrade
+from mailproc.storage.db import make_engine, make_sessions
+from mailproc.storage.schema import upgrade
 
 ALLOCATIONS_PER_THREAD = 25
 

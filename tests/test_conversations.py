@@ -24,7 +24,8 @@ from mailproc.rules.rulebook import Priority
 from mailproc.service.app import App
 from mailproc.service.cli import main
 from mailproc.storage import models as m
-from mailproc.storage.db import make_engine, make_sessions, upgrade, utcnow
+from mailproc.storage.db import make_engine, make_sessions, utcnow
+from mailproc.storage.schema import upgrade
 from mailproc.tickets.pipeline import Pipeline
 from mailproc.tickets.upkeep import close_unanswered_pending
 from tests.mails import (

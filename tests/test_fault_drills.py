@@ -33,7 +33,8 @@ from mailproc.errors import DeliveryError
 from mailproc.outgoing.outbox import deliver_due
 from mailproc.service.app import App
 from mailproc.storage import models as m
-from mailproc.storage.db import make_engine, upgrade, utcnow
+from mailproc.storage.db import make_engine, utcnow
+from mailproc.storage.schema import upgrade
 from tests.conftest import REPO, write_config
 from tests.db_fixtures import POSTGRES_ADMIN_URL
 from tests.dovecot import DovecotAccount

@@ -17,7 +17,8 @@ from mailproc.service.cli import main
 from mailproc.service.metrics import StoreCollector
 from mailproc.sources.leases import mailbox_lease
 from mailproc.storage import models as m
-from mailproc.storage.db import make_engine, upgrade
+from mailproc.storage.db import make_engine
+from mailproc.storage.schema import upgrade
 from tests.conftest import write_config
 from tests.mails import error_report, mail, reactivation
 

@@ -30,7 +30,8 @@ from mailproc.outgoing.outbox import WORKER, DeliveryReport, deliver_due
 from mailproc.service.app import App
 from mailproc.service.cli import main
 from mailproc.storage import models as m
-from mailproc.storage.db import make_engine, upgrade, utcnow
+from mailproc.storage.db import make_engine, utcnow
+from mailproc.storage.schema import upgrade
 from tests.conftest import write_config
 from tests.e2e import bare_id, message_id
 from tests.mails import error_report

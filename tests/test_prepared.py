@@ -8,8 +8,9 @@ import pytest
 from sqlalchemy import Engine, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from mailproc.storage.db import Prepared, make_sessions
+from mailproc.storage.db import make_sessions
 from mailproc.storage.models import Event, RawMessage
+from mailproc.storage.prepared import Prepared
 
 pytest_plugins = ["tests.db_fixtures"]
 

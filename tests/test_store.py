@@ -19,8 +19,8 @@ from sqlalchemy import Engine, delete, inspect, select, text
 from sqlalchemy.exc import StatementError
 
 from mailproc.errors import StoreError
-from mailproc.storage import db
-from mailproc.storage.db import make_engine, make_sessions, require_current, upgrade
+from mailproc.storage import db, schema
+from mailproc.storage.db import make_engine, make_sessions
 from mailproc.storage.models import (
     Attachment,
     Base,
@@ -30,6 +30,7 @@ from mailproc.storage.models import (
     RawMessage,
     Ticket,
 )
+from mailproc.storage.schema import require_current, upgrade
 
 pytest_plugins = ["tests.db_fixtures"]
 
@@ -311,7 +312,7 @@ def test_make_engine_refuses_other_databases() -> None:
 
 
 def _upgrade_to(engine: Engine, revision: str) -> None:
-    config = db._alembic_config()
+    config = schema._alembic_config()
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, revision)

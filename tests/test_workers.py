@@ -23,7 +23,8 @@ import pytest
 from sqlalchemy import Engine, func, select, text, update
 
 from mailproc.storage import models as m
-from mailproc.storage.db import make_engine, upgrade
+from mailproc.storage.db import make_engine
+from mailproc.storage.schema import upgrade
 from tests.conftest import REPO, write_config
 from tests.dovecot import DovecotAccount, DovecotServer
 from tests.e2e import Batch, bare_id, parse, wait_for

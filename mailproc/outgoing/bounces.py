@@ -29,7 +29,7 @@ from mailproc.outgoing.loops import Hold
 from mailproc.outgoing.notice import Notice
 from mailproc.storage import models as m
 from mailproc.storage import store
-from mailproc.storage.db import Prepared
+from mailproc.storage.prepared import Prepared
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,8 @@ from mailproc.outgoing.delivery import MaildirSender, Sender, SmtpSender
 from mailproc.outgoing.notices import Replier
 from mailproc.outgoing.replies import ReplyRenderer
 from mailproc.rules.rulebook import Rulebook, load_rulebook
-from mailproc.storage.db import make_engine, make_sessions, require_current
+from mailproc.storage.db import make_engine, make_sessions
+from mailproc.storage.schema import require_current
 from mailproc.tickets.pipeline import Pipeline
 
 

@@ -30,8 +30,9 @@ from mailproc.service.poller import deliver, poll_once, stop_on_signals
 from mailproc.service.status import collect
 from mailproc.storage import models as m
 from mailproc.storage import store
-from mailproc.storage.db import upgrade, utcnow
+from mailproc.storage.db import utcnow
 from mailproc.storage.retention import purge
+from mailproc.storage.schema import upgrade
 
 EXIT_CONFIG = 2  # bad configuration, rules or templates
 EXIT_STORE = 3  # database unreachable or behind

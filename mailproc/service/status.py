@@ -14,7 +14,8 @@ from mailproc.outgoing.bounces import failing_count
 from mailproc.service.app import App
 from mailproc.sources.imap import ImapMailbox, ImapUnavailable
 from mailproc.storage import models as m
-from mailproc.storage.db import require_current, utcnow
+from mailproc.storage.db import utcnow
+from mailproc.storage.schema import require_current
 from mailproc.storage.store import count_by
 
 # Mail that should have gone out this long ago means delivery is stuck.

@@ -7,8 +7,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from mailproc.errors import StoreError
-from mailproc.storage.db import Prepared
 from mailproc.storage.models import CodeCounter
+from mailproc.storage.prepared import Prepared
 
 
 def allocate_code(session: Session, year: int) -> str:

@@ -56,7 +56,8 @@ from mailproc.rules.rulebook import Theme
 from mailproc.sources.imap import MailboxCursor
 from mailproc.storage import models as m
 from mailproc.storage.codes import allocate_code
-from mailproc.storage.db import Prepared, utcnow
+from mailproc.storage.db import utcnow
+from mailproc.storage.prepared import Prepared
 
 # The tables, for the Core statements of the per-message path.
 _TABLES = m.Base.metadata.tables

@@ -7,7 +7,7 @@ Create Date: 2026-11-28 19:40:00.000000
 
 Batch mode on SQLite: the new ticket columns are nullable, so SQLite adds them with ALTER
 TABLE in place (no re-creation of the parent table, which would delete its ON DELETE
-CASCADE children if foreign keys were on; mailproc.storage.db.upgrade turns them off anyway).
+CASCADE children if foreign keys were on; mailproc.storage.schema.upgrade turns them off anyway).
 """
 
 from collections.abc import Sequence
