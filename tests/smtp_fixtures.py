@@ -39,7 +39,6 @@ class SmtpTestServer:
         self._fail_left: int | None = None  # None: until accept_all()
         self._refused: dict[str, int] = {}
         self._login: tuple[bytes, bytes] | None = None
-        self._pipelining = False
 
     @property
     def messages(self) -> list[ReceivedMail]:
@@ -67,13 +66,6 @@ class SmtpTestServer:
         with self._lock:
             self._login = (user.encode(), password.encode())
 
-    def advertise_pipelining(self, on: bool = True) -> None:
-        """Offer PIPELINING (RFC 2920) in the EHLO reply, from the next connection until
-        reset(). aiosmtpd reads one command line at a time, so it answers pipelined
-        commands in order."""
-        with self._lock:
-            self._pipelining = on
-
     def accept_all(self) -> None:
         """Forget every failure switch and the login; keep the received messages."""
         with self._lock:
@@ -82,27 +74,10 @@ class SmtpTestServer:
             self._login = None
 
     def reset(self) -> None:
-        """accept_all(), forget the received messages, and offer no PIPELINING."""
+        """accept_all(), and forget the received messages."""
         self.accept_all()
         with self._lock:
             self._messages.clear()
-            self._pipelining = False
-
-    async def handle_EHLO(
-        self,
-        server: SMTP,
-        session: Session,
-        envelope: Envelope,
-        hostname: str,
-        responses: list[str],
-    ) -> list[str]:
-        # With this hook, setting the client's name is ours to do (aiosmtpd 1.4 smtp_EHLO).
-        session.host_name = hostname
-        with self._lock:
-            pipelining = self._pipelining
-        if pipelining:
-            return [*responses[:-1], "250-PIPELINING", responses[-1]]
-        return responses
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]

@@ -273,3 +273,31 @@ def test_maildir_batch_is_the_sender_itself(tmp_path: Path) -> None:
         batch.send(_raw(), FROM, [TO])
 
     assert len(list((tmp_path / "outbox" / "new").iterdir())) == 1
+
+
+@pytest.mark.parametrize(("code", "permanent"), [(550, True), (450, False)])
+def test_a_batch_goes_on_after_every_recipient_was_refused(
+    smtp_server: SmtpTestServer, code: int, permanent: bool
+) -> None:
+    smtp_server.refuse_recipient(TO, code)
+
+    with _smtp(smtp_server).batch() as connection:
+        with pytest.raises(DeliveryError) as caught:
+            connection.send(_raw(), FROM, [TO])
+        connection.send(_raw(CC), FROM, [CC])
+
+    assert caught.value.permanent is permanent and TO in caught.value.reason
+    assert [m.recipients for m in smtp_server.messages] == [(CC,)]
+
+
+def test_a_refused_sender_is_permanent_and_the_batch_goes_on(smtp_server: SmtpTestServer) -> None:
+    # aiosmtpd refuses MAIL FROM whose SIZE is over its limit (32 MiB by default).
+    too_big = b"From: " + FROM.encode() + b"\r\n\r\n" + (b"a" * 998 + b"\r\n") * 34_000
+
+    with _smtp(smtp_server).batch() as connection:
+        with pytest.raises(DeliveryError) as caught:
+            connection.send(too_big, FROM, [TO])
+        connection.send(_raw(), FROM, [TO])
+
+    assert caught.value.permanent and "552" in caught.value.reason
+    assert [m.recipients for m in smtp_server.messages] == [(TO,)]

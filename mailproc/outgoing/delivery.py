@@ -123,10 +123,10 @@ class _SmtpConnection:
     ) -> dict[str, tuple[int, bytes]]:
         if self._smtp is None:
             self._smtp = self._relay._connect()
-        # SMTPUTF8 asked of a server without it fails in send_mail (SMTPNotSupportedError),
-        # pipelined or not, before anything is sent.
+        # SMTPUTF8 asked of a server without it fails in sendmail (SMTPNotSupportedError)
+        # before anything is sent.
         options = _mail_options(raw, sender, recipients)
-        return self._smtp.send_mail(sender, recipients, raw, options)
+        return self._smtp.sendmail(sender, recipients, raw, mail_options=options)
 
     def close(self) -> None:
         """QUIT and close; the mails are handed over (or not) by now, so a failing QUIT
@@ -146,79 +146,7 @@ DATA_PIECE = 64 * 1024
 class _Smtp(smtplib.SMTP):
     """smtplib's client, writing DATA in pieces: ``SMTP.data`` builds two more whole copies
     of the message (dot-stuffed, then with the final "."), 52 MB for a 26 MB routed copy.
-    With a server that offers PIPELINING the envelope goes in one write (``send_mail``);
-    otherwise everything else (envelope, SMTPUTF8, errors) is smtplib's own ``sendmail``."""
-
-    def send_mail(
-        self, sender: str, recipients: Sequence[str], msg: bytes, options: Sequence[str] = ()
-    ) -> dict[str, tuple[int, bytes]]:
-        """``sendmail`` with its outcomes (the refused recipients, or its exceptions),
-        pipelined when the server offers it (RFC 2920): MAIL, every RCPT and DATA in one
-        write, then their replies, in order. One round trip instead of two plus one per
-        recipient, each a write, a wait and a read here."""
-        self.ehlo_or_helo_if_needed()
-        if not self.has_extn("pipelining"):
-            return self.sendmail(sender, list(recipients), msg, mail_options=list(options))
-        self._send_envelope(sender, recipients, len(msg), options)
-        mail_code, mail_reply = self.getreply()
-        if mail_code == 421:  # the server is closing: no more replies will come
-            self.close()
-            raise smtplib.SMTPSenderRefused(mail_code, mail_reply, sender)
-        refused: dict[str, tuple[int, bytes]] = {}
-        for rcpt in recipients:
-            code, reply = self.getreply()
-            if code not in (250, 251):
-                refused[rcpt] = (code, reply)
-            if code == 421:
-                self.close()
-                raise smtplib.SMTPRecipientsRefused(refused)
-        code, reply = self.getreply()
-        nobody = mail_code != 250 or len(refused) == len(recipients)
-        if nobody and code == 354:
-            # DATA should have been refused (RFC 2920, 3.1): end it with the "." alone.
-            self.send(".\r\n")
-            code, reply = self.getreply()
-        if nobody or code != 354:
-            self._abandon(code)
-            if mail_code != 250:
-                raise smtplib.SMTPSenderRefused(mail_code, mail_reply, sender)
-            if len(refused) == len(recipients):
-                raise smtplib.SMTPRecipientsRefused(refused)
-            raise smtplib.SMTPDataError(code, reply)
-        for piece in dot_stuffed(msg):
-            self.send(piece)
-        code, reply = self.getreply()
-        if code != 250:
-            self._abandon(code)
-            raise smtplib.SMTPDataError(code, reply)
-        return refused
-
-    def _send_envelope(
-        self, sender: str, recipients: Sequence[str], size: int, options: Sequence[str]
-    ) -> None:
-        """MAIL (with the options ``sendmail`` gives it), each RCPT and DATA, in one write."""
-        if self.has_extn("size"):
-            options = [f"size={size}", *options]
-        if any(option.lower() == "smtputf8" for option in options):
-            if not self.has_extn("smtputf8"):
-                raise smtplib.SMTPNotSupportedError("SMTPUTF8 not supported by server")
-            self.command_encoding = "utf-8"
-        commands = [
-            " ".join([f"MAIL FROM:{smtplib.quoteaddr(sender)}", *options]),
-            *(f"RCPT TO:{smtplib.quoteaddr(rcpt)}" for rcpt in recipients),
-            "DATA",
-        ]
-        if any("\r" in command or "\n" in command for command in commands):
-            raise ValueError(f"line break in an SMTP command: {commands!r}")  # as putcmd
-        self.send("".join(f"{command}\r\n" for command in commands))
-
-    def _abandon(self, code: int) -> None:
-        """After a refusal, as smtplib: close if the server is closing (421), else RSET."""
-        if code == 421:
-            self.close()
-        else:
-            with contextlib.suppress(smtplib.SMTPServerDisconnected):
-                self.rset()
+    Everything else (envelope, SMTPUTF8, errors) is smtplib's own ``sendmail``."""
 
     def data(self, msg: ReadableBuffer | str) -> tuple[int, bytes]:
         if not isinstance(msg, bytes):
