@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import socket
 import sqlite3
-import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
@@ -136,59 +134,6 @@ def test_sqlite_transactions_take_the_write_lock_at_once(sqlite_url: str) -> Non
         with pytest.raises(sqlite3.OperationalError, match="locked"):
             other.execute("BEGIN IMMEDIATE")
         other.close()
-    engine.dispose()
-
-
-@pytest.mark.parametrize("checkpointing", [False, True])
-def test_wal_checkpoints_copy_each_commit_into_the_database_file(
-    sqlite_url: str, checkpointing: bool
-) -> None:
-    # Without it, a commit's pages wait in the write-ahead log until the commit that takes
-    # the log past 1,000 pages (4 MB) checkpoints, in the writer's own thread.
-    engine = make_engine(sqlite_url)
-    with engine.begin() as connection:
-        connection.exec_driver_sql("CREATE TABLE files (data BLOB)")
-    assert engine.url.database is not None
-    database_file = Path(engine.url.database)
-    before = database_file.stat().st_size
-
-    checkpoints = db.wal_checkpoints(engine) if checkpointing else contextlib.nullcontext()
-    with checkpoints, engine.begin() as connection:
-        connection.exec_driver_sql("INSERT INTO files VALUES (?)", (b"x" * 300_000,))
-    grown = database_file.stat().st_size - before
-    engine.dispose()  # the last connection to close checkpoints too: measured before it
-
-    assert (grown >= 300_000) is checkpointing
-
-
-def test_sqlite_writers_of_one_process_wait_for_their_turn_in_a_queue(sqlite_url: str) -> None:
-    # Not in SQLite's busy handler, which sleeps and retries up to 100 ms apart: a thread with
-    # short transactions would wait for dozens of another's back-to-back long ones. With
-    # busy_timeout 0, a writer that met SQLite's lock would fail at once.
-    engine = make_engine(sqlite_url)
-    with engine.begin() as connection:
-        connection.exec_driver_sql("CREATE TABLE writes (who TEXT)")
-    holding = threading.Event()
-
-    def hold_the_write_lock() -> None:
-        with engine.begin() as connection:
-            connection.exec_driver_sql("INSERT INTO writes VALUES ('first')")
-            holding.set()
-            time.sleep(0.2)  # the other thread begins meanwhile
-
-    first = threading.Thread(target=hold_the_write_lock)
-    first.start()
-    try:
-        holding.wait(10)
-        with engine.connect() as connection:
-            connection.connection.driver_connection.execute("PRAGMA busy_timeout=0")
-            with connection.begin():
-                connection.exec_driver_sql("INSERT INTO writes VALUES ('second')")
-    finally:
-        first.join()
-    with engine.connect() as connection:
-        order = connection.exec_driver_sql("SELECT who FROM writes ORDER BY rowid").scalars()
-        assert list(order) == ["first", "second"]
     engine.dispose()
 
 

@@ -27,7 +27,6 @@ from mailproc.sources.imap import Fetched, ImapMailbox, ImapUnavailable, Mailbox
 from mailproc.sources.leases import mailbox_lease
 from mailproc.sources.maildir import MaildirSource
 from mailproc.storage import store
-from mailproc.storage.db import wal_checkpoints
 from mailproc.tickets.applying import Result
 from mailproc.tickets.pipeline import Pipeline, Stored
 
@@ -93,11 +92,7 @@ def poll_imap(
     read again whenever the server announces new mail (IDLE), so replies go out at once."""
     settings = source.settings
     deadline = time.monotonic() + watch_seconds
-    with (
-        ImapMailbox(settings) as box,
-        ParseAhead(app.pipeline) as parsing,
-        wal_checkpoints(app.engine),
-    ):
+    with ImapMailbox(settings) as box, ParseAhead(app.pipeline) as parsing:
         while True:
             before = report.processed
             _drain(app, box, source, report, stopping, parsing)
@@ -175,8 +170,8 @@ class _DeliveryAlongside:
     out as it is read rather than after it (the drain of 1,000 messages took 10 s, their
     1,700 replies 4 more). Started once the drain reaches BACKLOG messages; stopped with it,
     after the mail in hand (a delivery run after the drain sends what is left). The thread
-    waits for SMTP with the GIL let go, and its transactions queue with the drain's (see
-    db._QueuedWriters)."""
+    waits for SMTP with the GIL let go; on SQLite its transactions wait for the drain's in
+    SQLite's busy handler."""
 
     def __init__(self, app: App, report: DeliveryReport) -> None:
         self._app, self._report = app, report
