@@ -14,9 +14,6 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Self
 
-from imapclient import DELETED, SEEN, IMAPClient
-from imapclient.exceptions import CapabilityError, LoginError, ProtocolError
-
 from mailproc.errors import MailprocError
 from mailproc.tls import TLS_MODES, TlsMode
 
@@ -38,6 +35,8 @@ _ACK_CHUNK = 200
 # RFC 5530 response codes meaning "not now" rather than "never" (e.g. auth backend down).
 _TRANSIENT_CODES = ("[UNAVAILABLE]", "[INUSE]", "[LIMIT]")
 
+# imapclient's errors are imaplib's. imapclient itself is imported where a connection uses it
+# (7 ms): the config and the store import this module for every command, ingest included.
 _IMAP_FAILURES = (OSError, imaplib.IMAP4.error)
 
 
@@ -117,6 +116,8 @@ class ImapMailbox:
         self._newest_uid = 0  # newest UID this connection has seen: the baseline for news
 
     def __enter__(self) -> Self:
+        from imapclient import IMAPClient
+
         s = self.settings
         context = None if s.tls == "none" else self._ssl_context or ssl.create_default_context()
         with self._failures("connecting"):
@@ -204,6 +205,8 @@ class ImapMailbox:
                 self._ack_chunk(client, chunk, target)
 
     def _ack_chunk(self, client: Any, uids: list[int], target: str) -> None:
+        from imapclient import DELETED, SEEN
+
         if self.settings.mark_seen_instead:
             client.add_flags(uids, [SEEN], silent=True)
         elif client.has_capability("MOVE"):
@@ -264,6 +267,8 @@ class ImapMailbox:
             client.subscribe_folder(name)
 
     def _select(self, client: Any) -> MailboxCursor:
+        from imapclient.exceptions import ProtocolError
+
         info = client.select_folder(self.settings.folder)
         uidnext = info.get(b"UIDNEXT")
         uidvalidity = info.get(b"UIDVALIDITY")
@@ -399,6 +404,8 @@ def _announces_mail(response: tuple[Any, ...]) -> bool:
 
 def _explain(exc: BaseException, timeout: float) -> tuple[str, bool]:
     """A readable reason for a failure, and whether trying again soon can help."""
+    from imapclient.exceptions import CapabilityError, LoginError
+
     text = _message(exc)
     if isinstance(exc, LoginError):
         return f"login refused: {text}", _is_transient(text)
