@@ -1,5 +1,9 @@
 """The ``mailproc`` command line: a thin layer over the app; scripts rely on its output."""
 
+# It starts as fast as a pipe from the MTA needs: this module imports only the standard
+# library, and each command what it uses once the line is parsed (``--help`` loads no
+# SQLAlchemy; ``ingest`` no Alembic, scheduler, metrics or IMAP client: tests/test_startup.py).
+
 from __future__ import annotations
 
 import argparse
@@ -11,35 +15,33 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, replace
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from sqlalchemy import select
-from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session
-
-from mailproc.config import load_config, resolve_config_path
-from mailproc.decision.decide import Facts, decide
 from mailproc.errors import ConfigError, MailprocError, RulesError, StoreError, TemplateError
-from mailproc.mail.parse import parse_message
-from mailproc.outgoing.outbox import STATUSES
-from mailproc.service.app import App
-from mailproc.service.backlog import import_backlog, reprocess_quarantined
-from mailproc.service.logs import setup_logging
-from mailproc.service.memory import give_back_large_blocks
-from mailproc.service.metrics import serve_metrics
-from mailproc.service.poller import deliver, poll_once, stop_on_signals
-from mailproc.service.status import collect
-from mailproc.storage import models as m
-from mailproc.storage import store
-from mailproc.storage.db import utcnow
-from mailproc.storage.retention import purge
-from mailproc.storage.schema import upgrade
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from mailproc.service.app import App
+    from mailproc.storage import models as m
 
 EXIT_CONFIG = 2  # bad configuration, rules or templates
 EXIT_STORE = 3  # database unreachable or behind
+# outgoing.outbox.STATUSES, written out so that parsing needs no SQLAlchemy
+# (tests/test_startup.py checks they agree).
+OUTBOX_STATUSES = ("pending", "sending", "sent", "failed", "uncertain")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    # What every command needs, loaded once the line is parsed: --help needs none of it.
+    from sqlalchemy.exc import OperationalError
+
+    from mailproc.config import load_config, resolve_config_path
+    from mailproc.service.app import App
+    from mailproc.service.logs import setup_logging
+    from mailproc.service.memory import give_back_large_blocks
+
     give_back_large_blocks()
     try:
         config = load_config(resolve_config_path(args.config))
@@ -60,15 +62,21 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def cmd_ingest(app: App, args: argparse.Namespace) -> None:
+    # outbox.deliver_due, not poller.deliver: the poller's metrics counters (and their
+    # prometheus_client) mean nothing to a process that ends here.
+    from mailproc.outgoing.outbox import deliver_due
+
     raw = Path(args.file).read_bytes() if args.file else sys.stdin.buffer.read()
     result = app.start().pipeline.process(raw, "stdin" if not args.file else f"file:{args.file}")
-    deliver(app)
+    deliver_due(app.sessions, app.sender, app.config.delivery)
     print(json.dumps(result.as_json(), ensure_ascii=False))
 
 
 def cmd_poll(app: App, args: argparse.Namespace) -> int:
     """Exit 1 when a mailbox could not be read (the others were), so cron notices. SIGTERM
     (a stopping service manager) ends it cleanly, after the message and the mail in hand."""
+    from mailproc.service.poller import poll_once, stop_on_signals
+
     stopping = threading.Event()
     stop_on_signals(stopping)
     report = poll_once(app.start(), stopping)
@@ -86,7 +94,8 @@ def cmd_poll(app: App, args: argparse.Namespace) -> int:
 
 
 def cmd_run(app: App, args: argparse.Namespace) -> None:
-    from mailproc.service.scheduler import run_forever  # APScheduler is only needed here
+    from mailproc.service.metrics import serve_metrics
+    from mailproc.service.scheduler import run_forever
 
     app.start()
     if app.config.metrics_port:
@@ -96,6 +105,8 @@ def cmd_run(app: App, args: argparse.Namespace) -> None:
 
 def cmd_status(app: App, args: argparse.Namespace) -> int:
     """Exit 1 when unhealthy, so it serves as a health check."""
+    from mailproc.service.status import collect
+
     status = collect(app, ask_servers=not args.offline)
     if args.json:
         print(json.dumps(status.as_json(), ensure_ascii=False, default=str))
@@ -122,23 +133,34 @@ def cmd_status(app: App, args: argparse.Namespace) -> int:
 
 
 def cmd_reprocess(app: App, args: argparse.Namespace) -> None:
+    from mailproc.service.backlog import reprocess_quarantined
+    from mailproc.service.poller import deliver
+
     outcomes = reprocess_quarantined(app.start().pipeline, args.raw_ids or None)
     deliver(app)
     print(json.dumps({"reprocessed": sum(outcomes.values()), "outcomes": dict(outcomes)}))
 
 
 def cmd_purge(app: App, args: argparse.Namespace) -> None:
+    from mailproc.storage.retention import purge
+
     period = timedelta(days=app.config.retention_days)
     report = purge(app.start().sessions, period, dry_run=args.dry_run)
     print(json.dumps(report.as_json(), ensure_ascii=False))
 
 
 def cmd_import(app: App, args: argparse.Namespace) -> None:
+    from mailproc.service.backlog import import_backlog
+
     outcomes = import_backlog(app.start().pipeline, Path(args.path), progress=not args.quiet)
     print(json.dumps({"imported": sum(outcomes.values()), "outcomes": dict(outcomes)}))
 
 
 def cmd_tickets_list(app: App, args: argparse.Namespace) -> None:
+    from sqlalchemy import select
+
+    from mailproc.storage import models as m
+
     with app.start().sessions() as session:
         query = select(m.Ticket).order_by(m.Ticket.id.desc()).limit(args.limit)
         if args.state:
@@ -155,6 +177,10 @@ def cmd_tickets_list(app: App, args: argparse.Namespace) -> None:
 
 
 def cmd_tickets_show(app: App, args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from mailproc.storage import models as m
+
     with app.start().sessions() as session:
         ticket = session.scalars(select(m.Ticket).filter_by(code=args.code)).first()
         if ticket is None:
@@ -177,6 +203,8 @@ def cmd_tickets_show(app: App, args: argparse.Namespace) -> int:
 
 
 def cmd_outbox_list(app: App, args: argparse.Namespace) -> None:
+    from mailproc.storage import store
+
     with app.start().sessions() as session:
         entries = store.outbox_entries(session, args.status, args.limit)
     if args.json:
@@ -194,11 +222,15 @@ def cmd_outbox_list(app: App, args: argparse.Namespace) -> None:
 
 def cmd_outbox_resend(app: App, args: argparse.Namespace) -> int:
     """Exit 1 when a mail could not be queued (unknown, or not uncertain or failed)."""
+    from mailproc.storage import store
+
     return _outbox_change(app, args.ids, store.resend_outbox, "queued to be sent again")
 
 
 def cmd_outbox_mark_sent(app: App, args: argparse.Namespace) -> int:
     """Exit 1 when a mail could not be marked (unknown, or not uncertain)."""
+    from mailproc.storage import store
+
     return _outbox_change(app, args.ids, store.mark_outbox_sent, "marked sent")
 
 
@@ -208,6 +240,8 @@ def _outbox_change(
     change: Callable[[Session, Sequence[int], datetime], dict[int, str]],
     done: str,
 ) -> int:
+    from mailproc.storage.db import utcnow
+
     with app.start().sessions.begin() as session:
         refused = change(session, ids, utcnow())
     for outbox_id in ids:
@@ -231,6 +265,14 @@ def cmd_rules_test(app: App, args: argparse.Namespace) -> None:
     The real pipeline runs on a throwaway database (so the reply shown is the one that
     would be sent); the configured database and mailboxes are not touched.
     """
+    from sqlalchemy import select
+
+    from mailproc.decision.decide import Facts, decide
+    from mailproc.mail.parse import parse_message
+    from mailproc.service.app import App
+    from mailproc.storage import models as m
+    from mailproc.storage.schema import upgrade
+
     raw = Path(args.file).read_bytes()
     message = parse_message(raw)
     decision = decide(Facts(message, None, app.rulebook, app.pipeline.policy))
@@ -260,6 +302,8 @@ def cmd_rules_test(app: App, args: argparse.Namespace) -> None:
 
 
 def cmd_db_upgrade(app: App, args: argparse.Namespace) -> None:
+    from mailproc.storage.schema import upgrade
+
     upgrade(app.engine)
     print(f"database at head: {app.engine.url.render_as_string(hide_password=True)}")
 
@@ -320,7 +364,7 @@ def _evaluation(evaluation: m.Evaluation | None) -> dict[str, object] | None:
     }
 
 
-Handler = Callable[[App, argparse.Namespace], int | None]
+Handler = Callable[["App", argparse.Namespace], int | None]
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -382,7 +426,7 @@ def _parser() -> argparse.ArgumentParser:
     outbox = commands.add_parser("outbox", help="list outbox mail; resolve uncertain deliveries")
     outbox_sub = outbox.add_subparsers(required=True, metavar="ACTION")
     mails = command(outbox_sub, "list", cmd_outbox_list, "newest outbox mail first")
-    mails.add_argument("--status", choices=STATUSES)
+    mails.add_argument("--status", choices=OUTBOX_STATUSES)
     mails.add_argument("--limit", type=int, default=50)
     mails.add_argument("--json", action="store_true")
     resend = command(
