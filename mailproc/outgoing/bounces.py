@@ -29,7 +29,6 @@ from mailproc.outgoing.loops import Hold
 from mailproc.outgoing.notice import Notice
 from mailproc.storage import models as m
 from mailproc.storage import store
-from mailproc.storage.prepared import Prepared
 
 log = logging.getLogger(__name__)
 
@@ -158,7 +157,7 @@ def restore(session: Session, message: InboundMessage, outcome: Outcome) -> int 
     if outcome is Outcome.IGNORED or message.sender is None:
         return None
     address = message.sender.email.lower()
-    bounces: int | None = _RESTORE.scalar(session, {"address": address})
+    bounces: int | None = session.connection().execute(_RESTORE, {"address": address}).scalar()
     if bounces is None:
         return None
     log.info("a failing address wrote to us again: it gets replies again")
@@ -166,7 +165,8 @@ def restore(session: Session, message: InboundMessage, outcome: Outcome) -> int 
 
 
 _FAILING = m.Base.metadata.tables[m.FailingAddress.__tablename__]
-_RESTORE = Prepared(  # built once, run on the connection's cursor: no ORM round
+# Core on the table, run on the session's connection: the row is never loaded as an object.
+_RESTORE = (
     delete(_FAILING).where(_FAILING.c.email == bindparam("address")).returning(_FAILING.c.bounces)
 )
 

@@ -8,7 +8,6 @@ from sqlalchemy.orm import Session
 
 from mailproc.errors import StoreError
 from mailproc.storage.models import CodeCounter
-from mailproc.storage.prepared import Prepared
 
 
 def allocate_code(session: Session, year: int) -> str:
@@ -26,11 +25,10 @@ def allocate_code(session: Session, year: int) -> str:
     return f"{year}-{value:06d}"
 
 
-# Built once, run on the driver's cursor (db.Prepared): counter rows are never loaded as
-# objects, so the ORM has nothing to synchronise, and SQLAlchemy's execution path would
-# double the cost.
+# Core on the table, run on the session's connection: counter rows are never loaded as
+# objects, so the ORM has nothing to synchronise.
 _COUNTERS = CodeCounter.metadata.tables[CodeCounter.__tablename__]
-_INCREMENT = Prepared(
+_INCREMENT = (
     update(_COUNTERS)
     .where(_COUNTERS.c.year == bindparam("counter_year"))
     .values(last_value=_COUNTERS.c.last_value + 1)
@@ -39,7 +37,8 @@ _INCREMENT = Prepared(
 
 
 def _increment(session: Session, year: int) -> int | None:
-    last_value: int | None = _INCREMENT.scalar(session, {"counter_year": year})
+    params = {"counter_year": year}
+    last_value: int | None = session.connection().execute(_INCREMENT, params).scalar()
     return last_value  # None: the year has no counter yet
 
 

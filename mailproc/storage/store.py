@@ -10,7 +10,7 @@ import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import cache, partial
+from functools import cache
 from typing import Any, TypeVar
 
 from sqlalchemy import (
@@ -19,7 +19,6 @@ from sqlalchemy import (
     Executable,
     Table,
     bindparam,
-    false,
     func,
     insert,
     inspect,
@@ -38,7 +37,6 @@ from sqlalchemy.orm import (
     sessionmaker,
 )
 from sqlalchemy.orm.attributes import set_committed_value
-from sqlalchemy.sql.elements import ClauseElement
 
 from mailproc.decision.decide import Thread
 from mailproc.decision.ratings import Rating
@@ -57,7 +55,6 @@ from mailproc.sources.imap import MailboxCursor
 from mailproc.storage import models as m
 from mailproc.storage.codes import allocate_code
 from mailproc.storage.db import utcnow
-from mailproc.storage.prepared import Prepared
 
 # The tables, for the Core statements of the per-message path.
 _TABLES = m.Base.metadata.tables
@@ -85,15 +82,15 @@ def save_raw(sessions: sessionmaker[Session], raw: bytes, origin: str) -> RawRec
     with sessions.begin() as session:
         connection = session.connection()
         values = {"sha256": digest, "size": len(raw), "source": origin, "received_at": utcnow()}
-        if _written_in_pieces(connection, raw):
-            new_id = _RAW_INSERT_IN_PIECES.scalar(session, values)
-            if new_id is not None:
-                write_in_pieces(connection, "raw_messages", "data", new_id, raw)
-        else:
-            new_id = _RAW_INSERT.scalar(session, {**values, "data": raw})
+        in_pieces = _written_in_pieces(connection, raw)
+        statement = _raw_insert(connection.dialect.name, in_pieces=in_pieces)
+        given = values if in_pieces else {**values, "data": raw}
+        new_id: int | None = connection.execute(statement, given).scalar()
+        if new_id is not None and in_pieces:
+            write_in_pieces(connection, "raw_messages", "data", new_id, raw)
         if new_id is not None:
             return RawRecord(new_id, digest, None)
-        found = _RAW_BY_DIGEST.first(session, {"digest": digest})
+        found = connection.execute(_RAW_BY_DIGEST, {"digest": digest}).first()
         assert found is not None  # the conflict was on this digest
         return RawRecord(found[0], digest, found[1])
 
@@ -104,7 +101,8 @@ def upsert_into(dialect: str) -> Callable[[Any], PostgresqlInsert | SqliteInsert
     return postgresql_insert if dialect == "postgresql" else sqlite_insert
 
 
-def _raw_insert(dialect: str, *, in_pieces: bool) -> ClauseElement:
+@cache
+def _raw_insert(dialect: str, *, in_pieces: bool) -> Executable:
     """save_raw's statement in the dialect's form: Core on the table, parameters bound at
     execution; ``in_pieces`` leaves room for the bytes (see write_in_pieces)."""
     table = _TABLES["raw_messages"]
@@ -118,10 +116,6 @@ def _raw_insert(dialect: str, *, in_pieces: bool) -> ClauseElement:
         .on_conflict_do_nothing(index_elements=["sha256"])
         .returning(table.c.id)
     )
-
-
-_RAW_INSERT = Prepared(partial(_raw_insert, in_pieces=False))
-_RAW_INSERT_IN_PIECES = Prepared(partial(_raw_insert, in_pieces=True))
 
 
 # On SQLite, a value this large goes into its row in pieces: bound whole, it would be copied
@@ -149,12 +143,12 @@ def write_in_pieces(
 
 
 def insert_row(session: Session, table: Table, values: Mapping[str, Any], large: str) -> None:
-    """Insert one row at once (db.Prepared in the session's transaction, no unit of work); its
+    """Insert one row at once (Core, in the session's transaction, no unit of work); its
     ``large`` column is written in pieces when it is large (see write_in_pieces)."""
     connection = session.connection()
     data = values[large]
     if not _written_in_pieces(connection, data):
-        _insert(table).execute(session, values)
+        connection.execute(_insert(table), values)
         return
     placeholder = {**values, large: func.zeroblob(len(data))}
     inserted = connection.execute(insert(table).values(placeholder)).inserted_primary_key
@@ -163,41 +157,46 @@ def insert_row(session: Session, table: Table, values: Mapping[str, Any], large:
 
 
 @cache
-def _insert(table: Table) -> Prepared:
-    return Prepared(insert(table))  # built once per table
+def _insert(table: Table) -> Executable:
+    return insert(table)  # built once per table
 
 
 @cache
-def _insert_returning_id(table: Table) -> Prepared:
-    return Prepared(insert(table).returning(table.c.id))
+def _insert_returning_id(table: Table) -> Executable:
+    return insert(table).returning(table.c.id)
+
+
+def _insert_id(session: Session, table: Table, values: Mapping[str, Any]) -> int:
+    """Insert one row (Core, in the session's transaction); its id."""
+    new_id: int = session.connection().execute(_insert_returning_id(table), values).scalar_one()
+    return new_id
 
 
 def add_outbox_mail(session: Session, values: Mapping[str, Any], raw: bytes) -> None:
     """An outbox row and, in a row of its own, its bytes (see models.OutboxBody)."""
-    outbox_id = _insert_returning_id(_TABLES["outbox"]).scalar(session, values)
+    outbox_id = _insert_id(session, _TABLES["outbox"], values)
     body = {"outbox_id": outbox_id, "raw": raw}
     insert_row(session, _TABLES["outbox_bodies"], body, large="raw")
 
 
-# The per-message statements, built once and run on the driver's cursor (db.Prepared):
-# building a statement costs about as much as running it, and SQLAlchemy's execution path
-# about as much again.
-_RAW_BY_DIGEST = Prepared(
-    select(m.RawMessage.id, m.RawMessage.outcome).where(m.RawMessage.sha256 == bindparam("digest"))
+# The per-message statements, built once (building a statement costs about as much as
+# running it), and run on the session's connection: no ORM objects, no autoflush.
+_RAW_BY_DIGEST = select(m.RawMessage.id, m.RawMessage.outcome).where(
+    m.RawMessage.sha256 == bindparam("digest")
 )
-_EARLIER = Prepared(
+_EARLIER = (
     select(m.Message.id, m.Ticket.code, m.Message.theme_id)
     .outerjoin(m.Ticket, m.Message.ticket_id == m.Ticket.id)
     .where(m.Message.dedup_key == bindparam("key"))
     .limit(1)
 )
-_MARK_RAW = Prepared(
+_MARK_RAW = (
     update(_TABLES["raw_messages"])
     .where(_TABLES["raw_messages"].c.id == bindparam("raw"))
     .values(outcome=bindparam("outcome"), reason=bindparam("reason"), processed_at=bindparam("at"))
 )
-_EVENT_INSERT = Prepared(insert(_TABLES["events"]))
-_LINK_MESSAGE = Prepared(
+_EVENT_INSERT = insert(_TABLES["events"])
+_LINK_MESSAGE = (
     update(_TABLES["messages"])
     .where(_TABLES["messages"].c.id == bindparam("message"))
     .values(ticket_id=bindparam("ticket"))
@@ -221,14 +220,14 @@ class Earlier:
 
 
 def find_earlier(session: Session, key: str) -> Earlier | None:
-    row = _EARLIER.first(session, {"key": key})
+    row = session.connection().execute(_EARLIER, {"key": key}).first()
     return Earlier(*row) if row else None
 
 
 def mark_raw(session: Session, raw_id: int, outcome: Outcome, reason: str = "") -> None:
     # An UPDATE, not a load of the row: that would read the raw bytes back (25 MB, at worst).
     values = {"raw": raw_id, "outcome": outcome.value, "reason": reason or None, "at": utcnow()}
-    _MARK_RAW.execute(session, values)
+    session.connection().execute(_MARK_RAW, values)
 
 
 def ticket_by_code(session: Session, code: str) -> m.Ticket:
@@ -383,11 +382,13 @@ def open_ticket(
 
 
 def _inserted(session: Session, model: type[_Row], **values: Any) -> _Row:
-    """A new row, inserted at once (db.Prepared, in the session's transaction), and the session's
-    persistent object of it: what add() and flush() give, for one INSERT instead of a
-    flush of the unit of work (about half a millisecond each). Its relationships are not
-    loaded (``set_committed_value`` says what they hold when that is known)."""
-    row = model(id=_insert_returning_id(model.__table__).scalar(session, values), **values)
+    """A new row, inserted at once (_insert_id), and the session's persistent object of it:
+    what add() and flush() give, for one INSERT instead of a flush of the unit of work
+    (about half a millisecond each). Its relationships are not loaded
+    (``set_committed_value`` says what they hold when that is known)."""
+    table = model.__table__
+    assert isinstance(table, Table)  # a mapped class's own table
+    row = model(id=_insert_id(session, table, values), **values)
     make_transient_to_detached(row)
     session.add(row)
     return row
@@ -426,7 +427,7 @@ def link_message(session: Session, row: m.Message, ticket: m.Ticket | None) -> N
     ticket's thread, when loaded, is kept in step (a routed copy reads its first message)."""
     if ticket is None:
         return
-    _LINK_MESSAGE.execute(session, {"message": row.id, "ticket": ticket.id})
+    session.connection().execute(_LINK_MESSAGE, {"message": row.id, "ticket": ticket.id})
     set_committed_value(row, "ticket_id", ticket.id)
     set_committed_value(row, "ticket", ticket)
     if "messages" not in inspect(ticket).unloaded:
@@ -595,7 +596,7 @@ def add_event(
         "kind": kind,
         "detail": detail,
     }
-    _EVENT_INSERT.execute(session, values)
+    session.connection().execute(_EVENT_INSERT, values)
 
 
 @dataclass(frozen=True)
@@ -624,26 +625,24 @@ def mail_tally(
     its index (see models.OutboxMail), and the failing ones of ``addresses`` (lower case).
     ``to`` or ``ticket_id`` None counts nothing.
 
-    Run on the connection's cursor (db.Prepared), so without the ORM's autoflush: mail
-    queued earlier in this transaction counts because notices.Replier.enqueue inserts its
-    row at once, not through the unit of work."""
+    Run on the session's connection, so without the ORM's autoflush: mail queued earlier
+    in this transaction counts because notices.Replier.enqueue inserts its row at once,
+    not through the unit of work."""
     values = {
         "to": to,
         "ticket_id": ticket_id,
         "day_since": day_since,
         "hour_since": hour_since,
-        **{f"address_{i}": address for i, address in enumerate(addresses)},
+        "addresses": list(addresses),
     }
-    rows = _mail_tally(len(addresses)).all(session, values)
+    rows = session.connection().execute(_MAIL_TALLY, values).all()
     to_address, ticket, overall, _ = rows[0]
     return MailTally(to_address, ticket, overall, frozenset(r[3] for r in rows if r[3]))
 
 
-@cache
-def _mail_tally(asked: int) -> Prepared:
-    """mail_tally's statement for ``asked`` addresses (a notice has one to a few; a Prepared
-    statement takes no expanding IN): the counts as one row (uncorrelated scalar subqueries,
-    run once each), joined to the failing addresses among those asked about: one row per
+def _mail_tally() -> Executable:
+    """mail_tally's statement: the counts as one row (uncorrelated scalar subqueries, run
+    once each), joined to the failing addresses among those asked about: one row per
     failing address, or one with a null address."""
     outbox, failing = m.OutboxMail.__table__.c, m.FailingAddress.__table__
     day_since = bindparam("day_since", type_=outbox.created_at.type)
@@ -658,11 +657,11 @@ def _mail_tally(asked: int) -> Prepared:
         .label("ticket"),
         count.where(outbox.created_at >= hour_since).scalar_subquery().label("overall"),
     ).subquery("counts")
-    addresses: list[BindParameter[str]] = [bindparam(f"address_{i}") for i in range(asked)]
-    asked_about = failing.c.email.in_(addresses) if addresses else false()  # not an empty IN
-    return Prepared(
-        select(counts, failing.c.email).select_from(counts.outerjoin(failing, asked_about))
-    )
+    asked_about = failing.c.email.in_(bindparam("addresses", expanding=True))
+    return select(counts, failing.c.email).select_from(counts.outerjoin(failing, asked_about))
+
+
+_MAIL_TALLY = _mail_tally()
 
 
 def add_alert(session: Session, key: str, kind: str, detail: Mapping[str, object]) -> bool:
