@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
@@ -134,6 +135,37 @@ def test_sqlite_transactions_take_the_write_lock_at_once(sqlite_url: str) -> Non
         with pytest.raises(sqlite3.OperationalError, match="locked"):
             other.execute("BEGIN IMMEDIATE")
         other.close()
+    engine.dispose()
+
+
+def test_sqlite_writers_of_one_process_wait_for_their_turn_in_a_queue(sqlite_url: str) -> None:
+    # Not in SQLite's busy handler, which sleeps and retries up to 100 ms apart: a thread with
+    # short transactions would wait for dozens of another's back-to-back long ones. With
+    # busy_timeout 0, a writer that met SQLite's lock would fail at once.
+    engine = make_engine(sqlite_url)
+    with engine.begin() as connection:
+        connection.exec_driver_sql("CREATE TABLE writes (who TEXT)")
+    holding = threading.Event()
+
+    def hold_the_write_lock() -> None:
+        with engine.begin() as connection:
+            connection.exec_driver_sql("INSERT INTO writes VALUES ('first')")
+            holding.set()
+            time.sleep(0.2)  # the other thread begins meanwhile
+
+    first = threading.Thread(target=hold_the_write_lock)
+    first.start()
+    try:
+        holding.wait(10)
+        with engine.connect() as connection:
+            connection.connection.driver_connection.execute("PRAGMA busy_timeout=0")
+            with connection.begin():
+                connection.exec_driver_sql("INSERT INTO writes VALUES ('second')")
+    finally:
+        first.join()
+    with engine.connect() as connection:
+        order = connection.exec_driver_sql("SELECT who FROM writes ORDER BY rowid").scalars()
+        assert list(order) == ["first", "second"]
     engine.dispose()
 
 

@@ -170,8 +170,8 @@ class _DeliveryAlongside:
     out as it is read rather than after it (the drain of 1,000 messages took 10 s, their
     1,700 replies 4 more). Started once the drain reaches BACKLOG messages; stopped with it,
     after the mail in hand (a delivery run after the drain sends what is left). The thread
-    waits for SMTP with the GIL let go; on SQLite its transactions wait for the drain's in
-    SQLite's busy handler."""
+    waits for SMTP with the GIL let go, and its transactions queue with the drain's (see
+    db._QueuedWriters)."""
 
     def __init__(self, app: App, report: DeliveryReport) -> None:
         self._app, self._report = app, report

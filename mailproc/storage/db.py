@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
+import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailproc.errors import StoreError
@@ -54,7 +57,9 @@ def _sqlite_engine(url: URL) -> Engine:
     # keeps the record it built, until the statement runs again: a 25 MB message would stay
     # in memory twice after its commit, and each large INSERT after it (its files, the routed
     # copy) would add its own. Preparing each time costs about 7 microseconds a statement.
-    engine = create_engine(url, connect_args={"cached_statements": 0})
+    # Each engine's connections queue for writing on a lock of their own (see _QueuedWriters).
+    writers = type("QueuedWriters", (_QueuedWriters,), {"turn": threading.Lock()})
+    engine = create_engine(url, connect_args={"cached_statements": 0, "factory": writers})
     event.listen(engine, "connect", _on_sqlite_connect)
     event.listen(engine, "begin", _on_sqlite_begin)
     return engine
@@ -96,7 +101,59 @@ def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
 def _on_sqlite_begin(connection: Connection) -> None:
     # Take the write lock up front: a deferred transaction that reads and then writes fails
     # with "database is locked" instead of waiting out busy_timeout.
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    driver = connection.connection.driver_connection
+    assert isinstance(driver, _QueuedWriters)  # the factory of every SQLite engine here
+    driver.wait_for_turn()
+    try:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    except BaseException:
+        driver.end_turn()
+        raise
+
+
+class _QueuedWriters(sqlite3.Connection):
+    """A SQLite connection whose transactions wait their turn, among the threads of this
+    process, on a lock of the engine's (``turn``) before SQLite's own write lock.
+
+    Every transaction here takes SQLite's write lock at BEGIN. A second writer meets it
+    busy, sleeps and tries again, 1, 2, 5, 10 ... 100 ms later, until busy_timeout: a thread
+    with short transactions (the outbox delivered while a backlog is read) seldom finds the
+    lock free between another thread's back-to-back ones and waits seconds for each. Queued
+    here, it takes its turn as soon as the transaction before it ends. Other processes still
+    meet SQLite's lock, and its busy_timeout.
+    """
+
+    turn: ClassVar[threading.Lock]
+    _has_turn = False
+
+    def wait_for_turn(self) -> None:
+        if not self.turn.acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000):
+            # What SQLite answers after busy_timeout, for the same reason, wrapped as
+            # SQLAlchemy wraps the driver's errors.
+            locked = sqlite3.OperationalError("database is locked")
+            raise OperationalError("BEGIN IMMEDIATE", None, locked)
+        self._has_turn = True
+
+    # A transaction ends (or the connection with it): the next writer's turn, however it went.
+    def commit(self) -> None:
+        self._ending(super().commit)
+
+    def rollback(self) -> None:
+        self._ending(super().rollback)
+
+    def close(self) -> None:
+        self._ending(super().close)
+
+    def _ending(self, end: Callable[[], None]) -> None:
+        try:
+            end()
+        finally:
+            self.end_turn()
+
+    def end_turn(self) -> None:
+        if self._has_turn:
+            self._has_turn = False
+            self.turn.release()
 
 
 def _postgresql_engine(url: URL) -> Engine:
