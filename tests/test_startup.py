@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from alembic.script import ScriptDirectory
 
-from mailproc.outgoing.outbox import STATUSES
+from mailproc.outgoing.statuses import STATUSES
 from mailproc.resources import shipped_dir
 from mailproc.service import cli
 from mailproc.storage.db import make_engine

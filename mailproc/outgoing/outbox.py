@@ -41,8 +41,6 @@ from mailproc.storage.db import utcnow
 
 log = logging.getLogger(__name__)
 
-# Every status an outbox mail can have (pending -> sending -> sent | failed | uncertain).
-STATUSES = ("pending", "sending", "sent", "failed", "uncertain")
 # A claim, and a started send, are this worker's for this long; it must exceed the longest
 # SMTP transaction, or a slow send is judged abandoned while it is still going on.
 LEASE = timedelta(minutes=5)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mailproc.errors import ConfigError, MailprocError, RulesError, StoreError, TemplateError
+from mailproc.outgoing.statuses import STATUSES as OUTBOX_STATUSES
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -27,9 +28,6 @@ if TYPE_CHECKING:
 
 EXIT_CONFIG = 2  # bad configuration, rules or templates
 EXIT_STORE = 3  # database unreachable or behind
-# outgoing.outbox.STATUSES, written out so that parsing needs no SQLAlchemy
-# (tests/test_startup.py checks they agree).
-OUTBOX_STATUSES = ("pending", "sending", "sent", "failed", "uncertain")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
