@@ -43,6 +43,12 @@ class DeskConfig:
     conversation: ConversationSettings
     # Told once by mail of each alert (a loop cap reached); None: alerts go to the log only.
     operator_address: str | None
+    # Mail about a ticket carries a signed Reply-To (mailproc.decision.proofs); off only for a
+    # mail server that cannot deliver plus-addressed mail to the desk's mailbox.
+    signed_replies: bool = True
+    # The environment variable holding the key that signs them; None: a key kept in the
+    # database, made at first use.
+    reply_key_env: str | None = None
 
     @property
     def own_addresses(self) -> frozenset[str]:
@@ -296,6 +302,8 @@ def _desk(t: _Table) -> DeskConfig:
         message_id_domain=t.get("message_id_domain", str, "") or address.split("@", 1)[1],
         conversation=_conversation(t),
         operator_address=t.get("operator_address", str, "").strip().lower() or None,
+        signed_replies=t.get("signed_replies", bool, True),
+        reply_key_env=t.get("reply_key_env", str, "").strip() or None,
     )
     t.finish()
     return desk

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from mailproc.decision.proofs import Role
 from mailproc.mail.message import Attachment
 from mailproc.storage import models as m
 
@@ -28,3 +29,4 @@ class Notice:
     references: tuple[str, ...] = field(default=())
     attachments: tuple[Attachment, ...] = ()
     internal: bool = False
+    role: Role = "requester"

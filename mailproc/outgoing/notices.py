@@ -13,6 +13,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from mailproc.config import Config
+from mailproc.decision.proofs import ReplyKeys
 from mailproc.decision.states import PRIORITY_LABELS, state_label
 from mailproc.mail.message import Attachment
 from mailproc.mail.subject_codes import tag_subject
@@ -77,6 +78,8 @@ class Replier:
     config: Config
     rulebook: Rulebook
     renderer: ReplyRenderer
+    # Signs each ticket mail's Reply-To; None: mail goes out without one (see DeskConfig).
+    reply_keys: ReplyKeys | None = None
 
     def base_context(
         self, requester_email: str, requester_name: str, subject: str
@@ -175,6 +178,7 @@ class Replier:
             message_id=message_id,
             auto_submitted="auto-generated" if notice.internal else "auto-replied",
             attachments=notice.attachments,
+            reply_to=self.reply_address(notice),
         )
         subject = (
             tag_subject(rendered.subject, notice.ticket.code, desk.code_tag)
@@ -193,6 +197,14 @@ class Replier:
             "next_attempt_at": now,
         }
         store.add_outbox_mail(session, values, raw)
+
+
+    def reply_address(self, notice: Notice) -> str | None:
+        """The signed address a reply to ``notice`` must come to, to act on its ticket in the
+        role of the people it goes to."""
+        if self.reply_keys is None or notice.ticket is None:
+            return None
+        return self.reply_keys.reply_address(notice.ticket.code, notice.role)
 
 
 def files_context(attachments: Sequence[Attachment]) -> list[dict[str, object]]:

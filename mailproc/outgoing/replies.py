@@ -272,6 +272,7 @@ def build_email(
     message_id: str,
     auto_submitted: str = "auto-replied",
     attachments: Sequence[Attachment] = (),
+    reply_to: str | None = None,
 ) -> bytes:
     """The reply as wire bytes (CRLF lines): multipart/alternative, text and HTML, UTF-8;
     with ``attachments``, a multipart/mixed holding that and the files.
@@ -284,7 +285,10 @@ def build_email(
     every value it is given, which made building a reply cost more than the rest of queueing
     it (bench/README.md). The layout is fixed, so little is lost.
     """
-    header_values = (sender, sender_name, *to, *cc, message_id, in_reply_to or "", *references)
+    header_values = (
+        *(sender, sender_name, *to, *cc, reply_to or "", message_id, in_reply_to or ""),
+        *references,
+    )
     if any("\r" in value or "\n" in value for value in (*header_values, auto_submitted)):
         raise ValueError("a header value holds a line break")
     # Non-ASCII mailbox names cannot be encoded-words: they need SMTPUTF8's raw UTF-8 headers.
@@ -294,6 +298,8 @@ def build_email(
         ("From", _mailbox(sender, sender_name, utf8)),
         ("To", ", ".join(_mailbox(addr, "", utf8) for addr in to)),
         ("Cc", ", ".join(_mailbox(addr, "", utf8) for addr in cc)),
+        # The ticket's signed address (mailproc.decision.proofs): a reply proves it got this.
+        ("Reply-To", _mailbox(reply_to, sender_name, utf8) if reply_to else ""),
         ("Date", formatdate(localtime=True)),
         ("Message-ID", _angled(message_id)),
         ("In-Reply-To", _angled(in_reply_to) if in_reply_to else ""),

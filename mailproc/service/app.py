@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -9,10 +10,13 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailproc.config import Config
+from mailproc.decision.proofs import ReplyKeys
+from mailproc.errors import ConfigError
 from mailproc.outgoing.delivery import MaildirSender, Sender, SmtpSender
 from mailproc.outgoing.notices import Replier
 from mailproc.outgoing.replies import ReplyRenderer
 from mailproc.rules.rulebook import Rulebook, load_rulebook
+from mailproc.storage import store
 from mailproc.storage.db import make_engine, make_sessions
 from mailproc.storage.schema import require_current
 from mailproc.tickets.pipeline import Pipeline
@@ -42,8 +46,28 @@ class App:
         return ReplyRenderer(self.config.templates_dir)
 
     @cached_property
+    def reply_keys(self) -> ReplyKeys | None:
+        """The key that signs reply addresses: from the environment variable the configuration
+        names, else the one kept in the database (made at first use)."""
+        desk = self.config.desk
+        if not desk.signed_replies:
+            return None
+        if desk.reply_key_env is not None:
+            key = os.environ.get(desk.reply_key_env, "")
+            if len(key) < 16:
+                raise ConfigError(
+                    f"[desk] reply_key_env: set {desk.reply_key_env} to a secret of at least "
+                    "16 characters (e.g. the output of `openssl rand -hex 32`)"
+                )
+        else:
+            with self.sessions.begin() as session:
+                key = store.desk_key(session, "reply_addresses")
+        return ReplyKeys(key.encode(), desk.address)
+
+    @cached_property
     def pipeline(self) -> Pipeline:
-        return Pipeline(self.sessions, Replier(self.config, self.rulebook, self.renderer))
+        replier = Replier(self.config, self.rulebook, self.renderer, self.reply_keys)
+        return Pipeline(self.sessions, replier)
 
     @cached_property
     def sender(self) -> Sender:

@@ -363,3 +363,15 @@ class Alert(Base):
     kind: Mapped[str] = mapped_column(String(40))
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class DeskKey(Base):
+    """A secret of the desk kept with its data, so that every worker shares it: the key that
+    signs reply addresses (mailproc.decision.proofs), made at first use when the
+    configuration names none."""
+
+    __tablename__ = "desk_keys"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    value: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

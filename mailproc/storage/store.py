@@ -7,6 +7,7 @@ Every function takes the session explicitly; transactions are opened by the call
 from __future__ import annotations
 
 import hashlib
+import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -677,6 +678,20 @@ def add_alert(session: Session, key: str, kind: str, detail: Mapping[str, object
         .returning(m.Alert.id)
     )
     return session.scalar(statement) is not None
+
+
+def desk_key(session: Session, name: str) -> str:
+    """The desk's secret called ``name``, made now (random, 256 bits) if it is not there yet.
+
+    Of two workers starting at once, both insert ON CONFLICT DO NOTHING and both read the
+    one that was committed first: every worker signs with the same key."""
+    statement = (
+        upsert_into(session.get_bind().dialect.name)(m.DeskKey)
+        .values(name=name, value=secrets.token_hex(32), created_at=utcnow())
+        .on_conflict_do_nothing(index_elements=["name"])
+    )
+    session.execute(statement)
+    return session.scalars(select(m.DeskKey.value).where(m.DeskKey.name == name)).one()
 
 
 @dataclass(frozen=True)

@@ -265,7 +265,7 @@ def _hold(p: Applier, a: Applying, ticket: m.Ticket, unknown: tuple[str, ...]) -
     context = p.base_context(a)
     context["ticket"] = _ticket_context(p, ticket)
     context["unknown"] = list(unknown)
-    return p.send(a, Notice("staff_help", staff_member, context, ticket))
+    return p.send(a, Notice("staff_help", staff_member, context, ticket, role="staff"))
 
 
 def _back_in_service(p: Applier, a: Applying, ticket: m.Ticket) -> None:

@@ -61,6 +61,7 @@ def area_notice(
         cc=tuple(cc),
         attachments=tuple(attachments),
         internal=True,
+        role="staff",
     )
 
 
