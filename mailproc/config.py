@@ -15,6 +15,7 @@ from mailproc.decision.settings import STRANGER_REPLIES, ConversationSettings, S
 from mailproc.errors import ConfigError
 from mailproc.mail.authresults import ON_FAILURE, OnFailure
 from mailproc.resources import shipped_dir
+from mailproc.sources.dkim import DkimSettings, parse_dns_server
 from mailproc.sources.imap import ImapSettings
 from mailproc.tls import TLS_MODES, TlsMode
 
@@ -116,6 +117,7 @@ class AuthenticationConfig:
 
     authserv_id: str
     on_failure: OnFailure
+    dkim: DkimSettings
 
 
 @dataclass(frozen=True)
@@ -464,9 +466,24 @@ def _authentication(t: _Table) -> AuthenticationConfig:
     config = AuthenticationConfig(
         authserv_id=t.get("authserv_id", str, "").strip().lower(),
         on_failure=cast(OnFailure, t.choice("on_failure", ON_FAILURE, "flag")),
+        dkim=_dkim(t),
     )
     t.finish()
     return config
+
+
+def _dkim(t: _Table) -> DkimSettings:
+    servers = []
+    for entry in t.strings("dns_servers"):
+        try:
+            servers.append(parse_dns_server(entry))
+        except ValueError as exc:
+            raise t.error("dns_servers", f"{entry!r}: {exc}") from None
+    return DkimSettings(
+        enabled=t.get("dkim", bool, True),
+        dns_servers=tuple(servers),
+        dns_timeout_seconds=t.positive("dns_timeout_seconds", 5),
+    )
 
 
 def _check_unique_names(root: _Table, config: Config) -> None:

@@ -17,6 +17,7 @@ from mailproc.storage.schema import upgrade
 pytest_plugins = [
     "tests.db_fixtures",
     "tests.smtp_fixtures",
+    "tests.dns_fixtures",
     "tests.dovecot",
     "tests.e2e",
 ]
