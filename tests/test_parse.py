@@ -20,8 +20,10 @@ from mailproc.mail.message import Address
 from mailproc.mail.parse import MAX_ATTACHMENTS, MAX_PARTS, Limits, parse_message
 from mailproc.mail.safe_names import (
     MAX_NAME_LENGTH,
+    SUSPECT_MARK,
     generated_filename,
     safe_filename,
+    safe_text,
     unique_names,
 )
 
@@ -439,7 +441,8 @@ def test_rfc2231_continuations_and_rfc2047_names_are_decoded() -> None:
         + PDF,
     )
     names = [a.filename for a in parse_message(raw).attachments]
-    assert names == ["Relatório de erro.pdf", "Ofício nº 12.pdf"]
+    # NFKC (safe_filename) writes the ordinal indicator "º" as the "o" it is.
+    assert names == ["Relatório de erro.pdf", "Ofício no 12.pdf"]
 
 
 @pytest.mark.parametrize(
@@ -500,11 +503,57 @@ def test_very_long_file_name_is_cut_keeping_its_extension() -> None:
     assert attachment.filename.endswith("x.pdf")
 
 
-def test_safe_filename_normalises_to_nfc_and_strips_controls() -> None:
+def test_safe_filename_normalises_to_nfkc_and_strips_controls() -> None:
     decomposed = unicodedata.normalize("NFD", "Declaração\u2066\t final.pdf")
     assert safe_filename(decomposed) == "Declaração final.pdf"
     assert safe_filename("\u202e\u200f") == ""
     assert generated_filename(3, "") == "anexo-3.bin"
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        # compatibility forms become what they show, then are judged as such
+        ("\uff45\uff58\uff45", "exe"),
+        ("COM\u00b9.txt", "_COM1.txt"),
+        ("..\uff0f..\uff0fetc\uff0fpasswd", "passwd"),
+        ("\U0001d41b\U0001d428\U0001d425\U0001d41e\U0001d42d\U0001d428.pdf", "boleto.pdf"),
+        # invisible: format characters and default-ignorable code points
+        ("bo\u200bleto\u2060\ufeff\u00ad.pdf", "boleto.pdf"),
+        ("nota\u3164\u115f\ufe0f\U000e0041.pdf", "nota.pdf"),
+        ("o\u200b\u0301.pdf", "ó.pdf"),  # the accent meets its letter once the space is gone
+        # a word in two scripts is marked, once; one script per word is not
+        ("b\u043eleto.pdf", f"{SUSPECT_MARK}b\u043eleto.pdf"),
+        (f"{SUSPECT_MARK}b\u043eleto.pdf", f"{SUSPECT_MARK}b\u043eleto.pdf"),
+        ("\u0440ayment.pdf", f"{SUSPECT_MARK}\u0440ayment.pdf"),
+        ("\u03b1lpha.txt", f"{SUSPECT_MARK}\u03b1lpha.txt"),
+        ("Отчет final.pdf", "Отчет final.pdf"),
+        ("東京タワー.jpg", "東京タワー.jpg"),
+        ("relatório 2ª via.pdf", "relatório 2a via.pdf"),
+    ],
+)
+def test_file_names_show_what_they_are(name: str, expected: str) -> None:
+    assert safe_filename(name) == expected
+    assert safe_filename(expected) == expected
+
+
+def test_a_marked_name_keeps_its_extension_within_the_length_limit() -> None:
+    name = safe_filename("b\u043eleto " + "x" * 300 + ".pdf")
+    assert name.startswith(SUSPECT_MARK) and name.endswith("x.pdf")
+    assert len(name) == MAX_NAME_LENGTH
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Erro\x00 no\x1b[2J SIASG\x07", "Erro no [2J SIASG"),
+        ("a\tb\r\nc\x85d\x9be", "a b c d e"),
+        ("\u202eexe.pdf\u2066 x\u061c", "exe.pdf x"),
+        ("  Reativação  de UASG ", "Reativação de UASG"),
+    ],
+)
+def test_subjects_and_names_lose_controls_and_bidi_characters(text: str, expected: str) -> None:
+    assert safe_text(text) == expected
 
 
 # --- broken and hostile structure ----------------------------------------------------------

@@ -111,10 +111,11 @@ def text_from_raw_header(value: str) -> str:
 
     The stdlib keeps raw 8-bit header bytes as surrogate escapes and later shows them as
     U+FFFD; decoding them ourselves keeps "Informações" sent unencoded in UTF-8 or latin-1.
+    A NUL goes: no header holds one rightly, and PostgreSQL cannot store it.
     """
     if _RAW_8BIT.search(value):
         value = decode_bytes(value.encode("utf-8", "surrogateescape")).text
-    return _LINE_BREAKS.sub("", value)
+    return _LINE_BREAKS.sub("", value).replace("\x00", "")
 
 
 def decode_encoded_words(text: str) -> str:

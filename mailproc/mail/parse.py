@@ -29,6 +29,7 @@ from mailproc.mail.safe_names import (
     generated_filename,
     safe_filename,
     unique_names,
+    safe_text,
 )
 
 log = logging.getLogger(__name__)
@@ -282,7 +283,7 @@ def _build(tree: Message, budget: _Budget, depth: int, forward_level: int) -> In
         to=_addresses(raw, "to", defects),
         cc=_addresses(raw, "cc", defects),
         reply_to=_addresses(raw, "reply-to", defects),
-        subject=" ".join(decode_encoded_words(_first(raw, "subject") or "").split()),
+        subject=safe_text(decode_encoded_words(_first(raw, "subject") or "")),
         message_id=next(iter(_message_ids(_first(raw, "message-id"))), None),
         in_reply_to=next(iter(_message_ids(_first(raw, "in-reply-to"))), None),
         references=tuple(_message_ids(_first(raw, "references"))),
@@ -322,8 +323,11 @@ def _read_headers(
         text = text_from_raw_header(text)
         if key in _INTERPRETED_HEADERS:
             interpreted.setdefault(key, []).append(text)
-        if total <= MAX_HEADER_FIELDS:
-            shown.setdefault(key, []).append(decode_encoded_words(text))
+        if total <= MAX_HEADER_FIELDS and key in _VERBATIM_HEADERS:
+            shown.setdefault(key, []).append(text)
+        elif total <= MAX_HEADER_FIELDS:
+            # Without the NUL an encoded-word may hold, as text_from_raw_header drops raw ones.
+            shown.setdefault(key, []).append(decode_encoded_words(text).replace("\x00", ""))
     if total > MAX_HEADER_FIELDS:
         defects.append(f"{total - MAX_HEADER_FIELDS} header fields beyond the first 200 not kept")
     return {key: tuple(values) for key, values in shown.items()}, interpreted
@@ -399,7 +403,7 @@ def _display_name(mailbox: MailboxAddress, address: str, defects: list[str]) -> 
     """
     # The stdlib leaves bytes of encoded words it could not decode as surrogate escapes
     # (an "ISO-2022-JP" word holding Shift_JIS, mail093): decode them like raw header bytes.
-    name = " ".join(text_from_raw_header(mailbox.display_name).split())
+    name = safe_text(text_from_raw_header(mailbox.display_name))
     if {found.lower() for found in _STANDALONE_ADDRESS.findall(name)} - {address}:
         defects.append(f"display name {name[:60]!r} shows another address than {address}")
         return ""

@@ -1,4 +1,11 @@
-"""Attachment file names: decoded from MIME parameters, then made safe to show and store."""
+"""Text a sender chose and staff see: file names, subjects and display names, made safe to
+show, store and put in a header.
+
+Controls (C0 and C1: NUL, ESC, BEL...) would end a PostgreSQL text at NUL and act on the
+terminal of an operator listing tickets; bidirectional controls make "a\u202egnp.exe" show
+as "aexe.png". Neither is ever part of what a person wrote. File names get more, as staff
+save and open them: see safe_filename.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +14,30 @@ import unicodedata
 from collections.abc import Iterable
 from email.message import Message
 
+import regex
+
 from mailproc.mail.charsets import decode_encoded_words
 
 MAX_NAME_LENGTH = 150
+# Put before a file name with a word written in two alphabets (see safe_filename).
+SUSPECT_MARK = "[nome suspeito] "
 # Longer "extensions" are just the tail of a long name and are not worth keeping whole.
 _MAX_EXTENSION_LENGTH = 16
 
-# Bidirectional embeddings, overrides, isolates and marks: they can make "a\u202egnp.exe"
-# display as "aexe.png".
-_BIDI_CONTROLS = frozenset("\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+# C0 and C1 controls (Unicode category Cc): each becomes a space, as a tab or a line break
+# between two words separates them.
+_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f]")
+# Bidirectional embeddings, overrides, isolates and marks, and the Arabic letter mark.
+_BIDI_CONTROLS = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+# Characters that show nothing: format characters (zero-width space and joiners, soft
+# hyphen, BOM, bidi controls, tags) and every default-ignorable code point (Hangul fillers,
+# variation selectors): in a file name they only make two different names look alike.
+_INVISIBLE = regex.compile(r"[\p{Cf}\p{Default_Ignorable_Code_Point}]")
+# A word of a file name, and its Latin letters and its letters of any other script (by
+# Script_Extensions, so a letter shared by several scripts counts for each).
+_WORD = regex.compile(r"[\p{L}\p{M}]+")
+_LATIN_LETTER = regex.compile(r"[\p{L}&&\p{scx=Latin}]", regex.V1)
+_OTHER_LETTER = regex.compile(r"[\p{L}--\p{scx=Latin}]", regex.V1)
 _PATH_SEPARATORS = re.compile(r"[/\\]")
 _SPACES = re.compile(r"\s+")
 # Characters Windows refuses in a file name (":" also opens an NTFS alternate data stream):
@@ -24,8 +46,15 @@ _WINDOWS_RESERVED_CHARACTERS = re.compile(r'[:*?"<>|]')
 # Device names Windows reserves whatever the extension ("NUL.txt" is the null device too).
 _WINDOWS_DEVICE_NAMES = frozenset(
     {"con", "prn", "aux", "nul", "conin$", "conout$"}
-    | {f"{port}{n}" for port in ("com", "lpt") for n in (*"0123456789", "¹", "²", "³")}
+    | {f"{port}{n}" for port in ("com", "lpt") for n in "0123456789"}
 )
+
+
+def safe_text(text: str) -> str:
+    """One line of a sender's text (a subject, a display name) safe to show, store and put
+    in a header: controls become spaces, bidi controls go, runs of white space are one
+    space, and none leads or trails."""
+    return " ".join(_BIDI_CONTROLS.sub("", _CONTROLS.sub(" ", text)).split())
 
 
 def decode_filename(content_headers: Message) -> str:
@@ -44,20 +73,36 @@ def decode_filename(content_headers: Message) -> str:
 
 
 def safe_filename(name: str) -> str:
-    """``name`` made safe to show and to save on Linux and Windows, NFC, at most 150 chars.
+    """``name`` made safe to show and to save on Linux and Windows, at most 150 characters.
 
-    No path, no control or bidi characters, no leading dots (hidden files) nor trailing dots
-    and spaces (which Windows drops), Windows-reserved characters replaced by "_" and device
-    names ("CON", "nul.txt", "COM1") prefixed with "_". Returns "" when nothing usable is
-    left; the caller then generates a name.
+    NFKC first, so a name is made of the characters it shows (full-width letters, ligatures
+    and other compatibility forms become plain ones: "ｅｘｅ" is "exe"); then no invisible
+    characters (see _INVISIBLE), no controls (each a space), no path, no leading dots
+    (hidden files) nor trailing dots and spaces (which Windows drops), Windows-reserved
+    characters replaced by "_" and device names ("CON", "nul.txt", "COM1") prefixed with
+    "_". A name with a word that mixes Latin letters with letters of another script (a
+    Cyrillic "о" in "bоleto.pdf") is kept but begins with SUSPECT_MARK: see mixes_scripts.
+    Returns "" when nothing usable is left; the caller then generates a name.
     """
-    name = _PATH_SEPARATORS.split(name)[-1]
-    name = "".join(_safe_character(character) for character in name)
+    name = _PATH_SEPARATORS.split(_CONTROLS.sub(" ", _visible(name)))[-1]
     name = _WINDOWS_RESERVED_CHARACTERS.sub("_", name)
     name = _SPACES.sub(" ", name).strip().lstrip(".").strip().rstrip(". ")
     if _is_device_name(name):
         name = f"_{name}"
-    return _shortened(unicodedata.normalize("NFC", name)).rstrip(". ")
+    if name and mixes_scripts(name) and not name.startswith(SUSPECT_MARK):
+        name = SUSPECT_MARK + name
+    return _shortened(name).rstrip(". ")
+
+
+def mixes_scripts(name: str) -> bool:
+    """Whether a word of ``name`` (a run of letters and marks) holds Latin letters and
+    letters of another script: a look-alike such as "bоleto" with a Cyrillic "о", or
+    "fatura.рdf". Each word is judged alone, as a browser judges each label of a domain
+    name (UTS #39 mixed-script detection), so "Отчет final.pdf" is two one-script words.
+    Digits, punctuation and accents belong to every script."""
+    return any(
+        _LATIN_LETTER.search(word) and _OTHER_LETTER.search(word) for word in _WORD.findall(name)
+    )
 
 
 def unique_names(names: Iterable[str]) -> list[str]:
@@ -82,13 +127,11 @@ def generated_filename(number: int, extension: str, stem: str = "anexo") -> str:
     return f"{stem}-{number}.{extension or 'bin'}"
 
 
-def _safe_character(character: str) -> str:
-    """Control characters become a space (a tab or newline in a name separates words); bidi go."""
-    if character in _BIDI_CONTROLS:
-        return ""
-    if unicodedata.category(character) == "Cc":
-        return " "
-    return character
+def _visible(name: str) -> str:
+    """NFKC without invisible characters. Normalised again once they are gone, as one may
+    have stood between a letter and its accent, and before, as NFKC may make one (U+3164)."""
+    visible = _INVISIBLE.sub("", unicodedata.normalize("NFKC", name))
+    return unicodedata.normalize("NFKC", visible)
 
 
 def _is_device_name(name: str) -> bool:

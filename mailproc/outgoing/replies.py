@@ -101,6 +101,7 @@ from mailproc.errors import TemplateError
 from mailproc.mail.message import Attachment
 
 TEXT_SUFFIX = ".txt.j2"
+from mailproc.mail.safe_names import safe_text
 HTML_SUFFIX = ".html.j2"
 SUBJECT_BLOCK = "subject"
 
@@ -294,7 +295,8 @@ def build_email(
     # Non-ASCII mailbox names cannot be encoded-words: they need SMTPUTF8's raw UTF-8 headers.
     utf8 = not all(addr.isascii() for addr in (sender, *to, *cc))
     fields = [
-        ("Subject", _one_line(f"{tag} {rendered.subject}" if tag else rendered.subject)),
+        # One line, and nothing a mail reader or terminal would act on (mail.safe_names).
+        ("Subject", safe_text(f"{tag} {rendered.subject}" if tag else rendered.subject)),
         ("From", _mailbox(sender, sender_name, utf8)),
         ("To", ", ".join(_mailbox(addr, "", utf8) for addr in to)),
         ("Cc", ", ".join(_mailbox(addr, "", utf8) for addr in cc)),

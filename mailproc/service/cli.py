@@ -11,6 +11,7 @@ import json
 import sys
 import tempfile
 import threading
+import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, replace
 from datetime import datetime, timedelta
@@ -107,26 +108,26 @@ def cmd_status(app: App, args: argparse.Namespace) -> int:
 
     status = collect(app, ask_servers=not args.offline)
     if args.json:
-        print(json.dumps(status.as_json(), ensure_ascii=False, default=str))
+        _say_json(status.as_json())
     else:
-        print(f"database: {status.database}")
+        _say(f"database: {status.database}")
         for box in status.mailboxes:
             backlog = "?" if box.backlog is None else box.backlog
-            print(
+            _say(
                 f"mailbox {box.name}/{box.folder}: last read {box.last_poll_at or 'never'}, "
                 f"backlog {backlog}, last error {box.last_error or '-'}"
             )
-        print(
+        _say(
             f"outbox: {status.outbox_pending} pending (oldest due {status.outbox_oldest_due}),"
             f" {status.outbox_failed} failed, {status.outbox_uncertain} uncertain"
         )
-        print(f"tickets: {status.tickets_by_state}; {status.tickets_overdue} past deadline")
-        print(f"failing addresses (no automatic mail): {status.failing_addresses}")
+        _say(f"tickets: {status.tickets_by_state}; {status.tickets_overdue} past deadline")
+        _say(f"failing addresses (no automatic mail): {status.failing_addresses}")
         for alert in status.alerts:
-            print(f"alert: {alert.created_at:%Y-%m-%d %H:%M} {alert.key} {alert.detail}")
+            _say(f"alert: {alert.created_at:%Y-%m-%d %H:%M} {alert.key} {alert.detail}")
         for problem in status.problems:
-            print(f"PROBLEM: {problem}")
-        print("healthy" if status.healthy else "UNHEALTHY")
+            _say(f"PROBLEM: {problem}")
+        _say("healthy" if status.healthy else "UNHEALTHY")
     return 0 if status.healthy else 1
 
 
@@ -165,10 +166,10 @@ def cmd_tickets_list(app: App, args: argparse.Namespace) -> None:
             query = query.where(m.Ticket.state == args.state)
         tickets = [_ticket_summary(t) for t in session.scalars(query)]
     if args.json:
-        print(json.dumps(tickets, ensure_ascii=False))
+        _say_json(tickets)
         return
     for t in tickets:
-        print(
+        _say(
             f"{t['code']}  {t['state']:<26} {t['theme'] or '-':<16} {t['requester']:<32} "
             f"{t['subject']}"
         )
@@ -186,17 +187,17 @@ def cmd_tickets_show(app: App, args: argparse.Namespace) -> int:
             return 1
         detail = _ticket_detail(ticket)
     if args.json:
-        print(json.dumps(detail, ensure_ascii=False, default=str))
+        _say_json(detail)
         return 0
     for key, value in detail.items():
         if isinstance(value, list):
-            print(f"{key}:")
+            _say(f"{key}:")
             for item in value:
-                print(f"  - {json.dumps(item, ensure_ascii=False, default=str)}")
+                _say(f"  - {json.dumps(item, ensure_ascii=False, default=str)}")
         elif isinstance(value, dict):
-            print(f"{key}: {json.dumps(value, ensure_ascii=False, default=str)}")
+            _say(f"{key}: {json.dumps(value, ensure_ascii=False, default=str)}")
         else:
-            print(f"{key}: {value}")
+            _say(f"{key}: {value}")
     return 0
 
 
@@ -206,16 +207,16 @@ def cmd_outbox_list(app: App, args: argparse.Namespace) -> None:
     with app.start().sessions() as session:
         entries = store.outbox_entries(session, args.status, args.limit)
     if args.json:
-        print(json.dumps([asdict(e) for e in entries], ensure_ascii=False, default=str))
+        _say_json([asdict(e) for e in entries])
         return
     for e in entries:
         when = e.sent_at or e.next_attempt_at
-        print(
+        _say(
             f"{e.id:>6}  {e.status:<9} {e.ticket or '-':<11} {when:%Y-%m-%d %H:%M} "
             f"{e.purpose:<18} {', '.join(e.to):<32} {e.subject}"
         )
         if e.last_error:
-            print(f"{'':>8}last error: {e.last_error}")
+            _say(f"{'':>8}last error: {e.last_error}")
 
 
 def cmd_outbox_resend(app: App, args: argparse.Namespace) -> int:
@@ -360,6 +361,38 @@ def _evaluation(evaluation: m.Evaluation | None) -> dict[str, object] | None:
         "rater": evaluation.rater,
         "at": evaluation.updated_at.isoformat(),
     }
+
+
+def _say(line: str) -> None:
+    """Print one line of a listing, what a terminal would act on shown as Python escapes:
+    a subject holding ESC or a bidi override must not move the cursor or reorder the line."""
+    print(_escaped(line, lambda character: character.encode("unicode_escape").decode()))
+
+
+def _say_json(value: object) -> None:
+    """Print ``value`` as one line of JSON, what a terminal would act on as JSON escapes
+    (json escapes only C0 controls itself): the same JSON to a script, safe on a screen."""
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    print(_escaped(text, _json_escape))
+
+
+def _escaped(text: str, escape: Callable[[str], str]) -> str:
+    """``text`` with every character a terminal acts on rather than shows (controls, format
+    characters such as bidi overrides, unassigned and private ones, line and paragraph
+    separators) replaced by ``escape`` of it."""
+    if text.isprintable():
+        return text
+    return "".join(escape(c) if _acts(c) else c for c in text)
+
+
+def _acts(character: str) -> bool:
+    return unicodedata.category(character)[0] == "C" or character in "\u2028\u2029"
+
+
+def _json_escape(character: str) -> str:
+    """A JSON string escape of one character, as a surrogate pair beyond the BMP."""
+    units = character.encode("utf-16-be")
+    return "".join(f"\\u{units[i] << 8 | units[i + 1]:04x}" for i in range(0, len(units), 2))
 
 
 Handler = Callable[["App", argparse.Namespace], int | None]
