@@ -34,9 +34,18 @@ SIGNED_HEADERS = ("from", "to", "subject", "date", "message-id", "from")
 
 
 class _TruncatingHandler(DNSHandler):
-    """Answers over UDP as real servers do without EDNS: at most 512 bytes, else truncated."""
+    """Answers over UDP as real servers do without EDNS: at most 512 bytes, else an empty
+    answer with the TC flag. (dnslib's own truncation drops the question, which dnspython
+    rightly refuses as an answer to another question.)"""
 
-    udplen = 512
+    def get_reply(self, data: bytes) -> bytes:
+        packed: bytes = super().get_reply(data)
+        if self.protocol != "udp" or len(packed) <= 512:
+            return packed
+        request = DNSRecord.parse(data)
+        truncated = request.reply()
+        truncated.header.tc = 1
+        return bytes(truncated.pack())
 
 
 class _Zone:

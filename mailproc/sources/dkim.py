@@ -117,6 +117,8 @@ class DkimVerifier:
         self._resolver = _resolver(settings)
 
     def verify(self, raw: bytes, from_domain: str) -> DkimResult:
+        """What the signatures of ``raw`` (the mail as received) prove for ``from_domain``,
+        the domain of its one From address. Never raises for anything in the mail or DNS."""
         if not self._settings.enabled:
             return DkimResult(False, None, "not checked (dkim = false)")
         match = _HEADER_END.search(raw)
@@ -171,7 +173,7 @@ def _verify_one(message: dkim.DKIM, index: int, value: bytes, lookup: _KeyLookup
     lookup.failure = None
     try:
         valid = message.verify(idx=index, dnsfunc=lookup)
-    except dkim.DKIMException as exc:
+    except (dkim.DKIMException, ValueError) as exc:
         return _Verdict(domain, False, _reason_of(exc))
     if valid:
         return _Verdict(domain, True, f"pass d={domain}")
@@ -196,7 +198,7 @@ def _refusal(value: bytes, tags: dict[bytes, bytes]) -> str | None:
     return None
 
 
-def _reason_of(exc: dkim.DKIMException) -> str:
+def _reason_of(exc: Exception) -> str:
     """dkimpy's messages quote the signature's tags; keep only what kind of failure it was."""
     import dkim
 
@@ -222,6 +224,7 @@ class _KeyLookup:
         self.failure: str | None = None
 
     def __call__(self, name: bytes, timeout: float = 0) -> bytes | None:
+        # dkimpy's timeout is per lookup; the message's deadline is what bounds the wait.
         record, self.failure = self._fetch(name)
         if record is not None:
             self.failure = _unusable(name, record)
@@ -272,7 +275,8 @@ def _unusable(name: bytes, record: bytes) -> str | None:
         return "key revoked"
     try:
         key, bits, kind, _ = dkim.evaluate_pk(name, record)
-    except (dkim.DKIMException, ValueError):
+    # dkimpy's ASN.1 parser asserts on some malformed keys; refused here, dkimpy never sees them.
+    except (dkim.DKIMException, ValueError, AssertionError):
         return "bad key record"
     if kind == b"rsa" and (
         bits > MAX_KEY_BITS or key["publicExponent"].bit_length() > MAX_EXPONENT_BITS
