@@ -5,11 +5,15 @@ from __future__ import annotations
 import io
 import json
 import logging
+import subprocess
 from collections.abc import Iterator
 
 import pytest
 
 from mailproc.logsafe import MaskingFormatter, install_masking, mask
+from tests.conftest import REPO
+from tests.e2e import COMMAND_TIMEOUT, Desk
+from tests.mails import mail, png
 
 
 @pytest.mark.parametrize(
@@ -116,3 +120,29 @@ def test_installing_twice_masks_once(
     assert not isinstance(handler.formatter.inner, MaskingFormatter)
     logger.info("%s", "maria@rj.gov.br")
     assert stream.getvalue() == "INFO ***@rj.gov.br\n"
+
+
+@pytest.mark.servers
+def test_a_poll_at_debug_level_logs_nothing_a_mail_says(desk: Desk) -> None:
+    """At debug level imapclient logs every IMAP line it reads, the fetched mail included:
+    mailproc's own loggers go to debug, the libraries' stay at info."""
+    desk.imap.append(
+        "INBOX",
+        mail(
+            "Pregão 90012 travado na homologação",
+            "Bom dia, o pregão não avança.",
+            sender="Josefina Albuquerque <josefina@saude.rj.gov.br>",
+            attachments=(("captura-da-tela-homologacao.png", "image/png", png()),),
+        ),
+    )
+
+    done = subprocess.run(
+        desk.command("--log-level", "debug", "poll", "--once", "--json"),
+        cwd=REPO, env=desk.env, capture_output=True, timeout=COMMAND_TIMEOUT, check=False,
+    )  # fmt: skip
+
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["processed"] == 1
+    log = done.stderr.decode()
+    for said in ("Pregão", "90012", "Josefina", "Albuquerque", "captura-da-tela", "avança"):
+        assert said not in log, said

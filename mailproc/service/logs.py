@@ -28,10 +28,18 @@ class JsonFormatter(logging.Formatter):
 
 
 def setup_logging(level: str, fmt: str) -> None:
-    """Configure the root logger once; ``fmt`` is "text" or "json"."""
+    """Configure the root logger once; ``fmt`` is "text" or "json".
+
+    ``level`` is mailproc's own; the libraries log at info at most. At debug, imapclient
+    logs every line the IMAP server sends, the mail fetched included: subjects, names and
+    file names that masking cannot find (LGPD), in lines no operator needs."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT))
     install_masking(handler)  # LGPD: no CPF, CNPJ, phone or mailbox name in any log line
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(level.upper())
+    wanted = logging.getLevelNamesMapping()[level.upper()]
+    root.setLevel(max(wanted, logging.INFO))
+    # Below info for mailproc's loggers only; else they follow the root (NOTSET), and a call
+    # at info undoes an earlier one at debug.
+    logging.getLogger("mailproc").setLevel(wanted if wanted < logging.INFO else logging.NOTSET)
