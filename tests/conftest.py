@@ -28,12 +28,6 @@ EXAMPLES = REPO / "examples"
 
 DESK_CONFIG = """
 [desk]
-# The key that signs the desk's reply addresses in tests: known, so that tests can address a
-# reply as a mail client does, to the Reply-To of the desk's mail (tests.threads.signed).
-REPLY_KEY_ENV = "MAILPROC_TEST_REPLY_KEY"
-TEST_REPLY_KEY = "tests-only-reply-key-0123456789abcdef"
-os.environ.setdefault(REPLY_KEY_ENV, TEST_REPLY_KEY)
-
 name = "Central de Atendimento – Compras.gov.br RJ"
 address = "suporte@compras.example.gov.br"
 trusted_forwarders = ["redecompras@planejamento.rj.gov.br"]
@@ -56,10 +50,6 @@ outbox_maildir = "outbox"
 
 def write_config(folder: Path, database_url: str, extra: str = "", delivery: str = "") -> Path:
     """A desk's config: ``delivery`` lines go into ``[delivery]``; ``extra`` (whole tables)
-# Our receiving server, as the test desk knows it: mail that it vouches for (an aligned pass
-# in its Authentication-Results header: tests.mails.AUTHENTICATED) has an authentic From.
-# A test's own [authentication] table replaces this one.
-AUTHENTICATION = f'[authentication]\nauthserv_id = "{AUTHSERV_ID}"\n'
     is appended."""
     text = DESK_CONFIG.format(database_url=database_url, extra=extra, delivery=delivery)
     path = folder / "mailproc.toml"
@@ -76,6 +66,7 @@ def _restore_logging() -> Iterator[None]:
     yield
     root.handlers[:] = handlers
     root.setLevel(level)
+    own.setLevel(own_level)  # set below info by --log-level debug (service.logs)
 
 
 @pytest.fixture
@@ -83,7 +74,6 @@ def config_path(tmp_path: Path, database_url: str) -> Path:
     """A desk in a temporary folder, on a fresh upgraded database: every test using it runs
     on SQLite (the embedded default) and on PostgreSQL (the multi-worker store)."""
     return write_config(tmp_path, database_url)
-    own.setLevel(own_level)  # set below info by --log-level debug (service.logs)
 
 
 @pytest.fixture(scope="module")
