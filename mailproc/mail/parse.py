@@ -323,9 +323,7 @@ def _read_headers(
         text = text_from_raw_header(text)
         if key in _INTERPRETED_HEADERS:
             interpreted.setdefault(key, []).append(text)
-        if total <= MAX_HEADER_FIELDS and key in _VERBATIM_HEADERS:
-            shown.setdefault(key, []).append(text)
-        elif total <= MAX_HEADER_FIELDS:
+        if total <= MAX_HEADER_FIELDS:
             # Without the NUL an encoded-word may hold, as text_from_raw_header drops raw ones.
             shown.setdefault(key, []).append(decode_encoded_words(text).replace("\x00", ""))
     if total > MAX_HEADER_FIELDS:
