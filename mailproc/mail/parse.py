@@ -28,8 +28,8 @@ from mailproc.mail.safe_names import (
     decode_filename,
     generated_filename,
     safe_filename,
-    unique_names,
     safe_text,
+    unique_names,
 )
 
 log = logging.getLogger(__name__)

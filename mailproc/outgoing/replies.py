@@ -99,9 +99,9 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from mailproc.errors import TemplateError
 from mailproc.mail.message import Attachment
+from mailproc.mail.safe_names import safe_text
 
 TEXT_SUFFIX = ".txt.j2"
-from mailproc.mail.safe_names import safe_text
 HTML_SUFFIX = ".html.j2"
 SUBJECT_BLOCK = "subject"
 
