@@ -131,9 +131,17 @@ class LoopCaps:
     discussing a ticket make a few mails an hour, a ping-pong with a robot dozens; the
     overall cap is a circuit breaker sized above a backlog burst (4,000 messages make about
     6,000 mails), not a throttle.
+
+    The domain cap stops a robot that answers from a new address each time. One secretariat's
+    domain holds thousands of servidores, and a desk of the state hears from a busy one a few
+    dozen times an hour; 300 is one answer every 12 seconds for a whole hour, several times
+    what people of one organisation write even on a morning after an outage, and still
+    stops a robot answering at machine speed within minutes (the one that was never stopped
+    sent 96 mails a minute). Mail to staff does not count toward it.
     """
 
     replies_per_sender_per_day: int = 20
+    replies_per_domain_per_hour: int = 300
     replies_per_ticket_per_hour: int = 10
     replies_per_hour: int = 10_000
 
@@ -429,6 +437,9 @@ def _loop_caps(t: _Table) -> LoopCaps:
     return LoopCaps(
         replies_per_sender_per_day=t.positive(
             "replies_per_sender_per_day", defaults.replies_per_sender_per_day
+        ),
+        replies_per_domain_per_hour=t.positive(
+            "replies_per_domain_per_hour", defaults.replies_per_domain_per_hour
         ),
         replies_per_ticket_per_hour=t.positive(
             "replies_per_ticket_per_hour", defaults.replies_per_ticket_per_hour

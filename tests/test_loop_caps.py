@@ -33,7 +33,7 @@ from mailproc.storage.db import utcnow
 from mailproc.tickets.applying import Result
 from tests.conftest import write_config
 from tests.e2e import complete_report, report_without_screenshot
-from tests.mails import mail
+from tests.mails import error_body, mail, png
 
 OPERATOR = "operacao@compras.example.gov.br"
 AREA = "suporte-siasg@example.gov.br"  # the routing area of SIASG errors (rules/erro-siasg.toml)
@@ -247,41 +247,54 @@ def test_the_tally_counts_each_cap_over_its_window_and_names_the_failing_address
                 queued_mail(ROBOT, now - timedelta(minutes=10), ticket),
                 queued_mail(ROBOT, now - timedelta(hours=3)),
                 queued_mail(ROBOT, now - timedelta(days=2)),
-                queued_mail(AREA, now - timedelta(minutes=5)),
+                queued_mail("vendas@fornecedor.example.com", now - timedelta(minutes=20)),
+                queued_mail(AREA, now - timedelta(minutes=5), domain=None),  # to staff
                 m.FailingAddress(email="ana@saude.rj.gov.br", reason="5.1.1"),
             ]
         )
 
-    def tally(to: str | None, ticket_id: int | None, addresses: list[str]) -> store.MailTally:
+    def tally(
+        to: str | None, domain: str | None, ticket_id: int | None, addresses: list[str]
+    ) -> store.MailTally:
         day, hour = now - timedelta(days=1), now - timedelta(hours=1)
         with app.sessions() as session:
             return store.mail_tally(
-                session, to=to, ticket_id=ticket_id, addresses=addresses,
+                session, to=to, domain=domain, ticket_id=ticket_id, addresses=addresses,
                 day_since=day, hour_since=hour,
             )  # fmt: skip
 
     everyone = ["ana@saude.rj.gov.br", "jose@saude.rj.gov.br", ROBOT]
-    # To the robot in 24 hours: 2 (not the one of two days ago); about the ticket in the
-    # hour: the acknowledgement and one; in all in the hour: those two and the area's.
-    assert tally(ROBOT, ticket, everyone) == store.MailTally(
-        to_address=2, ticket=2, overall=3, failing=frozenset({"ana@saude.rj.gov.br"})
+    # To the robot in 24 hours: 2 (not the one of two days ago); to its domain in the hour:
+    # that one and another address's; about the ticket in the hour: the acknowledgement and
+    # one; in all in the hour: those three and the area's.
+    assert tally(ROBOT, "fornecedor.example.com", ticket, everyone) == store.MailTally(
+        to_address=2, domain=2, ticket=2, overall=4, failing=frozenset({"ana@saude.rj.gov.br"})
     )
-    # No address, no ticket, nobody asked about: only the overall count.
-    assert tally(None, None, []) == store.MailTally(0, 0, 3, frozenset())
+    # No address, no domain, no ticket, nobody asked about: only the overall count.
+    assert tally(None, None, None, []) == store.MailTally(0, 0, 0, 4, frozenset())
 
 
-def queued_mail(to: str, at: datetime, ticket_id: int | None = None) -> m.OutboxMail:
+def queued_mail(
+    to: str, at: datetime, ticket_id: int | None = None, *, domain: str | None = ""
+) -> m.OutboxMail:
+    """An outbox row as Replier.enqueue writes it (``domain`` None: mail to staff)."""
     return m.OutboxMail(
         ticket_id=ticket_id, message_id=f"{to}.{at}@test", purpose="created", sender="x@y",
-        recipients=[to], to_address=to, subject="s", raw=b"", status="sent",
-        next_attempt_at=at, created_at=at,
+        recipients=[to], to_address=to, to_domain=to.partition("@")[2] if domain == "" else domain,
+        subject="s", raw=b"", status="sent", next_attempt_at=at, created_at=at,
     )  # fmt: skip
 
 
 def test_the_first_guard_that_holds_a_notice_says_why(tmp_path: Path) -> None:
     config = load_config(write_config(tmp_path, "sqlite:///x.db", "[limits]\n" + LIMITS))
+    operator = f'[desk]\noperator_address = "{OPERATOR}"\n'
+    config_file = config.file.read_text(encoding="utf-8").replace("[desk]\n", operator, 1)
+    config.file.write_text(config_file, encoding="utf-8")
+    config = load_config(config.file)
     ticket = m.Ticket(id=7, code="2026-000007")
-    every_cap = store.MailTally(to_address=2, ticket=3, overall=5, failing=frozenset({ROBOT}))
+    every_cap = store.MailTally(
+        to_address=2, domain=4, ticket=3, overall=5, failing=frozenset({ROBOT})
+    )
 
     def why(notice: Notice, tally: store.MailTally = every_cap) -> str | None:
         hold = first_hold(notice, tally, config, utcnow())
@@ -290,18 +303,29 @@ def test_the_first_guard_that_holds_a_notice_says_why(tmp_path: Path) -> None:
     reply = Notice("incomplete", ROBOT.upper(), {}, ticket=ticket)
     assert why(reply) == "failing address"  # whatever the caps say; the address in any case
     assert why(reply, replace(every_cap, failing=frozenset())) == "cap:sender"
-    assert why(reply, store.MailTally(1, 3, 5, frozenset())) == "cap:ticket"
-    assert why(reply, store.MailTally(1, 2, 5, frozenset())) == "cap:overall"
-    assert why(reply, store.MailTally(1, 2, 4, frozenset())) is None
-    # Mail to staff: neither a failing address nor the sender cap holds it; the others do.
+    assert why(reply, store.MailTally(1, 4, 3, 5, frozenset())) == "cap:domain"
+    assert why(reply, store.MailTally(1, 3, 3, 5, frozenset())) == "cap:ticket"
+    assert why(reply, store.MailTally(1, 3, 2, 5, frozenset())) == "cap:overall"
+    assert why(reply, store.MailTally(1, 3, 2, 4, frozenset())) is None
+    # Mail to staff: neither a failing address nor the sender or domain caps hold it; the
+    # others do.
     routed = Notice("routed", ROBOT, {}, ticket=ticket, internal=True)
     assert why(routed) == "cap:ticket"
-    assert why(routed, store.MailTally(9, 2, 4, frozenset({ROBOT}))) is None
+    assert why(routed, store.MailTally(9, 9, 2, 4, frozenset({ROBOT}))) is None
     # Mail about no ticket is never held by the ticket cap.
-    assert why(Notice("no_theme", ROBOT, {}), store.MailTally(0, 3, 0, frozenset())) is None
+    assert why(Notice("no_theme", ROBOT, {}), store.MailTally(0, 0, 3, 0, frozenset())) is None
+    # No reply to the operator address, however it is written, whatever the counts; mail
+    # to staff there (a routing area) goes.
+    nothing = store.MailTally(0, 0, 0, 0, frozenset())
+    to_operator = Notice("no_theme", OPERATOR.replace("@", "+ferias@").upper(), {})
+    assert why(to_operator, nothing) == "operator address"
+    assert why(replace(to_operator, internal=True), nothing) is None
 
 
-LIMITS = "replies_per_sender_per_day = 2\nreplies_per_ticket_per_hour = 3\nreplies_per_hour = 5\n"
+LIMITS = (
+    "replies_per_sender_per_day = 2\nreplies_per_domain_per_hour = 4\n"
+    "replies_per_ticket_per_hour = 3\nreplies_per_hour = 5\n"
+)
 
 
 def test_a_routing_area_is_not_held_by_the_per_sender_cap(open_desk: DeskFactory) -> None:
@@ -361,3 +385,170 @@ def test_caps_default_when_absent_and_must_be_positive(tmp_path: Path) -> None:
     bad = write_config(tmp_path, "sqlite:///x.db", "[limits]\nreplies_per_ticket_per_hour = 0\n")
     with pytest.raises(ConfigError, match=r"limits\.replies_per_ticket_per_hour"):
         load_config(bad)
+
+
+# --- whatever the address: tags, dots, a domain ------------------------------------------
+
+
+def robot_as(address: str, n: int) -> bytes:
+    """A robot's new mail, from ``address``: it answers from a new address each time."""
+    return mail("Mensagem recebida", f"Recebemos sua mensagem ({n}).", sender=f"Robô <{address}>")
+
+
+@pytest.mark.parametrize(
+    "addresses",
+    [
+        pytest.param([f"robo+{n}@fornecedor.example.com" for n in range(5)], id="plus-tags"),
+        pytest.param(
+            [
+                "j.silva@gmail.com",
+                "jsilva+1@gmail.com",
+                "J.S.i.l.v.a@GMAIL.com",
+                "jsilva@googlemail.com",
+                "j.silva+desk@googlemail.com",
+            ],
+            id="gmail-dots-and-googlemail",
+        ),
+    ],
+)
+def test_a_sender_is_counted_whatever_tag_or_dots_its_address_carries(
+    open_desk: DeskFactory, addresses: list[str]
+) -> None:
+    app = open_desk(replies_per_sender_per_day=3)
+
+    results = [process(app, robot_as(address, n)) for n, address in enumerate(addresses)]
+
+    assert [r.replies for r in results] == [1, 1, 1, 0, 0]
+    [key] = alert_keys(app)
+    assert key.startswith("cap:sender:")
+    assert len(outbox(app, to_address=OPERATOR)) == 1
+
+
+def test_dots_count_only_where_the_domain_ignores_them(open_desk: DeskFactory) -> None:
+    app = open_desk(replies_per_sender_per_day=1)
+    people = ["ana.souza@saude.rj.gov.br", "anasouza@saude.rj.gov.br", "an.asouza@saude.rj.gov.br"]
+
+    assert [process(app, robot_as(a, n)).replies for n, a in enumerate(people)] == [1, 1, 1]
+    assert alert_keys(app) == []
+
+
+def test_a_domain_is_answered_up_to_its_hourly_cap_whatever_the_addresses(
+    open_desk: DeskFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = open_desk(replies_per_domain_per_hour=3)
+    caplog.set_level(logging.WARNING)
+
+    results = [process(app, robot_as(f"r{n}x@fornecedor.example.com", n)) for n in range(5)]
+
+    assert [r.outcome for r in results] == [Outcome.NO_THEME] * 5  # every one recorded
+    assert [r.replies for r in results] == [1, 1, 1, 0, 0]
+    [key] = alert_keys(app)
+    assert key.startswith("cap:domain:") and "fornecedor" not in key
+    [line] = alert_lines(caplog)
+    assert "fornecedor.example.com" in line  # a domain names an organisation, not a person
+    [told] = outbox(app, to_address=OPERATOR)
+    assert "fornecedor.example.com" in told.subject
+    # Another domain, and the same one an hour later, are answered as usual.
+    assert process(app, robot_as("ana@saude.rj.gov.br", 9)).replies == 1
+    age_outbox(app, timedelta(hours=1))
+    assert process(app, robot_as("r9x@fornecedor.example.com", 10)).replies == 1
+
+
+def test_mail_to_staff_is_neither_held_nor_counted_by_the_domain_cap(
+    open_desk: DeskFactory,
+) -> None:
+    """The areas of a desk often share a domain with many requesters: their mail is theirs."""
+    app = open_desk(replies_per_domain_per_hour=2)
+    # Tickets of requesters of example.gov.br, each routed to an area of example.gov.br.
+    reports = [
+        mail(
+            f"Erro ao publicar aviso no SIASG ({n})",
+            error_body(),
+            sender=f"Servidor {n} <servidor{n}@example.gov.br>",
+            attachments=(("print-erro.png", "image/png", png()),),
+        )
+        for n in range(3)
+    ]
+
+    results = [process(app, raw) for raw in reports]
+
+    assert [row.purpose for row in outbox(app, to_address=AREA)] == ["routed"] * 3
+    # Two requesters are answered; the third is past the domain's cap (the areas' mail
+    # counted for nothing).
+    assert [r.replies for r in results] == [1, 1, 0]
+    assert [key.split(":")[1] for key in alert_keys(app)] == ["domain"]
+
+
+def test_the_domain_cap_defaults_to_a_few_hundred_an_hour(tmp_path: Path) -> None:
+    assert (
+        load_config(write_config(tmp_path, "sqlite:///x.db")).loop_caps.replies_per_domain_per_hour
+        == 300
+    )
+    bad = write_config(tmp_path, "sqlite:///x.db", "[limits]\nreplies_per_domain_per_hour = 0\n")
+    with pytest.raises(ConfigError, match=r"limits\.replies_per_domain_per_hour"):
+        load_config(bad)
+
+
+# --- the alert answers nobody, and nobody's answer to it is answered ----------------------
+
+
+def first_alert(app: App) -> m.OutboxMail:
+    """Reach the sender cap (of 1) with a robot, so that the operator is told once."""
+    assert [process(app, robot_mail(n)).replies for n in range(2)] == [1, 0]
+    [told] = outbox(app, to_address=OPERATOR)
+    return told
+
+
+def test_the_alert_is_no_answer_and_tells_responders_not_to_answer(
+    open_desk: DeskFactory,
+) -> None:
+    app = open_desk(replies_per_sender_per_day=1)
+
+    sent = BytesParser(policy=policy.default).parsebytes(first_alert(app).raw)
+
+    assert sent["In-Reply-To"] is None and sent["References"] is None
+    assert sent["To"] == OPERATOR
+    assert sent["Auto-Submitted"] == "auto-generated"
+    assert sent["X-Auto-Response-Suppress"] == "All"
+    assert sent["Precedence"] == "bulk"
+
+
+@pytest.mark.parametrize(
+    "responder",
+    [
+        pytest.param(OPERATOR, id="from-the-operator-address"),
+        pytest.param("plantao.ti@compras.example.gov.br", id="from-an-address-behind-it"),
+    ],
+)
+def test_an_auto_responder_answering_the_alert_gets_no_answer_and_raises_no_alert(
+    open_desk: DeskFactory, responder: str
+) -> None:
+    """The operator's mailbox (or the person it forwards to) answers every mail it gets,
+    quoting it, without saying it is automatic: the desk answered it, and a loop began."""
+    app = open_desk(replies_per_sender_per_day=1)
+    alert = BytesParser(policy=policy.default).parsebytes(first_alert(app).raw)
+
+    answers = [
+        process(
+            app,
+            mail(
+                f"Re: {alert['Subject']}",
+                "Estou em férias até dia 30.",
+                sender=f"Plantão <{responder}>",
+                headers=(
+                    {"In-Reply-To": alert["Message-ID"], "References": alert["Message-ID"]}
+                    if n == 0 or responder != OPERATOR
+                    else {}
+                ),
+            ),
+        )
+        for n in range(3)
+    ]
+
+    assert [a.replies for a in answers] == [0, 0, 0]
+    assert messages_recorded(app) == 2 + 3  # recorded all the same
+    assert len(alert_keys(app)) == 1
+    assert [(row.purpose, row.to_address) for row in outbox(app)] == [
+        ("no_theme", ROBOT),
+        ("operator_alert", OPERATOR),
+    ]

@@ -118,6 +118,19 @@ def x_loop(msg: InboundMessage, own: frozenset[str]) -> str | None:
     return "x-loop names our address" if named & own else None
 
 
+# The Message-ID of each of the desk's alerts to its operator begins with this (set by
+# mailproc.outgoing.notices): an answer to an alert names one in In-Reply-To or References.
+ALERT_ID_PREFIX = "mailproc-alert."
+
+
+def answers_an_alert(msg: InboundMessage, own: frozenset[str]) -> str | None:
+    """An answer to one of our alerts: the operator address, or a person it forwards to,
+    answering every mail it gets must not start a loop with the desk. (Anyone may write such
+    an In-Reply-To; it only keeps their own mail from being answered.)"""
+    ids = (msg.in_reply_to or "", *msg.references)
+    return "answers an operator alert" if any(i.startswith(ALERT_ID_PREFIX) for i in ids) else None
+
+
 def list_headers(msg: InboundMessage, own: frozenset[str]) -> str | None:
     """Mailing lists and newsletters (RFC 2369/2919 headers) are not people asking for help."""
     for name in ("List-Id", "List-Unsubscribe"):
@@ -203,6 +216,7 @@ CHECKS: tuple[Check, ...] = (
     daemon_sender,
     own_address,
     x_loop,
+    answers_an_alert,
     list_headers,
     list_robot_sender,
     precedence,

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from mailproc.config import Config
 from mailproc.decision.proofs import ReplyKeys
 from mailproc.decision.states import PRIORITY_LABELS, state_label
+from mailproc.mail.machine import ALERT_ID_PREFIX
 from mailproc.mail.message import Attachment
 from mailproc.mail.subject_codes import tag_subject
 from mailproc.outgoing import bounces, loops
@@ -29,10 +30,15 @@ Guard = Callable[[Notice, store.MailTally, Config, datetime], loops.Hold | None]
 """One reason to leave a notice unsent: the notice about to be queued and its tally -> why,
 or None."""
 
+# The purpose of the mail that tells the operator of an alert (Replier.tell_operator).
+OPERATOR_ALERT = "operator_alert"
+
 # Checked in this order; the first that holds a notice back says why.
 GUARDS: tuple[Guard, ...] = (
     bounces.failing_recipient,
+    loops.operator_only,
     loops.sender_cap,
+    loops.domain_cap,
     loops.ticket_cap,
     loops.overall_cap,
 )
@@ -52,17 +58,23 @@ def first_hold(
 def read_tally(session: Session, notice: Notice, now: datetime) -> store.MailTally:
     """Everything GUARDS and the copies' check read about ``notice``, in one statement.
 
-    Mail to staff is neither checked for failing addresses nor counted per address (it is
-    exempt from both): only what a guard can use is asked for."""
+    Mail to staff is neither checked for failing addresses nor counted per address or
+    domain (it is exempt from all three): only what a guard can use is asked for."""
     asked = () if notice.internal else (notice.to, *notice.cc)
     return store.mail_tally(
         session,
-        to=None if notice.internal else notice.to,
+        to=None if notice.internal else loops.mailbox_of(notice.to),
+        domain=counted_domain(notice),
         ticket_id=ticket_id(notice.ticket),
         addresses=sorted({address.lower() for address in asked}),
         day_since=now - loops.DAY,
         hour_since=now - loops.HOUR,
     )
+
+
+def counted_domain(notice: Notice) -> str | None:
+    """The domain the domain cap counts ``notice`` under: none for mail to staff."""
+    return None if notice.internal else loops.domain_of(notice.to)
 
 
 def ticket_id(ticket: m.Ticket | None) -> int | None:
@@ -146,13 +158,18 @@ class Replier:
     ) -> None:
         """One mail to the operator about a new alert, when an operator address is set.
 
-        Queued past the guards: there is one per alert, and it must not be held itself."""
+        Queued past the guards: there is one per alert, and it must not be held itself. It
+        answers no mail (it is about a condition, not a message: no In-Reply-To, no
+        References, no ticket), says Auto-Submitted: auto-generated and Precedence: bulk,
+        and its Message-ID marks it, so that an answer to it is machine mail (mail.machine
+        answers_an_alert); mail from the operator address gets no answer (loops.operator_only).
+        """
         operator = self.config.desk.operator_address
         if operator is None:
             return
         context = self.base_context(operator, "", "")
         context["alert"] = {**detail, "key": key}
-        self.enqueue(session, Notice("operator_alert", operator, context, internal=True), now)
+        self.enqueue(session, Notice(OPERATOR_ALERT, operator, context, internal=True), now)
 
     def enqueue(self, session: Session, notice: Notice, now: datetime) -> None:
         """Render the notice and add it to the outbox, unchecked.
@@ -163,7 +180,8 @@ class Replier:
         carrying a 25 MB message's files is written in pieces rather than copied twice."""
         desk = self.config.desk
         rendered = self.renderer.render(notice.purpose, notice.context)
-        message_id = make_message_id(desk.message_id_domain)
+        alert = notice.purpose == OPERATOR_ALERT
+        message_id = (ALERT_ID_PREFIX if alert else "") + make_message_id(desk.message_id_domain)
         tag = desk.code_tag.format(code=notice.ticket.code) if notice.ticket else None
         sender = self.config.smtp.from_address if self.config.smtp else desk.address
         raw = build_email(
@@ -179,6 +197,7 @@ class Replier:
             auto_submitted="auto-generated" if notice.internal else "auto-replied",
             attachments=notice.attachments,
             reply_to=self.reply_address(notice),
+            precedence="bulk" if alert else "",
         )
         subject = (
             tag_subject(rendered.subject, notice.ticket.code, desk.code_tag)
@@ -191,7 +210,8 @@ class Replier:
             "purpose": notice.purpose,
             "sender": sender,
             "recipients": [notice.to, *notice.cc],
-            "to_address": notice.to,
+            "to_address": loops.mailbox_of(notice.to),
+            "to_domain": counted_domain(notice),
             "subject": subject,
             "status": "pending",
             "next_attempt_at": now,

@@ -274,6 +274,7 @@ def build_email(
     auto_submitted: str = "auto-replied",
     attachments: Sequence[Attachment] = (),
     reply_to: str | None = None,
+    precedence: str = "",
 ) -> bytes:
     """The reply as wire bytes (CRLF lines): multipart/alternative, text and HTML, UTF-8;
     with ``attachments``, a multipart/mixed holding that and the files.
@@ -310,8 +311,10 @@ def build_email(
         ("Auto-Submitted", auto_submitted),
         # Exchange/Outlook honour this one instead of Auto-Submitted: no out-of-office back to us.
         ("X-Auto-Response-Suppress", "All"),
-        # No "Precedence": it is non-standard (RFC 3834 relies on Auto-Submitted), and "bulk" or
-        # "list" gets mail filed as mass mail, while these replies carry the code a servant needs.
+        # No "Precedence" in replies: it is non-standard (RFC 3834 relies on Auto-Submitted), and
+        # "bulk" gets mail filed as mass mail, while replies carry the code a servant needs. An
+        # operator's alert carries it: older vacation responders heed only that.
+        ("Precedence", precedence),
         ("Content-Language", "pt-BR"),
         ("MIME-Version", "1.0"),
     ]

@@ -261,6 +261,8 @@ class OutboxMail(Base):
         Index("ix_outbox_status_next_attempt_at", "status", "next_attempt_at"),
         # The daily reply cap counts mail to one address: an index, not a scan of the outbox.
         Index("ix_outbox_to_address_created_at", "to_address", "created_at"),
+        # The hourly domain cap counts mail to one domain.
+        Index("ix_outbox_to_domain_created_at", "to_domain", "created_at"),
         # The hourly caps count automatic mail per ticket and overall.
         Index("ix_outbox_ticket_id_created_at", "ticket_id", "created_at"),
         Index("ix_outbox_created_at", "created_at"),
@@ -274,7 +276,10 @@ class OutboxMail(Base):
     purpose: Mapped[str] = mapped_column(String(40))
     sender: Mapped[str] = mapped_column(String(320))
     recipients: Mapped[list[str]] = mapped_column(JSON)
-    to_address: Mapped[str | None] = mapped_column(String(320))  # the main recipient
+    # The main recipient's mailbox and domain, as the loop caps count them (outgoing.loops);
+    # no domain for mail to staff, which the domain cap does not count.
+    to_address: Mapped[str | None] = mapped_column(String(320))
+    to_domain: Mapped[str | None] = mapped_column(String(255))
     subject: Mapped[str] = mapped_column(Text)
     # pending / sending / sent / failed / uncertain (see mailproc.outgoing.outbox)
     status: Mapped[str] = mapped_column(String(20))

@@ -603,11 +603,12 @@ def add_event(
 @dataclass(frozen=True)
 class MailTally:
     """What the guards of a notice about to be queued read (mailproc.outgoing.notices.GUARDS): how
-    many automatic mails were queued to its address since the day's cut, about its ticket
-    and in all since the hour's cut (mail to staff included), and which of the addresses
-    asked about are failing (our mail bounced from them)."""
+    many automatic mails were queued to its mailbox since the day's cut, to its domain, about
+    its ticket and in all since the hour's cut (mail to staff included), and which of the
+    addresses asked about are failing (our mail bounced from them)."""
 
     to_address: int
+    domain: int
     ticket: int
     overall: int
     failing: frozenset[str]
@@ -617,28 +618,32 @@ def mail_tally(
     session: Session,
     *,
     to: str | None,
+    domain: str | None,
     ticket_id: int | None,
     addresses: Sequence[str],
     day_since: datetime,
     hour_since: datetime,
 ) -> MailTally:
-    """The tally for one notice, in one statement: three counts over the outbox, each on
+    """The tally for one notice, in one statement: four counts over the outbox, each on
     its index (see models.OutboxMail), and the failing ones of ``addresses`` (lower case).
-    ``to`` or ``ticket_id`` None counts nothing.
+    ``to`` (a mailbox as outgoing.loops.mailbox_of writes it), ``domain`` or ``ticket_id``
+    None counts nothing.
 
     Run on the session's connection, so without the ORM's autoflush: mail queued earlier
     in this transaction counts because notices.Replier.enqueue inserts its row at once,
     not through the unit of work."""
     values = {
         "to": to,
+        "domain": domain,
         "ticket_id": ticket_id,
         "day_since": day_since,
         "hour_since": hour_since,
         "addresses": list(addresses),
     }
     rows = session.connection().execute(_MAIL_TALLY, values).all()
-    to_address, ticket, overall, _ = rows[0]
-    return MailTally(to_address, ticket, overall, frozenset(r[3] for r in rows if r[3]))
+    to_address, domain_count, ticket, overall, _ = rows[0]
+    failing = frozenset(r[4] for r in rows if r[4])
+    return MailTally(to_address, domain_count, ticket, overall, failing)
 
 
 def _mail_tally() -> Executable:
@@ -653,6 +658,9 @@ def _mail_tally() -> Executable:
         count.where(outbox.to_address == bindparam("to"), outbox.created_at >= day_since)
         .scalar_subquery()
         .label("to_address"),
+        count.where(outbox.to_domain == bindparam("domain"), outbox.created_at >= hour_since)
+        .scalar_subquery()
+        .label("domain"),
         count.where(outbox.ticket_id == bindparam("ticket_id"), outbox.created_at >= hour_since)
         .scalar_subquery()
         .label("ticket"),
