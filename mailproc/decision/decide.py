@@ -82,12 +82,22 @@ class Facts:
 
     @cached_property
     def failed_authentication(self) -> Verdict | None:
-        """Our server's verdict on the sender when it failed and the policy acts on that."""
+        """Our server's verdict on the sender when it failed and the policy acts on that:
+        our server checked the mail and did not vouch for its From (mail.authresults)."""
         policy = self.policy
         if not policy.authserv_id or policy.on_auth_failure == "ignore":
             return None
-        found = verdict(self.message.headers.get("authentication-results", ()), policy.authserv_id)
+        found = verdict(self.message, policy.authserv_id)
         return found if found is not None and found.failed else None
+
+    @cached_property
+    def aligned_pass(self) -> bool:
+        """Our receiving server vouches that the From is authentic: a pass aligned with the
+        From domain and no failure (mail.authresults). A proof of the sender whatever
+        ``on_auth_failure`` says, which is only what a failure does."""
+        authserv_id = self.policy.authserv_id
+        found = verdict(self.message, authserv_id) if authserv_id else None
+        return found is not None and found.aligned_pass
 
     @cached_property
     def command(self) -> Command | None:

@@ -55,11 +55,13 @@ class InboundMessage:
     """Everything the core needs from one e-mail, decoded, with no I/O attached.
 
     ``headers`` keeps the raw header values by lower-case name (all occurrences), for the
-    classification stage (Auto-Submitted, Precedence, List-Id, ...). ``forwarded`` holds
-    attached ``message/rfc822`` parts, parsed the same way and kept apart from the outer
-    message: their attachments never count as the outer message's. ``defects`` are
-    human-readable notes of what was wrong with the MIME; a message with a non-empty
-    ``fatal`` cannot be processed and is quarantined with that reason.
+    classification stage (Auto-Submitted, Precedence, List-Id, ...); ``header_order`` their
+    names top first, one per field (where each Authentication-Results stands: see
+    mail.authresults). ``forwarded`` holds attached ``message/rfc822`` parts, parsed the
+    same way and kept apart from the outer message: their attachments never count as the
+    outer message's. ``defects`` are human-readable notes of what was wrong with the MIME;
+    a message with a non-empty ``fatal`` cannot be processed and is quarantined with that
+    reason.
     """
 
     sender: Address | None
@@ -73,6 +75,7 @@ class InboundMessage:
     date: datetime | None = None
     content_type: str = "text/plain"
     headers: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    header_order: tuple[str, ...] = ()
     text: str = ""
     html: str | None = None
     attachments: tuple[Attachment, ...] = ()

@@ -63,6 +63,10 @@ _INTERPRETED_HEADERS = frozenset(
     {"from", "sender", "return-path", "to", "cc", "reply-to", "subject"}
     | {"message-id", "in-reply-to", "references", "date"}
 )
+# Kept as the receiving server wrote them, for mail.authresults: whole (a verdict may stand
+# at the end of a long one) and with no encoded word decoded (decoding could write a result
+# the server never wrote).
+_VERBATIM_HEADERS = frozenset({"authentication-results"})
 _BODY_TYPES = frozenset({"text/plain", "text/html"})
 _ATTACHED_MESSAGE_TYPES = frozenset({"message/rfc822", "message/global"})
 # Extensions for unnamed files whose bytes carry no magic number (filetype only knows binary
@@ -290,6 +294,7 @@ def _build(tree: Message, budget: _Budget, depth: int, forward_level: int) -> In
         date=_date(_first(raw, "date"), defects),
         content_type=_part_info(tree).content_type,
         headers=headers,
+        header_order=tuple(name.lower() for name in tree.keys()[:MAX_HEADER_FIELDS]),
         text=text,
         html=html,
         attachments=attachments,
@@ -317,13 +322,15 @@ def _read_headers(
         if total > MAX_HEADER_FIELDS and key not in _INTERPRETED_HEADERS:
             continue
         text = str(value)
-        if len(text) > MAX_HEADER_VALUE:
+        if len(text) > MAX_HEADER_VALUE and key not in _VERBATIM_HEADERS:
             defects.append(f"{key} header longer than 8 KB: truncated")
             text = text[:MAX_HEADER_VALUE]
         text = text_from_raw_header(text)
         if key in _INTERPRETED_HEADERS:
             interpreted.setdefault(key, []).append(text)
-        if total <= MAX_HEADER_FIELDS:
+        if total <= MAX_HEADER_FIELDS and key in _VERBATIM_HEADERS:
+            shown.setdefault(key, []).append(text)
+        elif total <= MAX_HEADER_FIELDS:
             # Without the NUL an encoded-word may hold, as text_from_raw_header drops raw ones.
             shown.setdefault(key, []).append(decode_encoded_words(text).replace("\x00", ""))
     if total > MAX_HEADER_FIELDS:
