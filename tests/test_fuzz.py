@@ -136,12 +136,13 @@ LIMITS = {
     "mime depth (15 levels)": (nested(15), Outcome.NO_THEME, ""),
     "stdlib recursion (1,200 levels)": (nested(1200), Outcome.QUARANTINED, "nested too deeply"),
     "parts and attachments (600 files)": (many_files(600), Outcome.NO_THEME, ""),
+    # Bodies of their own: mail that differs only in X- fields is one mail (mail.fingerprint).
     "header fields (300)": (
-        hostile("\r\n".join(f"X-F{n}: {n}" for n in range(300)), b"Corpo."),
+        hostile("\r\n".join(f"X-F{n}: {n}" for n in range(300)), b"Corpo de 300 campos."),
         Outcome.NO_THEME,
         "",
     ),
-    "header length (20 KB)": (hostile(f"X-Long: {'a' * 20_000}", b"Corpo."), Outcome.NO_THEME, ""),
+    "header length (20 KB)": (hostile(f"X-Long: {'a' * 20_000}", b"Longo."), Outcome.NO_THEME, ""),
     "attached messages (6 levels)": (forwarded(6), Outcome.NO_THEME, ""),
     "not an e-mail": (bytes(range(256)) * 4, Outcome.QUARANTINED, "no header fields"),
 }

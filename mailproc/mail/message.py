@@ -57,11 +57,12 @@ class InboundMessage:
     ``headers`` keeps the raw header values by lower-case name (all occurrences), for the
     classification stage (Auto-Submitted, Precedence, List-Id, ...); ``header_order`` their
     names top first, one per field (where each Authentication-Results stands: see
-    mail.authresults). ``forwarded`` holds attached ``message/rfc822`` parts, parsed the
-    same way and kept apart from the outer message: their attachments never count as the
-    outer message's. ``defects`` are human-readable notes of what was wrong with the MIME;
-    a message with a non-empty ``fatal`` cannot be processed and is quarantined with that
-    reason.
+    mail.authresults). ``fingerprint`` is the same for two deliveries of one mail and
+    differs for two mails (mail.fingerprint; "" when not worked out). ``forwarded`` holds
+    attached ``message/rfc822`` parts, parsed the same way and kept apart from the outer
+    message: their attachments never count as the outer message's. ``defects`` are
+    human-readable notes of what was wrong with the MIME; a message with a non-empty
+    ``fatal`` cannot be processed and is quarantined with that reason.
     """
 
     sender: Address | None
@@ -76,6 +77,7 @@ class InboundMessage:
     content_type: str = "text/plain"
     headers: dict[str, tuple[str, ...]] = field(default_factory=dict)
     header_order: tuple[str, ...] = ()
+    fingerprint: str = ""
     text: str = ""
     html: str | None = None
     attachments: tuple[Attachment, ...] = ()

@@ -23,6 +23,7 @@ from urllib.parse import unquote
 import filetype
 
 from mailproc.mail.charsets import decode_bytes, decode_encoded_words, text_from_raw_header
+from mailproc.mail.fingerprint import fingerprint
 from mailproc.mail.message import Address, Attachment, InboundMessage
 from mailproc.mail.safe_names import (
     decode_filename,
@@ -188,7 +189,8 @@ def parse_message(raw: bytes, limits: Limits = Limits()) -> InboundMessage:
         return InboundMessage(
             sender=None, fatal=f"unexpected parser failure: {type(error).__name__}"
         )
-    message = replace(message, defects=tuple(dict.fromkeys(parse_defects + list(message.defects))))
+    defects = tuple(dict.fromkeys(parse_defects + list(message.defects)))
+    message = replace(message, defects=defects, fingerprint=fingerprint(raw))
     if len(tree) == 0:
         return replace(message, fatal="no header fields: not an e-mail message")
     return message

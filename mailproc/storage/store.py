@@ -205,10 +205,28 @@ _LINK_MESSAGE = (
 
 
 def dedup_key(message: InboundMessage, sha256: str) -> str:
-    """Same Message-ID means the same message; without one, the same bytes do."""
-    if message.message_id:
-        return f"mid:{message.message_id[:300]}"
-    return f"sha:{sha256}"
+    """What makes a message a duplicate of an earlier one: the same sender and the same
+    content, whatever its Message-ID says.
+
+    The content is ``message.fingerprint`` (mailproc.mail.fingerprint): a hash of what the
+    sender's client wrote, the header fields From, Sender, Reply-To, To, Cc, Subject, Date,
+    Message-ID, In-Reply-To, References, Comments, Keywords and the MIME fields, and the
+    body bytes after the header. The trace servers add on the way (Received, Return-Path,
+    Delivered-To, X-Original-To, Authentication-Results, ARC and DKIM signatures, ``X-``
+    fields) is left out: one mail delivered again, or to two of the desk's addresses, is a
+    duplicate, however it travelled. A Message-ID alone proves nothing: anyone can write the
+    one a victim's client will use, and two clients can produce the same one; mail with the
+    same Message-ID and a different sender or content is a mail of its own.
+
+    Keys are ``content:`` and the SHA-256 of the sender's address and the fingerprint. Input
+    that cannot be read as an e-mail (``fatal``) is the same only as the same bytes (``sha:``).
+    Rows of earlier versions keep their keys (``mid:`` for a Message-ID, ``sha:``): the
+    prefixes keep them apart from the new ones.
+    """
+    if message.fatal or not message.fingerprint:
+        return f"sha:{sha256}"
+    sender = message.sender.email if message.sender else ""
+    return "content:" + hashlib.sha256(f"{sender}\0{message.fingerprint}".encode()).hexdigest()
 
 
 @dataclass(frozen=True)
