@@ -140,12 +140,15 @@ def cmd_reprocess(app: App, args: argparse.Namespace) -> None:
     print(json.dumps({"reprocessed": sum(outcomes.values()), "outcomes": dict(outcomes)}))
 
 
-def cmd_purge(app: App, args: argparse.Namespace) -> None:
+def cmd_purge(app: App, args: argparse.Namespace) -> int:
+    """Exit 1 when the database could not be compacted: the old bytes may still be in its
+    files (the next purge compacts it)."""
     from mailproc.storage.retention import purge
 
     period = timedelta(days=app.config.retention_days)
     report = purge(app.start().sessions, period, dry_run=args.dry_run)
     print(json.dumps(report.as_json(), ensure_ascii=False))
+    return 0 if report.dry_run or report.compacted else 1
 
 
 def cmd_import(app: App, args: argparse.Namespace) -> None:
@@ -437,7 +440,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     reprocess.add_argument("raw_ids", nargs="*", type=int, metavar="RAW_ID")
     purging = command(
-        commands, "purge", cmd_purge, "delete raw mail and attachment bytes past [retention] days"
+        commands, "purge", cmd_purge, "empty the mail of tickets closed over [retention] days"
     )
     purging.add_argument("--dry-run", action="store_true", help="only say what would go")
     importing = command(commands, "import", cmd_import, "process a backlog: an mbox or Maildir")

@@ -30,6 +30,7 @@ from mailproc.decision.decide import Facts, Policy, Thread, decide
 from mailproc.decision.settings import ConversationSettings
 from mailproc.decision.values import Decision, Outcome, Request
 from mailproc.errors import StoreError
+from mailproc.logsafe import mask
 from mailproc.mail.message import InboundMessage
 from mailproc.mail.parse import parse_message
 from mailproc.mail.subject_codes import find_ticket_code
@@ -148,7 +149,9 @@ class Pipeline:
                 raise
             except Exception as exc:  # the shunt: see the module docstring
                 log.exception("message %s could not be processed; quarantined", record.id)
-                result = self._quarantine(record.id, f"internal error: {type(exc).__name__}: {exc}")
+                # Kept with the raw mail: an exception's text may quote the mail (logsafe).
+                reason = mask(f"internal error: {type(exc).__name__}: {exc}")
+                result = self._quarantine(record.id, reason)
         except OperationalError as exc:
             raise StoreError(f"database error: {exc.orig}") from exc
         log.info(
