@@ -151,6 +151,15 @@ def cmd_purge(app: App, args: argparse.Namespace) -> int:
     return 0 if report.dry_run or report.compacted else 1
 
 
+def cmd_erase(app: App, args: argparse.Namespace) -> int:
+    """Exit 1 when the database could not be compacted, as for purge."""
+    from mailproc.storage.erasure import erase
+
+    report = erase(app.start().sessions, args.address, dry_run=args.dry_run)
+    print(json.dumps(report.as_json(), ensure_ascii=False))
+    return 0 if report.dry_run or report.compacted else 1
+
+
 def cmd_import(app: App, args: argparse.Namespace) -> None:
     from mailproc.service.backlog import import_backlog
 
@@ -443,6 +452,11 @@ def _parser() -> argparse.ArgumentParser:
         commands, "purge", cmd_purge, "empty the mail of tickets closed over [retention] days"
     )
     purging.add_argument("--dry-run", action="store_true", help="only say what would go")
+    erasing = command(
+        commands, "erase", cmd_erase, "delete everything about one e-mail address (LGPD art. 18)"
+    )
+    erasing.add_argument("address")
+    erasing.add_argument("--dry-run", action="store_true", help="only count what would go")
     importing = command(commands, "import", cmd_import, "process a backlog: an mbox or Maildir")
     importing.add_argument("path")
     importing.add_argument("--quiet", action="store_true", help="no progress bar")
