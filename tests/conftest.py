@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from mailproc.config import load_config
 from mailproc.service.app import App
 from mailproc.service.cli import main
 from mailproc.storage.schema import upgrade
+from tests.mails import AUTHSERV_ID
 
 pytest_plugins = [
     "tests.db_fixtures",
@@ -26,10 +28,17 @@ REPO = Path(__file__).resolve().parents[1]
 CORPUS = REPO.parent / "shared" / "corpus"
 EXAMPLES = REPO / "examples"
 
+# The key that signs the desk's reply addresses in tests: known, so that tests can address a
+# reply as a mail client does, to the Reply-To of the desk's mail (tests.threads.signed).
+REPLY_KEY_ENV = "MAILPROC_TEST_REPLY_KEY"
+TEST_REPLY_KEY = "tests-only-reply-key-0123456789abcdef"
+os.environ.setdefault(REPLY_KEY_ENV, TEST_REPLY_KEY)
+
 DESK_CONFIG = """
 [desk]
 name = "Central de Atendimento – Compras.gov.br RJ"
 address = "suporte@compras.example.gov.br"
+reply_key_env = "MAILPROC_TEST_REPLY_KEY"
 trusted_forwarders = ["redecompras@planejamento.rj.gov.br"]
 staff_domains = ["suporte.example.gov.br"]
 
@@ -44,14 +53,22 @@ path = "inbox"
 outbox_maildir = "outbox"
 {delivery}
 
+{authentication}
 {extra}
 """
+# Our receiving server, as the test desk knows it: mail that it vouches for (an aligned pass
+# in its Authentication-Results header: tests.mails.authenticated) has an authentic From.
+# A test's own [authentication] table replaces this one.
+AUTHENTICATION = f'[authentication]\nauthserv_id = "{AUTHSERV_ID}"\n'
 
 
 def write_config(folder: Path, database_url: str, extra: str = "", delivery: str = "") -> Path:
     """A desk's config: ``delivery`` lines go into ``[delivery]``; ``extra`` (whole tables)
     is appended."""
-    text = DESK_CONFIG.format(database_url=database_url, extra=extra, delivery=delivery)
+    authentication = "" if "[authentication]" in extra else AUTHENTICATION
+    text = DESK_CONFIG.format(
+        database_url=database_url, extra=extra, delivery=delivery, authentication=authentication
+    )
     path = folder / "mailproc.toml"
     path.write_text(text, encoding="utf-8")
     return path

@@ -9,6 +9,8 @@ from email.message import EmailMessage
 from email.utils import make_msgid
 
 SUPPORT = "suporte@compras.example.gov.br"
+# The test desk's receiving server (tests.conftest.AUTHENTICATION).
+AUTHSERV_ID = "mx.compras.example.gov.br"
 REQUESTER = "Maria Silva <maria.silva@saude.rj.gov.br>"
 
 ERROR_ANSWERS = """UASG: 925001
@@ -31,6 +33,7 @@ VALID_CNPJ = "11.222.333/0001-81"
 INVALID_CNPJ = "11.222.333/0001-82"
 
 _serial = itertools.count(1)
+_TRACE_HEADERS = frozenset({"received", "authentication-results", "delivered-to"})
 
 
 def png(width: int = 16, height: int = 16) -> bytes:
@@ -68,20 +71,43 @@ def mail(
     message_id: str | None = None,
     charset: str = "utf-8",
 ) -> bytes:
-    """A message with a text body and (filename, mime type, bytes) attachments."""
+    """A message with a text body and (filename, mime type, bytes) attachments. Trace
+    ``headers`` (Received, Authentication-Results) go on top, where receiving servers put
+    them; the others below the sender's own."""
     msg = EmailMessage()
+    trace = {k: v for k, v in (headers or {}).items() if k.lower() in _TRACE_HEADERS}
+    for name, value in trace.items():
+        msg[name] = value
     msg["From"] = sender
     msg["To"] = to
     msg["Subject"] = subject
     msg["Date"] = f"Fri, 20 Nov 2026 09:{next(_serial) % 60:02d}:00 -0300"
     msg["Message-ID"] = message_id or make_msgid(domain="orgao.rj.gov.br")
     for name, value in (headers or {}).items():
-        msg[name] = value
+        if name not in trace:
+            msg[name] = value
     msg.set_content(body, charset=charset)
     for filename, mime, data in attachments:
         maintype, subtype = mime.split("/")
         msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
     return msg.as_bytes()
+
+
+def authenticated(address: str) -> dict[str, str]:
+    """The header by which the test desk's receiving server vouches for mail From ``address``
+    (DMARC passed for its domain): with it, the From is authentic."""
+    domain = address.rpartition("@")[2].strip(">").lower()
+    return {
+        "Authentication-Results": f"{AUTHSERV_ID}; dmarc=pass header.from={domain}; "
+        f"dkim=pass header.d={domain}"
+    }
+
+
+def vouched(raw: bytes, address: str) -> bytes:
+    """``raw`` as the test desk's receiving server hands it on, vouching for From ``address``
+    (a mail written elsewhere, such as a fixture file)."""
+    [(name, value)] = authenticated(address).items()
+    return f"{name}: {value}\r\n".encode() + raw
 
 
 def error_body(*, steps: bool = True) -> str:

@@ -11,8 +11,18 @@ from mailproc.decision.commands import Command, CommandKind, parse_command
 from mailproc.service.app import App
 from mailproc.storage import models as m
 from mailproc.storage.db import utcnow
-from tests.mails import error_body, error_report, mail, png, reactivation
-from tests.threads import MARIA, SIASG_AREA, count, queued, reply, set_ticket, staff_reply, ticket
+from tests.mails import authenticated, error_body, error_report, mail, png, reactivation
+from tests.threads import (
+    MARIA,
+    SIASG_AREA,
+    count,
+    queued,
+    reply,
+    set_ticket,
+    signed,
+    staff_reply,
+    ticket,
+)
 
 Ingest = Callable[[bytes], dict]
 CODE = "2026-000123"
@@ -165,7 +175,9 @@ def test_urgente_raises_priority_halves_the_deadline_and_tells_the_area(
     code = result["ticket"]
     before = ticket(app, code)
 
-    answer = ingest(mail(f"urgente {code}", "A unidade precisa comprar até sexta-feira."))
+    answer = ingest(
+        mail(f"urgente {code}", "A unidade precisa comprar até sexta-feira.", to=signed(code))
+    )
 
     assert (answer["outcome"], answer["ticket"], answer["replies"]) == ("command", code, 1)
     after = ticket(app, code)
@@ -231,7 +243,7 @@ def test_urgente_for_an_incomplete_ticket_says_it_waits_for_information(
 def test_cancelar_cancels_and_tells_the_area(ingest: Ingest, app: App) -> None:
     code = _open(ingest)
 
-    result = ingest(mail(f"cancelar {code}", "Resolvi pelo telefone."))
+    result = ingest(mail(f"cancelar {code}", "Resolvi pelo telefone.", to=signed(code)))
 
     assert (result["outcome"], result["ticket"]) == ("command", code)
     assert ticket(app, code).state == "cancelado"
@@ -244,7 +256,7 @@ def test_cancelar_cancels_and_tells_the_area(ingest: Ingest, app: App) -> None:
 def test_cancelar_in_the_thread_by_a_participant_is_refused(ingest: Ingest, app: App) -> None:
     raw = mail("Erro ao publicar aviso no SIASG", error_body(),
                attachments=(("p.png", "image/png", png()),),
-               headers={"Cc": "joao.lima@saude.rj.gov.br"})  # fmt: skip
+               headers={"Cc": "joao.lima@saude.rj.gov.br", **authenticated(MARIA)})  # fmt: skip
     code = ingest(raw)["ticket"]
 
     ingest(reply(code, "cancelar", sender="João <joao.lima@saude.rj.gov.br>"))

@@ -32,13 +32,16 @@ from tests.mails import (
     PDF,
     REQUESTER,
     SUPPORT,
+    authenticated,
     error_body,
     error_report,
     mail,
     png,
     reactivation,
+    vouched,
 )
 from tests.threads import (
+    FROM_REDECOMPRAS,
     GMAIL_EN,
     GMAIL_PT,
     MARIA,
@@ -240,7 +243,7 @@ def test_completion_in_two_steps_tells_only_what_is_still_missing(ingest: Ingest
 def test_inline_forwards_open_the_ticket_for_the_original_sender(
     ingest: Ingest, app: App, subject: str, body: str
 ) -> None:
-    result = ingest(mail(subject, body, sender=REDECOMPRAS))
+    result = ingest(mail(subject, body, sender=REDECOMPRAS, headers=FROM_REDECOMPRAS))
 
     assert (result["outcome"], result["theme"]) == ("created", "duvidas-compras")
     [ack] = queued(app, "created")
@@ -271,7 +274,8 @@ def test_an_attached_forward_opens_the_ticket_for_the_original_sender(
 def test_the_outlook_attached_forward_fixture_belongs_to_its_original_sender(
     ingest: Ingest, app: App
 ) -> None:
-    raw = (Path(__file__).parent / "fixtures" / "mail" / "encaminhada-como-anexo.eml").read_bytes()
+    fixture = Path(__file__).parent / "fixtures" / "mail" / "encaminhada-como-anexo.eml"
+    raw = vouched(fixture.read_bytes(), REDECOMPRAS)
 
     result = ingest(raw)
 
@@ -284,9 +288,13 @@ def test_the_outlook_attached_forward_fixture_belongs_to_its_original_sender(
 def test_a_forwarder_answer_reaches_the_requester_without_a_second_ticket(
     ingest: Ingest, app: App
 ) -> None:
-    code = ingest(mail("ENC: Dúvida sobre empenho", GMAIL_PT, sender=REDECOMPRAS))["ticket"]
+    code = ingest(
+        mail("ENC: Dúvida sobre empenho", GMAIL_PT, sender=REDECOMPRAS, headers=FROM_REDECOMPRAS)
+    )["ticket"]
 
-    result = ingest(reply(code, "Complemento: a UASG é 925001.", sender=REDECOMPRAS))
+    result = ingest(
+        reply(code, "Complemento: a UASG é 925001.", sender=REDECOMPRAS, headers=FROM_REDECOMPRAS)
+    )
 
     assert (result["outcome"], result["ticket"]) == ("updated", code)
     assert count(app, m.Ticket) == 1
@@ -296,12 +304,13 @@ def test_a_forwarder_answer_reaches_the_requester_without_a_second_ticket(
 
 
 def _open_ticket(ingest: Ingest, app: App, *, cc: str | None = None) -> str:
-    """A complete error report by Maria (copying ``cc``): an open ticket of erro-siasg."""
+    """A complete error report by Maria (copying ``cc``): an open ticket of erro-siasg. Her
+    From is authentic (vouched for by our server): only such a mail adds the people it copies."""
     raw = mail(
         "Erro ao publicar aviso no SIASG",
         error_body(),
         attachments=(("print-erro.png", "image/png", png()),),
-        headers={"Cc": cc} if cc else None,
+        headers={"Cc": cc, **authenticated(MARIA)} if cc else None,
     )
     result = ingest(raw)
     assert result["outcome"] == "created", result

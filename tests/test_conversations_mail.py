@@ -23,11 +23,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from email.message import EmailMessage
+from email.utils import parseaddr
 
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
+from mailproc.resources import shipped_dir
+from mailproc.rules.rulebook import load_rulebook
 from mailproc.storage import models as m
 from mailproc.storage.db import utcnow
 from tests.conftest import REPO
@@ -44,6 +47,7 @@ from tests.e2e import (
 from tests.mails import SUPPORT, error_body, mail, png, reactivation_body
 from tests.smtp_fixtures import SmtpTestServer
 from tests.threads import (
+    FROM_REDECOMPRAS,
     GMAIL_EN,
     GMAIL_PT,
     OUTLOOK_EN,
@@ -56,6 +60,7 @@ from tests.threads import (
     plain_text,
     reply,
     set_ticket,
+    signed,
     staff_reply,
     ticket,
 )
@@ -87,12 +92,14 @@ AWKWARD_SUBJECTS = (
 # Redecompras forwarding Carlos's question: inline (Gmail, Outlook; pt-BR and English) and
 # with the original attached as message/rfc822.
 FORWARDS = {
-    "forward-gmail-pt": lambda: mail("ENC: Dúvida sobre empenho", GMAIL_PT, sender=REDECOMPRAS),
-    "forward-gmail-en": lambda: mail("Fwd: Dúvida sobre empenho", GMAIL_EN, sender=REDECOMPRAS),
+    "forward-gmail-pt": lambda: mail("ENC: Dúvida sobre empenho", GMAIL_PT,
+                                     sender=REDECOMPRAS, headers=FROM_REDECOMPRAS),
+    "forward-gmail-en": lambda: mail("Fwd: Dúvida sobre empenho", GMAIL_EN,
+                                     sender=REDECOMPRAS, headers=FROM_REDECOMPRAS),
     "forward-outlook-pt": lambda: mail("ENC: Dúvida sobre empenho", OUTLOOK_PT,
-                                       sender=REDECOMPRAS),
+                                       sender=REDECOMPRAS, headers=FROM_REDECOMPRAS),
     "forward-outlook-en": lambda: mail("FW: Dúvida sobre empenho", OUTLOOK_EN,
-                                       sender=REDECOMPRAS),
+                                       sender=REDECOMPRAS, headers=FROM_REDECOMPRAS),
     "forward-attached-pt": lambda: attached_forward("ENC: Dúvida sobre empenho",
                                                     "Segue a dúvida."),
     "forward-attached-en": lambda: attached_forward("FW: Dúvida", "See the question."),
@@ -249,6 +256,16 @@ def report(conversation: str, *, screenshot: bool = True, steps: bool = True) ->
     )
 
 
+STAFF_DOMAIN = "@suporte.example.gov.br"  # the test desk's staff_domains
+
+
+def reply_to(played: Conversations, conversation: str) -> str:
+    """Where a mail client sends a reply to the desk's answer to the conversation's first
+    mail: its Reply-To."""
+    [answer] = played.answers(f"{conversation}/open")
+    return parseaddr(str(answer.message["Reply-To"]))[1]
+
+
 def first_mail() -> dict[str, bytes]:
     awkward = {f"awkward{n}": report(f"awkward{n}") for n in range(len(AWKWARD_SUBJECTS))}
     reports = {
@@ -326,12 +343,14 @@ def second_round(played: Conversations) -> dict[str, bytes]:
             f"urgente {codes['commands']}: o pregão será aberto amanhã",
             "",
             sender=servant("commands"),
+            to=reply_to(played, "commands"),
         ),
         "commands/mine": mail("meus chamados", "", sender=servant("commands")),
         "cancelling/cancel": mail(
             f"cancelar {codes['cancelling']}",
             "Resolvi pelo telefone.",
             sender=servant("cancelling"),
+            to=reply_to(played, "cancelling"),
         ),
         "unknown/command": mail("Dúvida", "#prazos\n", sender=servant("unknown")),
         "followup/cancel": reply(
@@ -637,6 +656,23 @@ def test_meus_chamados_lists_only_the_senders_tickets(played: Conversations) -> 
 
     others = set(played.codes.values()) - {played.codes["commands"]}
     assert not [code for code in others if code in listing.text]
+
+
+def test_every_mail_about_a_ticket_carries_its_signed_reply_address(
+    played: Conversations,
+) -> None:
+    """The requester's side gets the requester's address of the ticket, staff the staff's
+    (the addresses tests.threads.signed makes, which the other tests reply to)."""
+    areas = {theme.routing.address for theme in load_rulebook(shipped_dir("rules")).themes}
+    about_tickets = [s for s in played.sent if CODE_TAG.search(s.subject)]
+    assert len(about_tickets) > 50
+    for sent in about_tickets:
+        to_staff = any(r in areas or r.endswith(STAFF_DOMAIN) for r in sent.recipients)
+        role = "staff" if to_staff else "requester"
+        assert parseaddr(str(sent.message["Reply-To"]))[1] == signed(sent.code, role), (
+            sent.recipients,
+            sent.subject,
+        )
 
 
 def test_urgente_raises_the_priority_and_tells_the_area(played: Conversations) -> None:

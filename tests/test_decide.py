@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from mailproc.decision.commands import Command, CommandKind
 from mailproc.decision.decide import STAGES, Facts, Policy, Thread, decide
+from mailproc.decision.proofs import Proof
 from mailproc.decision.ratings import Rating
 from mailproc.decision.staff import StaffAnswer
 from mailproc.decision.states import TicketState
-from mailproc.decision.values import Outcome
+from mailproc.decision.values import Outcome, Unproven
 from mailproc.mail.message import Address, Attachment, InboundMessage
 from mailproc.resources import shipped_dir
 from mailproc.rules.rulebook import Priority, Rulebook, load_rulebook
@@ -18,6 +21,8 @@ from tests.mails import error_body, png
 SUPPORT = "suporte@compras.example.gov.br"
 REDECOMPRAS = "redecompras@planejamento.rj.gov.br"
 POLICY = Policy(own_addresses={SUPPORT}, trusted_forwarders={REDECOMPRAS}, default_theme=None)
+# A mail whose From was shown authentic (mailproc.decision.proofs): its sender may act.
+AUTHENTIC = Proof(authentic_from="dkim pass d=saude.rj.gov.br")
 SCREENSHOT = Attachment("print.png", "image/png", "image/png", png())
 MARIA = Address("maria.silva@saude.rj.gov.br", "Maria Silva")
 
@@ -49,7 +54,8 @@ def test_machine_mail_without_sender_is_ignored_not_quarantined(rulebook: Rulebo
 def test_human_mail_without_sender_is_quarantined_with_a_reason(rulebook: Rulebook) -> None:
     decision = decide(Facts(message("Erro no SIASG", sender=None), None, rulebook, POLICY))
 
-    assert (decision.outcome, decision.reason) == (Outcome.QUARANTINED, "no usable sender address")
+    assert decision.outcome is Outcome.QUARANTINED
+    assert decision.reason == "no usable sender address: From names no one, or several"
 
 
 def test_question_about_registration_is_a_question_not_a_registration_change(
@@ -132,7 +138,7 @@ def test_forward_from_a_trusted_forwarder_belongs_to_the_original_sender(
 ) -> None:
     forward = message("ENC: Dúvida sobre empenho", FORWARD, sender=Address(REDECOMPRAS))
 
-    request = decide(Facts(forward, None, rulebook, POLICY)).request
+    request = decide(Facts(forward, None, rulebook, POLICY, proof=AUTHENTIC)).request
 
     assert request is not None
     assert request.requester.email == "carlos.pereira@der.rj.gov.br"
@@ -143,7 +149,7 @@ def test_forward_from_a_trusted_forwarder_belongs_to_the_original_sender(
 def test_forward_from_anyone_else_is_their_own_message(rulebook: Rulebook) -> None:
     forward = message("ENC: Dúvida sobre empenho", FORWARD, sender=MARIA)
 
-    request = decide(Facts(forward, None, rulebook, POLICY)).request
+    request = decide(Facts(forward, None, rulebook, POLICY, proof=AUTHENTIC)).request
 
     assert request is not None
     assert (request.requester, request.forwarder) == (MARIA, None)
@@ -184,7 +190,7 @@ def test_a_staff_reply_is_an_answer_with_its_directives_read_off(rulebook: Ruleb
     staff = open_thread(requester=False, staff=True)
     reply = in_thread("#resolvido\n#prioridade baixa\n\nLiberado.\n\n> citação", sender=ANA)
 
-    decision = decide(Facts(reply, staff, rulebook, POLICY))
+    decision = decide(Facts(reply, staff, rulebook, POLICY, proof=AUTHENTIC))
 
     assert (decision.outcome, decision.ticket_code) == (Outcome.UPDATED, CODE)
     assert decision.staff == StaffAnswer("Liberado.", TicketState.RESOLVED, Priority.BAIXA)
@@ -196,7 +202,8 @@ def test_a_staff_typo_in_a_directive_is_held_not_answered_with_command_help(
 ) -> None:
     staff = open_thread(requester=False, staff=True)
 
-    decision = decide(Facts(in_thread("#resolvdo\nLiberado.", sender=ANA), staff, rulebook, POLICY))
+    typo = in_thread("#resolvdo\nLiberado.", sender=ANA)
+    decision = decide(Facts(typo, staff, rulebook, POLICY, proof=AUTHENTIC))
 
     assert decision.staff is not None and decision.staff.unknown == ("#resolvdo",)
 
@@ -249,13 +256,16 @@ def test_commands_that_cannot_be_carried_out_say_why(
 
 
 def test_urgente_with_a_reason_is_bound_to_the_ticket(rulebook: Rulebook) -> None:
-    decision = decide(Facts(in_thread("Urgente: pregão amanhã"), open_thread(), rulebook, POLICY))
+    urgent = in_thread("Urgente: pregão amanhã")
+    decision = decide(Facts(urgent, open_thread(), rulebook, POLICY, proof=AUTHENTIC))
 
     assert decision.command == Command(CommandKind.URGENT, CODE, "pregão amanhã")
 
 
 def test_a_rating_counts_from_the_requester_of_a_resolved_ticket_only(rulebook: Rulebook) -> None:
-    resolved = decide(Facts(in_thread("Nota: 4"), open_thread("resolvido"), rulebook, POLICY))
+    resolved = decide(
+        Facts(in_thread("Nota: 4"), open_thread("resolvido"), rulebook, POLICY, proof=AUTHENTIC)
+    )
     still_open = decide(Facts(in_thread("Nota: 4"), open_thread(), rulebook, POLICY))
     by_participant = decide(
         Facts(in_thread("Nota: 4"), open_thread("resolvido", requester=False), rulebook, POLICY)
@@ -276,3 +286,129 @@ def test_a_stranger_gets_a_notice_when_the_desk_says_so(rulebook: Rulebook) -> N
 
     assert (decision.outcome, decision.quoted_code) == (Outcome.REJECTED, CODE)
     assert default.outcome is not Outcome.REJECTED and default.quoted_code == CODE
+
+
+# -- proofs: what a forged From cannot do ------------------------------------------------------
+
+STAFF_THREAD = open_thread(requester=False, staff=True)
+PROOF_NEEDED = {
+    "a staff answer": (in_thread("#resolvido\nResolvido.", sender=ANA), STAFF_THREAD, "staff"),
+    "a staff relay": (in_thread("Segue o link: http://x.example", sender=ANA), STAFF_THREAD,
+                      "staff"),
+    "a cancellation": (in_thread("cancelar"), open_thread(), "requester"),
+    "an urgency": (in_thread("Urgente: pregão amanhã"), open_thread(), "requester"),
+    "a rating": (in_thread("Nota: 1"), open_thread("resolvido"), "requester"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", PROOF_NEEDED)
+def test_an_action_without_proof_changes_nothing_and_says_why(
+    rulebook: Rulebook, case: str
+) -> None:
+    mail, thread, role = PROOF_NEEDED[case]
+
+    decision = decide(Facts(mail, thread, rulebook, POLICY))
+
+    assert decision.outcome is Outcome.QUARANTINED
+    assert decision.ticket_code == CODE
+    assert decision.unproven is not None and decision.unproven.role == role
+    assert (decision.staff, decision.rating, decision.command) == (None, None, None)
+
+
+@pytest.mark.parametrize("case", PROOF_NEEDED)
+def test_an_action_to_the_tickets_signed_address_of_its_role_is_carried_out(
+    rulebook: Rulebook, case: str
+) -> None:
+    mail, thread, role = PROOF_NEEDED[case]
+    other_role = "requester" if role == "staff" else "staff"
+
+    right = decide(Facts(mail, thread, rulebook, POLICY, proof=Proof(frozenset({(CODE, role)}))))
+    wrong_role = Proof(frozenset({(CODE, other_role)}))
+    wrong_ticket = Proof(frozenset({("2026-000008", role)}))
+
+    assert right.outcome in (Outcome.UPDATED, Outcome.COMMAND)
+    for proof in (wrong_role, wrong_ticket):
+        assert decide(Facts(mail, thread, rulebook, POLICY, proof=proof)).unproven == Unproven(
+            right_action(mail, thread, rulebook), role
+        )
+
+
+def right_action(mail: InboundMessage, thread: Thread, rulebook: Rulebook) -> str:
+    unproven = decide(Facts(mail, thread, rulebook, POLICY)).unproven
+    assert unproven is not None
+    return unproven.action
+
+
+def test_adding_to_ones_own_ticket_needs_no_proof(rulebook: Rulebook) -> None:
+    waiting = open_thread("aguardando_informacoes")
+
+    decision = decide(Facts(in_thread("Segue a UASG: 925001."), waiting, rulebook, POLICY))
+
+    assert (decision.outcome, decision.ticket_code, decision.unproven) == (
+        Outcome.UPDATED,
+        CODE,
+        None,
+    )
+
+
+def test_status_and_my_tickets_need_no_proof_their_answer_goes_to_the_from_address(
+    rulebook: Rulebook,
+) -> None:
+    status = decide(Facts(in_thread("status"), open_thread(), rulebook, POLICY))
+
+    assert status.outcome is Outcome.COMMAND and status.unproven is None
+
+
+COPYING = message(
+    "Erro ao publicar aviso no SIASG",
+    "UASG: 925001",
+    cc=tuple(Address(f"pessoa{n}@saude.rj.gov.br") for n in range(50)),
+    to=(Address(SUPPORT), Address("suporte+2026-000001.rabcdefghij@compras.example.gov.br")),
+)
+
+
+def test_people_copied_join_only_from_an_authentic_mail_and_at_most_ten(
+    rulebook: Rulebook,
+) -> None:
+    policy = Policy({SUPPORT}, set(), default_theme="erro-siasg")
+
+    unproven = decide(Facts(COPYING, None, rulebook, policy))
+    proven = decide(Facts(COPYING, None, rulebook, policy, proof=AUTHENTIC))
+
+    assert unproven.copied == ()
+    assert proven.copied == tuple(f"pessoa{n}@saude.rj.gov.br" for n in range(10))
+
+
+def test_a_reply_adds_the_people_it_copies_only_when_it_came_to_the_signed_address(
+    rulebook: Rulebook,
+) -> None:
+    reply = replace(COPYING, subject=f"RE: [#{CODE}] Chamado registrado: Erro")
+    signed = Proof(frozenset({(CODE, "requester")}))
+
+    assert decide(Facts(reply, open_thread(), rulebook, POLICY)).copied == ()
+    assert len(decide(Facts(reply, open_thread(), rulebook, POLICY, proof=signed)).copied) == 10
+
+
+def test_a_forward_from_a_forwarders_address_without_an_authentic_from_is_its_own(
+    rulebook: Rulebook,
+) -> None:
+    forward = message("ENC: Dúvida sobre empenho", FORWARD, sender=Address(REDECOMPRAS))
+
+    request = decide(Facts(forward, None, rulebook, POLICY)).request
+
+    assert request is not None
+    assert (request.requester.email, request.forwarder) == (REDECOMPRAS, None)
+
+
+def test_quoting_a_code_that_names_no_ticket_gets_the_same_notice_as_someone_elses(
+    rulebook: Rulebook,
+) -> None:
+    notice = Policy({SUPPORT}, {REDECOMPRAS}, default_theme=None, stranger_reply="notice")
+    stranger = in_thread("Também tenho esse erro.", sender=Address("intruso@example.com"))
+    outsider = open_thread(requester=False, entitled=False)
+
+    existing = decide(Facts(stranger, outsider, rulebook, notice))
+    missing = decide(Facts(stranger, None, rulebook, notice))
+
+    assert (existing.outcome, existing.quoted_code) == (Outcome.REJECTED, CODE)
+    assert (missing.outcome, missing.quoted_code) == (Outcome.REJECTED, CODE)

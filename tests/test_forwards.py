@@ -270,3 +270,44 @@ def test_an_attached_forward_file_gives_the_attached_message() -> None:
 @pytest.mark.parametrize("name", ["gmail-resposta.eml", "outlook-resposta.eml"])
 def test_reply_files_are_not_forwards(name: str) -> None:
     assert extract_forward(_fixture(name)) is None
+
+
+# -- a forward inside the forwarded text does not speak for the forwarder -----------------------
+
+ATTACKER_TEXT = """Prezados, segue a minha solicitação.
+
+---------- Mensagem encaminhada ---------
+De: Maria Silva <maria.silva@saude.rj.gov.br>
+Date: qua., 18 de nov. de 2026 às 10:12
+Subject: Cancelamento
+To: <redecompras@planejamento.rj.gov.br>
+
+Cancelem todos os meus chamados e enviem as respostas para este endereço.
+"""
+OUTERMOST = {
+    "outlook around a gmail block": (
+        "Segue dúvida recebida.\n\n________________________________\n"
+        "De: Intruso <intruso@example.com>\nEnviado: quarta-feira, 18 de novembro de 2026 11:00\n"
+        "Para: Redecompras <redecompras@planejamento.rj.gov.br>\nAssunto: Dúvida\n\n"
+        + ATTACKER_TEXT
+    ),
+    "gmail around an outlook block": (
+        "Segue dúvida recebida.\n\n---------- Forwarded message ---------\n"
+        "From: Intruso <intruso@example.com>\nDate: Wed, Nov 18, 2026 at 11:00 AM\n"
+        "Subject: Dúvida\nTo: <redecompras@planejamento.rj.gov.br>\n\n"
+        "Segue.\n\n-----Original Message-----\nFrom: Maria Silva <maria.silva@saude.rj.gov.br>\n"
+        "Sent: Wednesday, November 18, 2026 10:12 AM\nTo: Redecompras\nSubject: Cancelamento\n\n"
+        "Cancelem todos os meus chamados.\n"
+    ),
+}
+
+
+@pytest.mark.parametrize("case", OUTERMOST)
+def test_the_forwarders_own_outermost_block_names_the_original_sender(case: str) -> None:
+    """A fake "Mensagem encaminhada / De: Maria" block written by whoever mailed the
+    forwarder is part of their text, not the forwarder's forward."""
+    found = extract_forward(_mail(OUTERMOST[case]))
+
+    assert found is not None and found.sender is not None
+    assert found.sender.email == "intruso@example.com"
+    assert "maria.silva@saude.rj.gov.br" in found.text  # kept as what the intruder wrote

@@ -150,11 +150,18 @@ def test_addresses_are_lower_cased_with_decoded_names() -> None:
     ]
 
 
-def test_sender_falls_back_to_sender_then_return_path() -> None:
+def test_the_sender_is_the_one_author_in_from_never_sender_or_return_path() -> None:
     no_from = raw_mail("Sender: Secretaria <sec@rj.gov.br>").replace(b"From: ", b"X-Old-From: ")
     only_return_path = raw_mail("Return-Path: <bounce@rj.gov.br>").replace(b"From:", b"X-From:")
-    assert parse_message(no_from).sender == Address("sec@rj.gov.br", "Secretaria")
-    assert parse_message(only_return_path).sender == Address("bounce@rj.gov.br")
+    two_fields = raw_mail("From: Chefia <chefia@rj.gov.br>")
+    two_in_one = raw_mail("Subject: x").replace(b"From: ", b"From: chefia@rj.gov.br, ", 1)
+
+    assert parse_message(no_from).sender is None
+    assert parse_message(only_return_path).sender is None
+    for several in (two_fields, two_in_one):
+        message = parse_message(several)
+        assert message.sender is None
+        assert "2 addresses in From" in message.defects
 
 
 def test_unusable_address_entries_become_defects_and_the_rest_is_kept() -> None:

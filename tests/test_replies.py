@@ -139,6 +139,7 @@ _PURPOSE_CONTEXT: dict[str, dict[str, object]] = {
         "reason": "O pregão será aberto amanhã.",
         "by": {"name": "Maria da Silva", "email": "maria@saude.rj.gov.br"},
     },
+    "proof_needed": {"ticket": TICKET, "action": "cancelar o chamado", "staff": False},
     "area_cancelled": {"area": AREA, "ticket": TICKET, "reason": "Resolvi pelo telefone."},
     "deadline_reminder": {"area": AREA, "ticket": TICKET, "hours_left": 23},
     "deadline_escalation": {
@@ -170,6 +171,8 @@ _REQUIRED = {
     "incomplete": [f"[#{CODE}]", "aguardando informações", "Print da tela com o erro",
                    "CNPJ", "dígitos verificadores inválidos", "Passo a passo até o erro: ",
                    "10 dias", "encerrado sem tratamento"],
+    "proof_needed": [f"[#{CODE}]", f"para cancelar o chamado {CODE}", "nada foi alterado",
+                     "responda a esta mensagem", "Se não foi você"],
     "no_theme": ["Reativação de UASG", "Reativação de UASG 987654", "nenhum chamado",
                  "0800 978 9001"],
     "closed_incomplete": [f"[#{CODE}]", "encerrado sem tratamento", "Print da tela com o erro",

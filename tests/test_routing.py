@@ -88,6 +88,7 @@ def test_the_area_answering_the_routing_mail_is_relayed_to_the_requester(
         "Re: reativação",  # the area's client lost the code; the headers still tie it
         "#resolvido\nA UASG 927003 foi reativada.",
         sender=f"Gestão de UASG <{UASG_AREA}>",
+        to=str(routed.message["Reply-To"]),  # where the area's client sends its reply
         headers={"In-Reply-To": routed.message["Message-ID"]},
     )
 

@@ -14,9 +14,11 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from mailproc.decision.proofs import ReplyKeys, Role
 from mailproc.service.app import App
 from mailproc.storage import models as m
-from tests.mails import SUPPORT, mail
+from tests.conftest import TEST_REPLY_KEY
+from tests.mails import SUPPORT, authenticated, mail
 
 Sessions = sessionmaker[Session]
 
@@ -116,14 +118,23 @@ def count(app: App, model: type[m.Base]) -> int:
         return len(session.scalars(select(model)).all())
 
 
+def signed(code: str, role: Role = "requester") -> str:
+    """The Reply-To of the desk's mail about ticket ``code`` to ``role``: where a mail client
+    sends a reply to it (mailproc.decision.proofs)."""
+    return ReplyKeys(TEST_REPLY_KEY.encode(), SUPPORT).reply_address(code, role)
+
+
 def staff_reply(code: str, body: str, **fields: Any) -> bytes:
-    """A staff member answering in the ticket's thread (the routing mail's subject)."""
+    """A staff member answering the routing mail of the ticket: its subject, to its Reply-To."""
     fields.setdefault("sender", STAFF)
+    fields.setdefault("to", signed(code, "staff"))
     return mail(f"RE: [#{code}] Novo chamado: Erro ao publicar aviso no SIASG", body, **fields)
 
 
 def reply(code: str, body: str, **fields: Any) -> bytes:
-    """The requester (by default) answering in the ticket's thread."""
+    """The requester (by default) answering the desk's mail about the ticket: its subject, to
+    its Reply-To."""
+    fields.setdefault("to", signed(code, "requester"))
     return mail(f"RES: [#{code}] Chamado registrado: Erro ao publicar aviso no SIASG", body,
                 **fields)  # fmt: skip
 
@@ -131,6 +142,9 @@ def reply(code: str, body: str, **fields: Any) -> bytes:
 # -- forwards from the trusted forwarder (Redecompras) --------------------------------------
 
 REDECOMPRAS = "Redecompras <redecompras@planejamento.rj.gov.br>"
+# Redecompras' mail as the desk receives it: vouched for by its receiving server. A forward
+# without it is Redecompras' own request (anyone can write Redecompras' address in From).
+FROM_REDECOMPRAS = authenticated(REDECOMPRAS)
 GMAIL_PT = """Segue a dúvida do servidor.
 
 ---------- Mensagem encaminhada ---------
@@ -175,6 +189,7 @@ def attached_forward(subject: str, comment: str) -> bytes:
     original["Message-ID"] = "<original-1@der.rj.gov.br>"
     original.set_content("Como faço para emitir a nota de empenho?")
     outer = EmailMessage()
+    outer["Authentication-Results"] = FROM_REDECOMPRAS["Authentication-Results"]  # on top
     outer["From"], outer["To"], outer["Subject"] = REDECOMPRAS, SUPPORT, subject
     outer["Message-ID"] = make_msgid(domain="planejamento.rj.gov.br")
     outer.set_content(comment)

@@ -8,10 +8,11 @@ that returns a Decision wins.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 from mailproc.decision.commands import Command, CommandKind, parse_command
+from mailproc.decision.proofs import Proof
 from mailproc.decision.ratings import read_rating
 from mailproc.decision.settings import StrangerReply
 from mailproc.decision.staff import read_staff_answer
@@ -23,12 +24,13 @@ from mailproc.decision.states import (
     TicketState,
     state_label,
 )
-from mailproc.decision.values import AuthFailure, Decision, Outcome, Request
+from mailproc.decision.values import AuthFailure, Decision, Outcome, Request, Unproven
+from mailproc.mail.addresses import is_own
 from mailproc.mail.authresults import OnFailure, Verdict, verdict
 from mailproc.mail.forwards import extract_forward
 from mailproc.mail.machine import machine_reason
 from mailproc.mail.message import Address, Attachment, InboundMessage
-from mailproc.mail.subject_codes import DEFAULT_TAG_FORMAT
+from mailproc.mail.subject_codes import DEFAULT_TAG_FORMAT, find_ticket_code
 from mailproc.rules.requirements import check_message
 from mailproc.rules.rulebook import Rulebook
 
@@ -71,14 +73,16 @@ class Policy:
 
 @dataclass(frozen=True)
 class Facts:
-    """The inputs of one decision. ``size`` is the message's full size when only its header
-    was downloaded or kept because it is over ``policy.max_message_bytes``."""
+    """The inputs of one decision. ``oversize`` is the message's full size when only its
+    header was downloaded or kept because it is over ``policy.max_message_bytes``; ``proof``
+    is what the message proves beyond its From (mailproc.decision.proofs)."""
 
     message: InboundMessage
     thread: Thread | None
     rulebook: Rulebook
     policy: Policy
     oversize: int | None = None
+    proof: Proof = field(default_factory=Proof)
 
     @cached_property
     def failed_authentication(self) -> Verdict | None:
@@ -123,7 +127,9 @@ def from_a_machine(facts: Facts) -> Decision | None:
 
 def without_sender(facts: Facts) -> Decision | None:
     if facts.message.sender is None or not facts.message.sender.email:
-        return Decision(Outcome.QUARANTINED, reason="no usable sender address")
+        return Decision(
+            Outcome.QUARANTINED, reason="no usable sender address: From names no one, or several"
+        )
     return None
 
 
@@ -246,15 +252,21 @@ def reply_to_ticket(facts: Facts) -> Decision | None:
 
 def stranger_quoting_a_code(facts: Facts) -> Decision | None:
     """Someone outside a ticket quoting its code, where the desk answers them with a notice
-    (``stranger_reply = "notice"``); by default they open their own ticket (new_request)."""
-    thread = facts.thread
-    if thread is None or thread.entitled or facts.policy.stranger_reply != "notice":
+    (``stranger_reply = "notice"``); by default they open their own ticket (new_request).
+
+    A code that names no ticket gets the same notice: were it answered otherwise (a new
+    ticket), quoting codes would tell a stranger which tickets exist."""
+    thread, policy = facts.thread, facts.policy
+    if policy.stranger_reply != "notice" or (thread is not None and thread.entitled):
+        return None
+    quoted = thread.code if thread else find_ticket_code(facts.message.subject, policy.code_tag)
+    if quoted is None:
         return None
     return Decision(
         Outcome.REJECTED,
         reason="the sender takes no part in the ticket whose code they quoted",
         request=_own_request(facts.message, text=facts.message.fresh_text),
-        quoted_code=thread.code,
+        quoted_code=quoted,
     )
 
 
@@ -293,14 +305,73 @@ STAGES: tuple[Callable[[Facts], Decision | None], ...] = (
 
 
 def decide(facts: Facts) -> Decision:
-    """The first stage's decision (else a new request), noting a failed sender authentication
-    that the policy acts on."""
-    decision = _first_decision(facts)
+    """The first stage's decision (else a new request), held back when it needs a proof the
+    message lacks, with the people it adds to its ticket, noting a failed sender
+    authentication that the policy acts on."""
+    first = _first_decision(facts)
+    decision = _unproven(facts, first) or replace(first, copied=_copied(facts, first))
     failed = facts.failed_authentication
     if failed is None or decision.authentication is not None:
         return decision
     # Not blocked: the message goes ahead, flagged, so that the ticket's history shows it.
     return replace(decision, authentication=AuthFailure(str(failed), blocked=False))
+
+
+# What needs a proof, in words for the sender's notice ("para cancelar o chamado X"):
+# everything that changes a ticket beyond adding to it, or that the desk relays to the
+# requester.
+_ACTIONS: dict[CommandKind, str] = {
+    CommandKind.CANCEL: "cancelar o chamado",
+    CommandKind.URGENT: "pedir urgência para o chamado",
+}
+# A mail names so many people at most to join its ticket: a reply copying fifty addresses
+# is a list, not a conversation, and would send the next answer to all of them.
+MAX_COPIED = 10
+
+
+def _needed_proof(decision: Decision) -> Unproven | None:
+    """The action of ``decision`` that needs a proof, and the role it needs one for."""
+    command = decision.command
+    if decision.staff is not None:
+        return Unproven("responder em nome da equipe ao chamado", "staff")
+    if decision.rating is not None:
+        return Unproven("avaliar o atendimento do chamado", "requester")
+    if command is not None and command.code and command.kind in _ACTIONS:
+        return Unproven(_ACTIONS[command.kind], "requester")
+    return None
+
+
+def _unproven(facts: Facts, decision: Decision) -> Decision | None:
+    """``decision`` held back, when it needs a proof (proofs.Proof) the message lacks: the
+    ticket stays as it was, records the attempt, and the address in From is told how to do
+    it (the notice goes there, not to whoever wrote the mail)."""
+    needed, code = _needed_proof(decision), decision.ticket_code
+    if needed is None or code is None or facts.proof.holds(code, needed.role):
+        return None
+    return Decision(
+        Outcome.QUARANTINED,
+        reason=f"{needed.role} action on {code} without proof: no signed reply address of "
+        "the ticket, no authentic From",
+        request=decision.request,
+        ticket_code=code,
+        unproven=needed,
+    )
+
+
+def _copied(facts: Facts, decision: Decision) -> tuple[str, ...]:
+    """The people a message copies who join its ticket: only from a mail proven to come from
+    the requester's side (a new ticket: an authentic From), never ourselves, at most
+    MAX_COPIED. A staff member's copies got their answer from them and do not join."""
+    message, own = facts.message, facts.policy.own_addresses
+    if decision.outcome not in (Outcome.CREATED, Outcome.INCOMPLETE, Outcome.UPDATED):
+        return ()
+    code = decision.ticket_code
+    proven = facts.proof.holds(code, "requester") if code else bool(facts.proof.authentic_from)
+    if decision.staff is not None or not proven:
+        return ()
+    addresses = (a.email for a in (*message.to, *message.cc))
+    joining = [e for e in dict.fromkeys(addresses) if e and not is_own(e, own)]
+    return tuple(joining[:MAX_COPIED])
 
 
 def _first_decision(facts: Facts) -> Decision:
@@ -312,14 +383,16 @@ def _first_decision(facts: Facts) -> Decision:
 
 
 def _request(facts: Facts) -> Request:
-    """The message's own request, or the original one inside a trusted forward."""
+    """The message's own request, or the original one inside a trusted forward. A forwarder is
+    trusted only with an authentic From: anyone can write a forwarder's address in From."""
     message = facts.message
     assert message.sender is not None  # without_sender() ran first
-    if message.sender.email in facts.policy.trusted_forwarders:
+    trusted = message.sender.email in facts.policy.trusted_forwarders
+    if trusted and facts.proof.authentic_from:
         original = extract_forward(message)
         sender = original.sender if original else None
         # A forward of our own mail is the forwarder's own message, not someone's request.
-        if original is not None and sender and sender.email not in facts.policy.own_addresses:
+        if original is not None and sender and not is_own(sender.email, facts.policy.own_addresses):
             return Request(
                 requester=sender,
                 subject=original.subject or message.subject,

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from mailproc.decision.commands import Command
+from mailproc.decision.proofs import Role
 from mailproc.decision.ratings import Rating
 from mailproc.decision.staff import StaffAnswer
 from mailproc.mail.message import Address, Attachment
@@ -55,6 +56,15 @@ class AuthFailure:
 
 
 @dataclass(frozen=True)
+class Unproven:
+    """An action the sender asked for without the proof it needs (mailproc.decision.proofs):
+    what it was, in words for the notice, and the role whose proof was missing."""
+
+    action: str
+    role: Role
+
+
+@dataclass(frozen=True)
 class Decision:
     """The outcome for one message and everything needed to apply it to the store.
 
@@ -70,6 +80,9 @@ class Decision:
     A ``command`` decision carries its ``command``, checked against the ticket it names.
     ``authentication`` is set when the sender authentication failed and the policy acts on
     that: the pipeline logs it on the ticket (``ticket_code`` names it for a blocked one).
+    ``unproven`` is set on a quarantined message that asked for an action without its proof
+    (``ticket_code`` names the ticket it would have changed). ``copied`` are the people the
+    message adds to its ticket as participants.
     """
 
     outcome: Outcome
@@ -86,3 +99,5 @@ class Decision:
     rating: Rating | None = None
     command: Command | None = None
     authentication: AuthFailure | None = None
+    unproven: Unproven | None = None
+    copied: tuple[str, ...] = ()

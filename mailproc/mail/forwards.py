@@ -45,15 +45,26 @@ def extract_forward(msg: InboundMessage) -> ForwardedOriginal | None:
 
     A reply ("RE: ENC: ...") is never a forward, even though its quoted history may hold a
     forward or an Outlook header block; nor is a delivery report, which returns a message.
+
+    Of the inline forwards, the one nearest the top is the forwarder's own: any below it is
+    in the text they forwarded, which whoever wrote to the forwarder wrote, fake "Mensagem
+    encaminhada / De: Maria" blocks included.
     """
     is_reply = bool(REPLY_PREFIXES.intersection(leading_prefixes(msg.subject)[:1]))
     if is_reply or msg.content_type.lower() == "multipart/report":
         return None
     lines = msg.text.replace("\r\n", "\n").split("\n")
-    return next((found for style in _STYLES if (found := style(msg, lines))), None)
+    inline = [found for style in _INLINE_STYLES if (found := style(msg, lines))]
+    if inline:
+        return min(inline, key=lambda found: found[0])[1]
+    return _attached(msg, lines)
 
 
-def _marked_inline(msg: InboundMessage, lines: Sequence[str]) -> ForwardedOriginal | None:
+# An inline forward and the line it starts on.
+_Inline = tuple[int, ForwardedOriginal]
+
+
+def _marked_inline(msg: InboundMessage, lines: Sequence[str]) -> _Inline | None:
     """Gmail, Thunderbird and Apple Mail: a "Mensagem encaminhada" line, then the headers."""
     marker = next((i for i, line in enumerate(lines) if FORWARD_LINE.match(line)), None)
     if marker is None:
@@ -61,20 +72,23 @@ def _marked_inline(msg: InboundMessage, lines: Sequence[str]) -> ForwardedOrigin
     first = next((i for i in range(marker + 1, len(lines)) if lines[i].strip()), len(lines))
     block = header_block_at(lines, first)
     if block is None:
-        return _inline_original(msg, {}, lines[marker + 1 :])
-    return _inline_original(msg, block.fields, lines[block.end :])
+        return marker, _inline_original(msg, {}, lines[marker + 1 :])
+    return marker, _inline_original(msg, block.fields, lines[block.end :])
 
 
-def _outlook_inline(msg: InboundMessage, lines: Sequence[str]) -> ForwardedOriginal | None:
+def _outlook_inline(msg: InboundMessage, lines: Sequence[str]) -> _Inline | None:
     """Outlook: a "De: ... Enviado em: ... Assunto:" block, with or without "Mensagem original".
 
     The same block opens the quoted history of an Outlook reply; replies were set aside by
     their subject already, so here it heads a forwarded message (even when the forwarder
     edited the ENC:/FW: away).
     """
-    blocks = (header_block_at(lines, index) for index in range(len(lines)))
-    block = next((found for found in blocks if found and found.heads_a_message), None)
-    return None if block is None else _inline_original(msg, block.fields, lines[block.end :])
+    blocks = ((index, header_block_at(lines, index)) for index in range(len(lines)))
+    found = next(((i, block) for i, block in blocks if block and block.heads_a_message), None)
+    if found is None:
+        return None
+    start, block = found
+    return start, _inline_original(msg, block.fields, lines[block.end :])
 
 
 def _attached(msg: InboundMessage, lines: Sequence[str]) -> ForwardedOriginal | None:
@@ -95,12 +109,11 @@ def _attached(msg: InboundMessage, lines: Sequence[str]) -> ForwardedOriginal | 
     )
 
 
-# Inline styles come first: a message forwarded inline may itself have carried an attached
-# .eml, which is then part of the original, not the forward.
-_STYLES: tuple[Callable[[InboundMessage, Sequence[str]], ForwardedOriginal | None], ...] = (
+# Inline styles come before an attached message: a message forwarded inline may itself have
+# carried an attached .eml, which is then part of the original, not the forward.
+_INLINE_STYLES: tuple[Callable[[InboundMessage, Sequence[str]], _Inline | None], ...] = (
     _marked_inline,
     _outlook_inline,
-    _attached,
 )
 
 

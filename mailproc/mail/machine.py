@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from email.message import Message
 from email.utils import parseaddr
 
+from mailproc.mail.addresses import is_own, untagged
 from mailproc.mail.message import InboundMessage
 from mailproc.mail.textfold import fold
 
@@ -105,13 +106,13 @@ def daemon_sender(msg: InboundMessage, own: frozenset[str]) -> str | None:
 
 def own_address(msg: InboundMessage, own: frozenset[str]) -> str | None:
     """Our own mail coming back (a copy, a forward rule, a loop) is never answered."""
-    return "from our own address" if msg.sender and msg.sender.email.lower() in own else None
+    return "from our own address" if msg.sender and is_own(msg.sender.email, own) else None
 
 
 def x_loop(msg: InboundMessage, own: frozenset[str]) -> str | None:
     """X-Loop naming one of our addresses: the message has already passed through us."""
     named = {
-        address.lower()
+        untagged(address)
         for value in msg.headers.get("x-loop", ())
         for address in _ADDRESS.findall(value)
     }

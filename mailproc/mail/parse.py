@@ -346,12 +346,14 @@ def _first(raw: dict[str, list[str]], name: str) -> str | None:
 
 
 def _sender(raw: dict[str, list[str]], defects: list[str]) -> Address | None:
-    """From, else Sender, else Return-Path (empty for bounces: ``<>``)."""
-    for name in ("from", "sender", "return-path"):
-        found = _addresses(raw, name, defects)
-        if found:
-            return found[0]
-    return None
+    """The one author in From; None when From names no one, or several (in one field or in
+    two From fields). Such a mail could be taken for anyone's: a reader picks whichever
+    author a client shows, so it acts for no one. Sender: and Return-Path: never stand in
+    for From: they name whoever relayed or bounces the mail, which anyone can write too."""
+    authors = _addresses(raw, "from", defects)
+    if len(authors) > 1:
+        defects.append(f"{len(authors)} addresses in From")
+    return authors[0] if len(authors) == 1 else None
 
 
 def _addresses(raw: dict[str, list[str]], name: str, defects: list[str]) -> tuple[Address, ...]:

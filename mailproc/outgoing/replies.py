@@ -58,6 +58,8 @@
 #   quoted_code
 # staff_help         (to a staff member) their answer was held: directives not understood
 #   ticket; unknown   [the "#..." items as written]
+# proof_needed       an action without its proof (mailproc.decision.proofs): nothing changed
+#   ticket; action    ("cancelar o chamado"); staff (the action was a staff answer)
 #
 # Mail to a theme's routing area (mailproc.tickets.routing; layout _area_layout, which greets
 # area.name): every one has

@@ -8,7 +8,6 @@ importing the other.
 
 from __future__ import annotations
 
-from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -68,11 +67,6 @@ class Applying:
         if self.thread_ticket is not None and self.thread_ticket.code == code:
             return self.thread_ticket
         return store.ticket_by_code(self.session, code)
-
-    def copied(self, own: Collection[str]) -> list[str]:
-        """People copied on the mail (not us): they join the ticket as participants."""
-        addresses = [a.email for a in (*self.message.to, *self.message.cc)]
-        return [e for e in addresses if e and e not in own]
 
     def result(self, code: str | None, replies: int) -> Result:
         d = self.decision

@@ -27,10 +27,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from mailproc.decision.commands import command_code
 from mailproc.decision.decide import Facts, Policy, Thread, decide
+from mailproc.decision.proofs import Proof, recipient_addresses
 from mailproc.decision.settings import ConversationSettings
 from mailproc.decision.values import Decision, Outcome, Request
 from mailproc.errors import StoreError
 from mailproc.logsafe import mask
+from mailproc.mail.alignment import domain_of
+from mailproc.mail.authresults import authenticated
 from mailproc.mail.message import InboundMessage
 from mailproc.mail.parse import parse_message
 from mailproc.mail.subject_codes import find_ticket_code
@@ -44,6 +47,7 @@ from mailproc.outgoing.notices import (
     themes_context,
 )
 from mailproc.rules.rulebook import Theme
+from mailproc.sources.dkim import DkimVerifier
 from mailproc.storage import models as m
 from mailproc.storage import store
 from mailproc.storage.db import utcnow
@@ -73,6 +77,7 @@ class Stored:
     record: store.RawRecord
     origin: str
     oversize: int | None
+    raw: bytes  # for the DKIM signatures, checked against them as received
 
 
 @dataclass(frozen=True)
@@ -137,14 +142,15 @@ class Pipeline:
             raise StoreError(f"database error: {exc.orig}") from exc
         if record.outcome is not None:
             return Result(Outcome.DUPLICATE, reason="the same bytes were processed before")
-        return Stored(record, origin, oversize)
+        return Stored(record, origin, oversize, raw)
 
     def complete(self, stored: Stored, message: InboundMessage) -> Result:
         """The second step of ``process``: the parsed message decided and applied."""
         record = stored.record
         try:
             try:
-                result = self._decide_and_apply(record, message, stored.oversize)
+                proof = self.prove(stored.raw, message)  # before the transaction: DKIM asks DNS
+                result = self._decide_and_apply(record, message, stored.oversize, proof)
             except (StoreError, OperationalError):
                 raise
             except Exception as exc:  # the shunt: see the module docstring
@@ -167,8 +173,29 @@ class Pipeline:
             log.info("message %s: %d MIME defects (%s)", record.id, len(message.defects), kinds)
         return result
 
+    def prove(self, raw: bytes, message: InboundMessage) -> Proof:
+        """What the message proves beyond its From (mailproc.decision.proofs): the signed
+        reply addresses it came to, and whether its From is authentic: an aligned pass from
+        our receiving server, else an aligned DKIM signature that mailproc verifies itself."""
+        keys = self.replier.reply_keys
+        signed = keys.signed(recipient_addresses(message)) if keys else frozenset()
+        return Proof(signed, self._authentic_from(raw, message))
+
+    def _authentic_from(self, raw: bytes, message: InboundMessage) -> str:
+        if message.sender is None:
+            return ""
+        authserv = self.policy.authserv_id
+        if authserv and authenticated(message, authserv):
+            return f"aligned pass from {authserv}"
+        result = self.dkim.verify(raw, domain_of(message.sender.email))
+        return f"dkim {result.reason}" if result.aligned else ""
+
+    @cached_property
+    def dkim(self) -> DkimVerifier:
+        return DkimVerifier(self.replier.config.authentication.dkim)
+
     def _decide_and_apply(
-        self, record: store.RawRecord, message: InboundMessage, oversize: int | None
+        self, record: store.RawRecord, message: InboundMessage, oversize: int | None, proof: Proof
     ) -> Result:
         with self.sessions.begin() as session:
             key = store.dedup_key(message, record.sha256)
@@ -179,7 +206,7 @@ class Pipeline:
                 )
                 return Result(Outcome.DUPLICATE, ticket=earlier.ticket_code, theme=earlier.theme_id)
             ticket, thread = self._thread(session, message)
-            facts = Facts(message, thread, self.replier.rulebook, self.policy, oversize)
+            facts = Facts(message, thread, self.replier.rulebook, self.policy, oversize, proof)
             decision = decide(facts)
             row = store.record_message(session, record.id, key, message, decision)
             now = utcnow()
@@ -231,9 +258,7 @@ class Pipeline:
         ticket = store.open_ticket(
             a.session, theme, decision, desk.incomplete_close_days, a.now, year
         )
-        store.add_participants(
-            a.session, ticket, request, a.copied(self.policy.own_addresses), a.now
-        )
+        store.add_participants(a.session, ticket, request, list(a.decision.copied), a.now)
         store.link_message(a.session, a.row, ticket)
         store.add_event(
             a.session,
@@ -270,12 +295,7 @@ class Pipeline:
         """A reply joins its ticket: a staff answer, a rating, or the requester's reply."""
         ticket = a.ticket(a.decision.ticket_code or "")
         store.link_message(a.session, a.row, ticket)
-        # People a staff member copies (a colleague, a supervisor) got the answer from them;
-        # they do not become participants, who are the requester's side of the conversation.
-        if a.decision.staff is None:
-            store.add_participants(
-                a.session, ticket, a.request, a.copied(self.policy.own_addresses), a.now
-            )
+        store.add_participants(a.session, ticket, a.request, list(a.decision.copied), a.now)
         replies = conversation.REPLIES[conversation.reply_kind(a.decision)](self, a, ticket)
         return a.result(ticket.code, replies)
 
@@ -312,6 +332,8 @@ class Pipeline:
 
     def quarantined(self, a: Applying) -> Result:
         store.add_event(a.session, "quarantined", message=a.row, reason=a.decision.reason)
+        if a.decision.unproven is not None:
+            return self.unproven(a)
         if not a.decision.notice or a.decision.request is None:
             return a.result(None, 0)
         context = self.base_context(a)
@@ -319,6 +341,22 @@ class Pipeline:
         return a.result(
             None, self.send(a, Notice("quarantined", a.request.requester.email, context))
         )
+
+    def unproven(self, a: Applying) -> Result:
+        """An action without its proof: the ticket records the attempt, and the address in
+        From is told to reply to the desk's mail about the ticket. The notice carries that
+        ticket's signed address for the role, so replying to it is the way to act."""
+        unproven, sender = a.decision.unproven, a.request.requester
+        assert unproven is not None  # quarantined() chose this handler for it
+        ticket = a.ticket(a.decision.ticket_code or "")
+        store.add_event(a.session, "action_unproven", ticket=ticket, message=a.row,
+                        action=unproven.action, role=unproven.role)  # fmt: skip
+        context = self.base_context(a)
+        context["ticket"] = self.replier.ticket_context(ticket, self._theme_or_none(ticket))
+        context["action"] = unproven.action
+        context["staff"] = unproven.role == "staff"
+        notice = Notice("proof_needed", sender.email, context, ticket, role=unproven.role)
+        return a.result(ticket.code, self.send(a, notice))
 
     # -- helpers --------------------------------------------------------------------------
 
@@ -349,6 +387,9 @@ class Pipeline:
                 a.session, kind, ticket=ticket, message=a.row, sender=sender,
                 outcome=a.decision.outcome.value, new_ticket=new_code,
             )  # fmt: skip
+
+    def _theme_or_none(self, ticket: m.Ticket) -> Theme | None:
+        return self.replier.rulebook.get(ticket.theme_id or "")
 
     def _theme(self, theme_id: str | None) -> Theme:
         theme = self.replier.rulebook.get(theme_id or "")

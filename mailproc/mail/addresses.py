@@ -1,0 +1,23 @@
+"""What one address is, whatever tag it carries.
+
+``suporte+2026-000123.rk7f3q9xw2d@orgao.gov.br`` reaches the ``suporte@orgao.gov.br``
+mailbox (plus addressing, RFC 5233): the desk's signed reply addresses are such tags, so
+every check of "is this us?" must look through them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+
+def untagged(address: str) -> str:
+    """``address`` lower-cased, without the ``+tag`` of its local part."""
+    local, at, domain = address.strip().lower().rpartition("@")
+    if not at:
+        return address.strip().lower()
+    return f"{local.partition('+')[0]}@{domain}"
+
+
+def is_own(address: str, own: Collection[str]) -> bool:
+    """Whether ``address`` is one of ``own`` (lower-case addresses), tagged or not."""
+    return untagged(address) in own
