@@ -6,6 +6,8 @@ and through Dovecot and ``mailproc poll --once``."""
 from __future__ import annotations
 
 import logging
+import re
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -192,6 +194,9 @@ def test_garbage_never_raises_and_what_is_readable_is_kept(
         # Only the protocol our server wrote counts, not words in the connecting host's name.
         ("from x.with.lmtp (x [45.33.32.156]) by mx with ESMTP id 3; date", False),
         ("by mx.compras.example.gov.br (Postfix, from userid 0) id 4; date", False),
+        # A HELO with spaces: the last protocol is the one the receiving server wrote.
+        ("from x with LMTP (x [45.33.32.156]) by mx with ESMTP id 5; date", False),
+        (LMTP.replace("kX3bCDEwYGc", "k" * 1024), False),  # longer than our hops write
         ("garbage", False),
     ],
 )
@@ -338,6 +343,19 @@ def test_a_forgery_is_never_an_aligned_pass(case: Case, expected: str | None) ->
 @pytest.mark.parametrize(("case", "expected"), GENUINE.values(), ids=GENUINE.keys())
 def test_genuine_mail_is_read_as_our_server_judged_it(case: Case, expected: str | None) -> None:
     assert judged(case.raw()) == expected
+
+
+def test_another_servers_header_is_passed_by_unread_however_long() -> None:
+    """Only our headers are read whole: another's (or a sender's) is read as far as its
+    authserv-id, so 12 MB of it cost nothing where reading it would take seconds."""
+    results = "; ".join(f"dkim=pass header.d=l{n}.example.org" for n in range(300_000))
+    message = parse_message(delivered([f"mx.{ATTACKER}; {results}", OPENDMARC_PASS]))
+
+    started = time.perf_counter()
+    found = verdict(message, OURS)
+
+    assert time.perf_counter() - started < 1.0
+    assert found is not None and found.aligned_pass
 
 
 def test_the_verdict_reads_short_and_names_no_one() -> None:
@@ -601,8 +619,9 @@ def test_under_block_a_forged_pass_acts_on_no_ticket_through_a_real_mailbox(
     only the forger's own domain passing (or nothing at all), and each mail carries a full
     pass naming our server below the border. None may cancel, resolve or answer."""
     desk = make_desk()
-    with desk.config.open("a", encoding="utf-8") as config:
-        config.write("\n" + AUTHENTICATION.format(ours=OURS, on_failure="block"))
+    # The desk's [authentication] table, whatever the shared config holds, is ours under block.
+    text = re.sub(r"(?ms)^\[authentication\]\n.*?(?=^\[|\Z)", "", desk.config.read_text())
+    desk.config.write_text(text + "\n" + AUTHENTICATION.format(ours=OURS, on_failure="block"))
     desk.imap.append("INBOX", delivered([OPENDMARC_PASS, OPENDKIM_PASS], raw=error_report()))
     assert desk.poll().returncode == 0
     with desk.session() as session:

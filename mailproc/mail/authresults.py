@@ -32,8 +32,9 @@ own domain), whether the From domain publishes no DMARC policy or its lookup fai
 Pure. The parser is our own (the ``authres`` package rejects a whole header over Microsoft
 365's missing authserv-id or one non-ASCII character, and is not typed): it needs only each
 method, its result and the identifier it is about, and skips what it cannot read instead of
-giving up on the header. Headers are read whole and as written, without decoding encoded
-words (mailproc.mail.parse keeps them so): a verdict may stand at the end of a long header.
+giving up on the header. Our server's headers are read whole and as written, without
+decoding encoded words (mailproc.mail.parse keeps them so): a verdict may stand at the end of
+a long header. Other headers are read only as far as their authserv-id.
 """
 
 from __future__ import annotations
@@ -82,6 +83,10 @@ _DELIVERY_FIELDS = frozenset({"return-path", "delivered-to", "envelope-to", "rec
 # writes it after the connecting host's name), and the addresses in brackets.
 _WITH = re.compile(r"\bwith\s+([a-z0-9-]+)", re.IGNORECASE)
 _ADDRESS_LITERAL = re.compile(r"\[(?:ipv6:)?([0-9a-f:.]+)\]", re.IGNORECASE)
+# Of a field that may not be ours only this much is read: an authserv-id opens its header, and
+# a Received line of our own hops is shorter; a sender's field of any length then costs next
+# to nothing to pass by.
+_LEADING_SPAN = 1024
 
 
 @dataclass(frozen=True)
@@ -215,9 +220,8 @@ def our_headers(fields: Iterable[tuple[str, str]], authserv_id: str) -> list[Aut
     ours: list[AuthResults] = []
     for name, value in fields:
         if name == "authentication-results":
-            header = parse(value)
-            if wanted and _authserv_id(header.authserv_id) == wanted:
-                ours.append(header)
+            if wanted and _authserv_id(parse(value[:_LEADING_SPAN]).authserv_id) == wanted:
+                ours.append(parse(value))
             elif ours:
                 break  # below ours: an upstream server's, or the sender's
         elif name == "received":
@@ -233,11 +237,13 @@ def own_hop(received: str) -> bool:
     a connection from internal addresses only (loopback, private). The receiving server
     writes the protocol and the connecting address; a sender can add a private address in
     its HELO, but not take away the public one our border server records."""
-    trace = _uncommented(received.partition(";")[0])
-    protocols = _WITH.findall(trace)
+    if len(received) > _LEADING_SPAN:  # our hops write short lines
+        return False
+    trace = received.partition(";")[0]
+    protocols = _WITH.findall(_uncommented(trace))
     if protocols and protocols[-1].lower().startswith("lmtp"):
         return True
-    addresses = _ADDRESS_LITERAL.findall(received.partition(";")[0])
+    addresses = _ADDRESS_LITERAL.findall(trace)
     return bool(addresses) and all(_internal(address) for address in addresses)
 
 
