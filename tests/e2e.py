@@ -210,10 +210,12 @@ def build_desk(
     max_attempts: int = 10,
     outbox_seconds: int = 15,
     password: str | None = None,
+    authentication: str = "",
 ) -> Desk:
     """A desk in ``folder`` reading ``imap`` and sending to ``smtp``, its database upgraded.
 
-    ``password`` is the one the desk's processes are given (default: the account's).
+    ``password`` is the one the desk's processes are given (default: the account's);
+    ``authentication`` replaces the test desk's ``[authentication]`` table.
     """
     delivery = _DELIVERY.format(retry_base_seconds=retry_base_seconds, max_attempts=max_attempts)
     extra = _SOURCES.format(
@@ -221,7 +223,7 @@ def build_desk(
         password_env=PASSWORD_ENV, poll_seconds=poll_seconds, idle="true" if idle else "false",
         smtp_host=smtp.host, smtp_port=smtp.port, outbox_seconds=outbox_seconds,
     )  # fmt: skip
-    config = write_config(folder, "sqlite:///mailproc.db", extra, delivery)
+    config = write_config(folder, "sqlite:///mailproc.db", extra + authentication, delivery)
     with pytest.MonkeyPatch.context() as env:
         env.setenv(PASSWORD_ENV, imap.password)  # load_config reads it
         url = load_config(config).database_url
