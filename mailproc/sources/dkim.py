@@ -152,7 +152,11 @@ def _resolver(settings: DkimSettings) -> dns.resolver.Resolver:
             dns.nameserver.Do53Nameserver(host, port) for host, port in settings.dns_servers
         ]
     else:
-        resolver = dns.resolver.Resolver()
+        try:
+            resolver = dns.resolver.Resolver()
+        except dns.resolver.NoResolverConfiguration:
+            # No /etc/resolv.conf: each lookup fails ("dns failure", no proof) and the desk runs.
+            resolver = dns.resolver.Resolver(configure=False)
     # Keys are shared by every mail of a domain; the cache keeps their TTLs.
     resolver.cache = dns.resolver.LRUCache()
     return resolver
