@@ -40,6 +40,7 @@ from datetime import UTC, datetime, timedelta
 
 from mailproc.config import Config
 from mailproc.logsafe import mask
+from mailproc.mail.addresses import untagged
 from mailproc.outgoing.notice import Notice
 from mailproc.storage import store
 
@@ -58,9 +59,7 @@ def mailbox_of(address: str) -> str:
     (plus addressing, RFC 5233, which Gmail, Microsoft 365, Postfix and Dovecot all honour:
     a real second person whose address differs only after a "+" is unheard of), without
     dots where the domain ignores them, and under the domain's one name."""
-    local, _, domain = address.strip().lower().rpartition("@")
-    domain = domain_of(address)
-    local = local.partition("+")[0] or local
+    local, domain = untagged(address).rpartition("@")[0], domain_of(address)
     if domain in _DOTLESS_DOMAINS:
         local = local.replace(".", "") or local
     return f"{local}@{domain}"
