@@ -171,7 +171,7 @@ _REQUIRED = {
     "incomplete": [f"[#{CODE}]", "aguardando informações", "Print da tela com o erro",
                    "CNPJ", "dígitos verificadores inválidos", "Passo a passo até o erro: ",
                    "10 dias", "encerrado sem tratamento"],
-    "proof_needed": [f"para cancelar o chamado {CODE}", "nada foi alterado",
+    "proof_needed": ["para cancelar o chamado", CODE, "nada foi alterado",
                      "responda a esta mensagem", "Se não foi você"],
     "no_theme": ["Reativação de UASG", "Reativação de UASG 987654", "nenhum chamado",
                  "0800 978 9001"],
