@@ -9,13 +9,21 @@ signature of their domain that mailproc verifies itself (a real DNS server on 12
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable
 from email.message import EmailMessage
 from email.utils import parseaddr
+from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
+from mailproc.config import load_config
+from mailproc.service.app import App
 from mailproc.storage import models as m
+from mailproc.storage.schema import upgrade
+from tests.conftest import REPLY_KEY_ENV, TEST_REPLY_KEY, write_config
 from tests.dns_fixtures import LocalDns, Signer
 from tests.e2e import Desk, DeskFactory, bare_id, message_id
 from tests.mails import AUTHSERV_ID, REQUESTER, authenticated, error_report, mail
@@ -257,3 +265,40 @@ def test_a_dkim_signed_mail_altered_after_signing_proves_nothing(
 
     assert ticket_of(desk, code).priority != "critica"
     assert "action_unproven" in event_kinds(desk, code)
+
+
+def test_the_signing_key_is_made_once_and_shared_through_the_database(
+    tmp_path: Path, database_url: str
+) -> None:
+    """Without reply_key_env, the first start makes the key and every later one (another
+    worker, a restart) reads the same: mail signed before a restart still proves."""
+    config = (
+        write_config(tmp_path, database_url)
+        .read_text()
+        .replace('reply_key_env = "MAILPROC_TEST_REPLY_KEY"\n', "")
+    )
+    (tmp_path / "mailproc.toml").write_text(config)
+    first, second = (App(load_config(tmp_path / "mailproc.toml")) for _ in range(2))
+    upgrade(first.engine)
+
+    keys = first.reply_keys, second.reply_keys
+
+    assert keys[0] is not None and keys[0] == keys[1]
+    assert keys[0].key != TEST_REPLY_KEY.encode()
+
+
+def test_a_signing_key_variable_left_unset_stops_with_a_configuration_error(
+    config_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(REPLY_KEY_ENV)
+    done = subprocess.run(
+        [sys.executable, "-m", "mailproc", "--config", str(config_path), "ingest"],
+        input=error_report(),
+        capture_output=True,
+        check=False,
+        timeout=60,
+    )
+
+    assert done.returncode == 2
+    assert "desk.reply_key_env: set MAILPROC_TEST_REPLY_KEY" in done.stderr.decode()
+    assert "Traceback" not in done.stderr.decode()

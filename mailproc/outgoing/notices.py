@@ -218,7 +218,6 @@ class Replier:
         }
         store.add_outbox_mail(session, values, raw)
 
-
     def reply_address(self, notice: Notice) -> str | None:
         """The signed address a reply to ``notice`` must come to, to act on its ticket in the
         role of the people it goes to."""

@@ -56,8 +56,10 @@ class App:
             key = os.environ.get(desk.reply_key_env, "")
             if len(key) < 16:
                 raise ConfigError(
-                    f"[desk] reply_key_env: set {desk.reply_key_env} to a secret of at least "
-                    "16 characters (e.g. the output of `openssl rand -hex 32`)"
+                    str(self.config.file),
+                    "desk.reply_key_env",
+                    f"set {desk.reply_key_env} to a secret of at least 16 characters "
+                    "(e.g. the output of `openssl rand -hex 32`)",
                 )
         else:
             with self.sessions.begin() as session:
