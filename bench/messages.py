@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 T = TypeVar("T")
 
 SUPPORT = "suporte@compras.example.gov.br"
+AUTHSERV_ID = "mx.compras.example.gov.br"
 _BRT = ZoneInfo("America/Sao_Paulo")
 REDECOMPRAS = "redecompras@planejamento.rj.gov.br"
 
@@ -322,6 +323,11 @@ class MailGenerator:
         rng = self._rng
         message_id = f"<{self._tag}.{index}.{rng.getrandbits(40):x}@{person.org}.rj.gov.br>"
         msg = EmailMessage()
+        # As the desk's receiving server hands mail on (Postfix with OpenDKIM/OpenDMARC): the
+        # sender's domain passed DMARC. Without it a forward would not count as Redecompras'
+        # and copies would not join their tickets (docs/security.md).
+        domain = person.email.rpartition("@")[2]
+        msg["Authentication-Results"] = f"{AUTHSERV_ID}; dmarc=pass header.from={domain}"
         msg["From"] = f"{person.name} <{person.email}>"
         msg["To"] = SUPPORT
         if rng.random() < 0.15:

@@ -39,6 +39,9 @@ name = "Central de Atendimento – Compras.gov.br RJ"
 address = "suporte@compras.example.gov.br"
 trusted_forwarders = ["redecompras@planejamento.rj.gov.br"]
 
+[authentication]
+authserv_id = "mx.compras.example.gov.br"
+
 [database]
 url = "sqlite:///mailproc.db"
 

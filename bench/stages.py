@@ -36,6 +36,8 @@ CONFIG = """\
 name = "Central de Atendimento"
 address = "suporte@compras.example.gov.br"
 trusted_forwarders = ["redecompras@planejamento.rj.gov.br"]
+[authentication]
+authserv_id = "mx.compras.example.gov.br"
 [database]
 url = "sqlite:///mailproc.db"
 [delivery]
