@@ -60,7 +60,9 @@ class InboundMessage:
     mail.authresults). ``fingerprint`` is the same for two deliveries of one mail and
     differs for two mails (mail.fingerprint; "" when not worked out). ``forwarded`` holds
     attached ``message/rfc822`` parts, parsed the same way and kept apart from the outer
-    message: their attachments never count as the outer message's. ``defects`` are
+    message: their attachments never count as the outer message's. ``html`` is the HTML
+    part as it may be shown to staff: bounded and sanitized by the parse stage
+    (mail.html_safety), None when there is none or nothing of it is left. ``defects`` are
     human-readable notes of what was wrong with the MIME; a message with a non-empty
     ``fatal`` cannot be processed and is quarantined with that reason.
     """

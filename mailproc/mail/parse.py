@@ -24,6 +24,7 @@ import filetype
 
 from mailproc.mail.charsets import decode_bytes, decode_encoded_words, text_from_raw_header
 from mailproc.mail.fingerprint import fingerprint
+from mailproc.mail.html_safety import bound_html
 from mailproc.mail.message import Address, Attachment, InboundMessage
 from mailproc.mail.safe_names import (
     decode_filename,
@@ -284,6 +285,7 @@ def _build(tree: Message, budget: _Budget, depth: int, forward_level: int) -> In
     text, html = _body(walk)
     _keep_pasted_images(html, walk)
     attachments = _attachments(walk, html)
+    text, shown = _read_html(html, text, walk)
     return InboundMessage(
         sender=_sender(raw, defects),
         to=_addresses(raw, "to", defects),
@@ -298,7 +300,7 @@ def _build(tree: Message, budget: _Budget, depth: int, forward_level: int) -> In
         headers=headers,
         header_order=tuple(name.lower() for name in tree.keys()[:MAX_HEADER_FIELDS]),
         text=text,
-        html=html,
+        html=shown,
         attachments=attachments,
         forwarded=tuple(walk.forwarded),
         defects=tuple(dict.fromkeys(defects)),
@@ -751,7 +753,7 @@ def _header_blocks(part: Message, info: _PartInfo, walk: _Walk) -> bytes | None:
 
 
 def _body(walk: _Walk) -> tuple[str, str | None]:
-    """The text a human wrote (plain parts, else the HTML as text) and the raw HTML if any.
+    """The plain text a human wrote and the sender's HTML, if any.
 
     uuencoded files found in the plain text are moved from it into ``walk.files``.
     """
@@ -759,8 +761,6 @@ def _body(walk: _Walk) -> tuple[str, str | None]:
     text, uuencoded = _without_uuencoded(_clean_text("\n".join(walk.plain)))
     for file in uuencoded:
         _keep_file(file, walk)
-    if not text.strip() and html:
-        text = _html_as_text(html, walk)
     return text, html
 
 
@@ -769,15 +769,23 @@ def _clean_text(text: str) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "")
 
 
-def _html_as_text(html: str, walk: _Walk) -> str:
-    from inscriptis import get_text  # with lxml, 14 ms to import: for HTML-only mail
+def _read_html(html: str | None, text: str, walk: _Walk) -> tuple[str, str | None]:
+    """The text (the plain one, else the HTML's) and the HTML safe to show to staff.
 
-    try:
-        return _clean_text(get_text(html))
-    except Exception as error:
-        # inscriptis (over lxml) on hostile markup may fail in many ways; the HTML is kept.
-        walk.defects.append(f"HTML body not convertible to text ({type(error).__name__})")
-        return ""
+    Read here, in the parse stage, and within html_safety's bounds: the HTML the desk keeps
+    is worked out once, never in a database transaction.
+    """
+    if html is None:
+        return text, None
+    bounded = bound_html(html)
+    walk.defects.extend(bounded.defects)
+    if not text.strip():
+        try:
+            text = _clean_text(bounded.text())
+        except Exception as error:
+            # inscriptis on hostile markup may fail in many ways; the HTML is kept.
+            walk.defects.append(f"HTML body not convertible to text ({type(error).__name__})")
+    return text, bounded.shown()
 
 
 def _without_uuencoded(text: str) -> tuple[str, list[_File]]:

@@ -49,7 +49,6 @@ from mailproc.decision.states import (
     raised_priority,
 )
 from mailproc.decision.values import Decision, Outcome, Request
-from mailproc.mail.html_safety import display_html
 from mailproc.mail.message import Attachment, InboundMessage
 from mailproc.rules.rulebook import Theme
 from mailproc.sources.imap import MailboxCursor
@@ -357,7 +356,7 @@ def record_message(
         references=list(message.references),
         body_text=decision.request.text if decision.request else message.text,
         # The mail as received, for staff to read; never the sender's markup as it came.
-        body_html=display_html(message.html),
+        body_html=message.html,  # sanitized by the parse stage, not here in the transaction
         created_at=utcnow(),
     )
     set_committed_value(row, "ticket", None)
