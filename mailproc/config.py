@@ -165,6 +165,9 @@ class Config:
     delivery: DeliveryConfig
     scheduler: SchedulerConfig
     max_message_bytes: int
+    # How long one message's parse may take before it is abandoned and the message
+    # quarantined (mailproc.service.parsing).
+    message_seconds: float
     loop_caps: LoopCaps
     logging: LoggingConfig
     metrics_port: int | None
@@ -254,6 +257,7 @@ def load_config(path: Path) -> Config:
     desk = _desk(root.table("desk"))
     limits = root.table("limits")
     max_bytes = limits.positive("max_message_bytes", 25 * 1024 * 1024)
+    message_seconds = _positive_seconds(limits, "message_seconds", 10)
     loop_caps = _loop_caps(limits)
     limits.finish()
     config = Config(
@@ -267,6 +271,7 @@ def load_config(path: Path) -> Config:
         delivery=_delivery(root.table("delivery")),
         scheduler=_scheduler(root.table("scheduler")),
         max_message_bytes=max_bytes,
+        message_seconds=message_seconds,
         loop_caps=loop_caps,
         logging=_logging(root.table("logging")),
         metrics_port=_metrics_port(root.table("metrics")),
@@ -430,6 +435,13 @@ def _scheduler(t: _Table) -> SchedulerConfig:
     )
     t.finish()
     return scheduler
+
+
+def _positive_seconds(t: _Table, key: str, default: float) -> float:
+    value = t.get(key, object, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise t.error(key, "must be a positive number of seconds")
+    return float(value)
 
 
 def _loop_caps(t: _Table) -> LoopCaps:

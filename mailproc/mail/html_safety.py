@@ -311,23 +311,30 @@ def _drop_nested_formatting(tree: HtmlElement) -> bool:
 def _split_long_texts(tree: HtmlElement) -> None:
     """Cut texts over TEXT_PIECE characters into spans of that many. nh3 escapes each "&"
     and no-break space of a text by copying what it wrote of it so far: its time grows with
-    the square of one text's length, and the spans keep that length short."""
+    the square of one text's length, and the spans keep that length short. (Each element is
+    looked at, not XPath's text(): libxml2 keeps the texts left by dropped tags apart.)"""
     from lxml.html import Element
 
-    for text in tree.xpath(f"//text()[string-length() > {TEXT_PIECE}]"):
-        owner = text.getparent()
+    long_ones = [
+        (element, is_tail)
+        for element in tree.iter()
+        for is_tail, text in ((False, element.text), (True, element.tail))
+        if text is not None and len(text) > TEXT_PIECE
+    ]
+    for element, is_tail in long_ones:
+        text = element.tail if is_tail else element.text
         pieces = [text[i : i + TEXT_PIECE] for i in range(0, len(text), TEXT_PIECE)]
         spans = [Element("span") for _ in pieces[1:]]
         for span, piece in zip(spans, pieces[1:], strict=True):
             span.text = piece
-        if text.is_tail:  # after owner, within owner's parent
-            owner.tail = pieces[0]
-            for before, span in zip([owner, *spans], spans, strict=False):
+        if is_tail:  # after the element, within its parent
+            element.tail = pieces[0]
+            for before, span in zip([element, *spans], spans, strict=False):
                 before.addnext(span)
-        else:  # before owner's first child
-            owner.text = pieces[0]
+        else:  # before the element's first child
+            element.text = pieces[0]
             for index, span in enumerate(spans):
-                owner.insert(index, span)
+                element.insert(index, span)
 
 
 @cache

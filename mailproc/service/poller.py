@@ -3,26 +3,23 @@
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import signal
 import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
-from types import FrameType, TracebackType
+from types import FrameType
 from typing import Self
 
 from mailproc.config import ImapConfig
 from mailproc.decision.values import Outcome
-from mailproc.mail.message import InboundMessage
-from mailproc.mail.parse import parse_ahead, parse_message
+from mailproc.mail.parse import parse_ahead
 from mailproc.outgoing.delivery import Sender
 from mailproc.outgoing.outbox import DeliveryReport, deliver_due
 from mailproc.service import metrics
 from mailproc.service.app import App
+from mailproc.service.parsing import ParseWorker, Stopped
 from mailproc.sources.imap import Fetched, ImapMailbox, ImapUnavailable, MailboxCursor
 from mailproc.sources.leases import mailbox_lease
 from mailproc.sources.maildir import MaildirSource
@@ -36,15 +33,16 @@ log = logging.getLogger(__name__)
 # at a time, not one by one: a crash reads at most this many again, and the raw-bytes dedup
 # makes them duplicates. The cursor is saved only after the MOVE, as before.
 ACK_BATCH = 50
-# A drain that reaches this many messages is a backlog: from then on messages are parsed in
-# a worker process, PARSE_AHEAD of them ahead of the one being decided. Mail arriving a few
-# at a time is parsed in-process: starting the worker would cost more than it saves.
+# A drain that reaches this many messages is a backlog: the outbox is then delivered beside it.
 BACKLOG = 32
+# Messages are parsed in a worker process (service.parsing: each has a time budget there),
+# this many ahead of the one being decided.
 PARSE_AHEAD = 64
 # The outbox delivered beside a backlog's drain looks again this long after finding nothing due.
 ALONGSIDE_PAUSE_SECONDS = 0.1
-# Larger messages are parsed in-process even then: shipping one to the worker and its parts
-# back would hold two more copies of it (the memory target is 4x a message's size).
+# Larger messages are parsed in-process: shipping one to the worker and its parts back would
+# hold two more copies of it (the memory target is 4x a message's size). Their parse is
+# bounded all the same (mail.html_safety, mail.parse.Limits), only not cut short.
 PARSE_IN_WORKER_MAX_BYTES = 2 * 1024 * 1024
 
 
@@ -92,7 +90,7 @@ def poll_imap(
     read again whenever the server announces new mail (IDLE), so replies go out at once."""
     settings = source.settings
     deadline = time.monotonic() + watch_seconds
-    with ImapMailbox(settings) as box, ParseAhead(app.pipeline) as parsing:
+    with ImapMailbox(settings) as box, ParseAhead(app.pipeline, stopping) as parsing:
         while True:
             before = report.processed
             _drain(app, box, source, report, stopping, parsing)
@@ -215,45 +213,47 @@ class _Pending:
     fetched: Fetched
     raw: bytes
     stored: Stored | Result
-    parsed: Future[InboundMessage] | None
+    parsed: int | None  # its number at the parse worker
 
 
 class ParseAhead:
-    """Runs fetched messages through the pipeline, parsing a backlog in a worker process.
+    """Runs fetched messages through the pipeline, parsing them in a worker process.
 
     The raw bytes of each message are committed before it is parsed, as always; then its
-    parse goes to the worker while the main process decides and applies the messages before
-    it, in order. Results come out in arrival order. Use it as a context manager: the worker
-    (started at the first backlog) ends with it.
+    parse goes to the worker, within the message's time budget (``[limits]
+    message_seconds``), while the main process decides and applies the messages before it,
+    in order. Results come out in arrival order. Use it as a context manager: the worker
+    (started with the first message) ends with it.
+
+    ``stopping`` (SIGTERM) ends the run once the messages in hand are finished; a parse
+    still under way seconds later is abandoned (service.parsing.STOP_GRACE_SECONDS): its
+    message, and those read after it, keep their raw bytes and no outcome, and the next
+    read takes them again.
     """
 
-    def __init__(self, pipeline: Pipeline) -> None:
+    def __init__(self, pipeline: Pipeline, stopping: threading.Event | None = None) -> None:
         self.pipeline = pipeline
-        self._pool: ProcessPoolExecutor | None = None
-        self._broken = False
+        self.stopping = stopping
+        self.worker = ParseWorker(pipeline.replier.config.message_seconds)
 
     def __enter__(self) -> Self:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self._stop()
+    def __exit__(self, *exc: object) -> None:
+        self.worker.__exit__(*exc)
 
     def run(self, arrivals: Iterator[Fetched], origin: str) -> Iterator[tuple[Fetched, Result]]:
         """Each message with its result, in arrival order, each one's outcome committed."""
         window: deque[_Pending] = deque()
-        for count, fetched in enumerate(arrivals, 1):
-            if count == BACKLOG:
-                self._start()
-            window.append(self._store(fetched, origin, window))
-            while len(window) > (PARSE_AHEAD if self._pool else 0):
+        try:
+            for fetched in arrivals:
+                window.append(self._store(fetched, origin, window))
+                while len(window) > PARSE_AHEAD:
+                    yield self._finish(window.popleft())
+            while window:
                 yield self._finish(window.popleft())
-        while window:
-            yield self._finish(window.popleft())
+        except Stopped:
+            log.info("stopping: %d messages left for the next read", len(window) + 1)
 
     def _store(self, fetched: Fetched, origin: str, window: deque[_Pending]) -> _Pending:
         raw = fetched.raw if fetched.raw is not None else fetched.headers or b""
@@ -264,48 +264,16 @@ class ParseAhead:
         ):  # the same bytes twice in the window: the first one gets the outcome
             stored = Result(Outcome.DUPLICATE, reason="the same bytes arrived twice")
         shipped = isinstance(stored, Stored) and len(raw) <= PARSE_IN_WORKER_MAX_BYTES
-        return _Pending(fetched, raw, stored, self._submit(raw) if shipped else None)
+        return _Pending(fetched, raw, stored, self.worker.submit(raw) if shipped else None)
 
     def _finish(self, pending: _Pending) -> tuple[Fetched, Result]:
         if isinstance(pending.stored, Result):
             return pending.fetched, pending.stored
-        return pending.fetched, self.pipeline.complete(pending.stored, self._parsed(pending))
-
-    def _submit(self, raw: bytes) -> Future[InboundMessage] | None:
-        if self._pool is None:
-            return None
-        try:
-            return self._pool.submit(parse_ahead, raw)
-        except BrokenProcessPool:
-            self._lose_worker()
-            return None
-
-    def _parsed(self, pending: _Pending) -> InboundMessage:
-        if pending.parsed is not None:
-            try:
-                return pending.parsed.result()
-            except (BrokenProcessPool, CancelledError):
-                self._lose_worker()
-        return parse_message(pending.raw)
-
-    def _lose_worker(self) -> None:
-        """The worker died (the OOM killer?): what it had is parsed here, and all after."""
-        if not self._broken:
-            log.warning("the parsing process died; parsing in this one from now on")
-        self._broken = True
-        self._stop()
-
-    def _start(self) -> None:
-        if self._pool is None and not self._broken:
-            # forkserver, not fork: `mailproc run` has threads (scheduler, metrics), and a
-            # fork copies whatever lock one of them holds.
-            context = multiprocessing.get_context("forkserver")
-            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=context)
-
-    def _stop(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(cancel_futures=True)
-            self._pool = None
+        if pending.parsed is None:
+            message = parse_ahead(pending.raw)
+        else:
+            message = self.worker.result(pending.parsed, self.stopping)
+        return pending.fetched, self.pipeline.complete(pending.stored, message)
 
 
 def poll_source(
