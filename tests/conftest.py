@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -122,3 +123,65 @@ def ingest(config_path: Path, capsys: pytest.CaptureFixture[str]) -> Callable[[b
         return json.loads(lines[0])
 
     return run
+
+
+# -- no process left behind -----------------------------------------------------------------
+
+
+def process_tree() -> dict[int, list[int]]:
+    """Each running process's children, by parent pid, read from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:  # ended meanwhile
+                continue
+            # "pid (command) state ppid ...": the command may hold spaces and parentheses.
+            parent = int(stat.rpartition(")")[2].split()[1])
+            children.setdefault(parent, []).append(int(entry.name))
+    return children
+
+
+def alive(pid: int) -> bool:
+    """Running, not a zombie (one that ended and only waits for its parent's wait)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _left_behind() -> set[int]:
+    """Python processes working in this repository that their parent left to init: what a
+    mailproc command started (forkserver, parse worker, resource tracker) and outlived."""
+    found = set()
+    for pid in process_tree().get(1, []):
+        try:
+            in_repo = Path(f"/proc/{pid}/cwd").resolve() == REPO
+            python = b"python" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if in_repo and python and alive(pid):
+            found.add(pid)
+    return found
+
+
+_BEFORE_SESSION: set[int] = set()
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    _BEFORE_SESSION.update(_left_behind())
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run when a process a test started outlived it (one xdist worker's end may
+    come while another's tests still run: only the controller looks)."""
+    if hasattr(session.config, "workerinput"):
+        return
+    deadline = time.monotonic() + 5
+    while (left := _left_behind() - _BEFORE_SESSION) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if left:
+        commands = [Path(f"/proc/{pid}/cmdline").read_bytes()[:100] for pid in sorted(left)]
+        print(f"\nprocesses left behind by the tests: {commands}")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
