@@ -50,7 +50,10 @@ class Command:
 # A code as people type it in a command: "2026-000123", "#2026-000123", "[#2026-000123]".
 # The lookahead keeps process numbers ("2026-000123/2025") from counting as codes.
 _CODE = r"\d{4}-\d{6,}(?![\d/]|[-.]\d)"
-_CODE_TOKEN = re.compile(rf"[\[(]?\s*#?\s*({_CODE})\s*[\])]?")
+# It starts at its bracket, "#" or code, never at a space: a token allowed to start with
+# spaces was tried again from each space of a run, which grows with the square of the run
+# (a subject of many removed tags leaves long ones).
+_CODE_TOKEN = re.compile(rf"(?:[\[(]\s*+)?(?:#\s*+)?({_CODE})\s*+[\])]?")
 _TICKET_WORD = (
     r"(?:\s+(?:d[oa]|o|a|meu|minha|para\s+o)?\s*(?:chamado|ticket|pedido|solicita[çc][ãa]o))?"
 )
