@@ -27,7 +27,6 @@ from mailproc.mail.authresults import (
     authenticated,
     own_hop,
     parse,
-    trusted_forwarder,
     verdict,
 )
 from mailproc.mail.message import Address, InboundMessage
@@ -373,8 +372,8 @@ def test_the_verdict_reads_short_and_names_no_one() -> None:
     )
 
 
-def test_a_trusted_forwarder_is_trusted_only_with_an_aligned_pass() -> None:
-    forwarders = {"redecompras@planejamento.rj.gov.br"}
+def test_a_forwarders_from_is_authentic_only_with_an_aligned_pass() -> None:
+    """decide trusts a forward only from an authentic From (mailproc.decision.proofs)."""
     redecompras = "Redecompras <redecompras@planejamento.rj.gov.br>"
     forward = mail("ENC: dúvida", "Segue.", sender=redecompras)
     genuine = delivered([f"{OURS}; dmarc=pass header.from=planejamento.rj.gov.br"], raw=forward)
@@ -384,11 +383,10 @@ def test_a_trusted_forwarder_is_trusted_only_with_an_aligned_pass() -> None:
         raw=forward,
     )
 
-    assert trusted_forwarder(parse_message(genuine), forwarders, OURS)
-    assert not trusted_forwarder(parse_message(forged), forwarders, OURS)
-    assert not trusted_forwarder(parse_message(delivered([], raw=forward)), forwarders, OURS)
-    assert not trusted_forwarder(parse_message(genuine), forwarders, "")  # not configured
-    assert not trusted_forwarder(parse_message(delivered([OPENDMARC_PASS])), forwarders, OURS)
+    assert authenticated(parse_message(genuine), OURS)
+    assert not authenticated(parse_message(forged), OURS)
+    assert not authenticated(parse_message(delivered([], raw=forward)), OURS)
+    assert not authenticated(parse_message(genuine), "")  # not configured
 
 
 # -- the decision ------------------------------------------------------------------------
@@ -442,7 +440,7 @@ def test_block_quarantines_a_staff_answer_of_unaligned_passes_and_tells_the_addr
     assert decision.request is not None and decision.request.requester == ANA
     assert f"não foi incluída no chamado {CODE}" in decision.notice
     assert verdict_text in decision.notice
-    assert not facts.aligned_pass
+    assert not authenticated(facts.message, facts.policy.authserv_id)
 
 
 @pytest.mark.parametrize(
@@ -506,7 +504,7 @@ def test_no_failure_to_act_on_leaves_the_requester_reply_alone(
 
     assert decision.outcome is Outcome.UPDATED
     assert decision.authentication is None
-    assert facts.aligned_pass is aligned
+    assert authenticated(facts.message, facts.policy.authserv_id) is aligned
 
 
 def test_on_failure_must_be_one_of_the_three(tmp_path: Path) -> None:

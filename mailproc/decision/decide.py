@@ -95,15 +95,6 @@ class Facts:
         return found if found is not None and found.failed else None
 
     @cached_property
-    def aligned_pass(self) -> bool:
-        """Our receiving server vouches that the From is authentic: a pass aligned with the
-        From domain and no failure (mail.authresults). A proof of the sender whatever
-        ``on_auth_failure`` says, which is only what a failure does."""
-        authserv_id = self.policy.authserv_id
-        found = verdict(self.message, authserv_id) if authserv_id else None
-        return found is not None and found.aligned_pass
-
-    @cached_property
     def command(self) -> Command | None:
         """The command the sender wrote, if any, before it is checked against a ticket."""
         return parse_command(

@@ -18,6 +18,11 @@ def untagged(address: str) -> str:
     return f"{local.partition('+')[0]}@{domain}"
 
 
+def domain_of(address: str) -> str:
+    """The domain part of an address, lower-cased ("" when there is none)."""
+    return address.rpartition("@")[2].strip().rstrip(".").lower() if "@" in address else ""
+
+
 def is_own(address: str, own: Collection[str]) -> bool:
     """Whether ``address`` is one of ``own`` (lower-case addresses), tagged or not."""
     return untagged(address) in own

@@ -33,8 +33,3 @@ def aligned(authenticated: str, from_domain: str) -> bool:
     """Whether a pass for ``authenticated`` speaks for mail ``From`` ``from_domain``."""
     theirs, ours = organizational_domain(authenticated), organizational_domain(from_domain)
     return theirs is not None and theirs == ours
-
-
-def domain_of(address: str) -> str:
-    """The domain part of an address, lower-cased ("" when there is none)."""
-    return address.rpartition("@")[2].strip().rstrip(".").lower() if "@" in address else ""

@@ -42,12 +42,13 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections import Counter
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from email.utils import getaddresses
 from typing import Literal
 
-from mailproc.mail.alignment import aligned, domain_of
+from mailproc.mail.addresses import domain_of
+from mailproc.mail.alignment import aligned
 from mailproc.mail.message import InboundMessage
 
 # What to do with a message that failed: see Verdict.failed and mailproc.decision.decide.
@@ -179,16 +180,6 @@ def authenticated(message: InboundMessage, authserv_id: str) -> bool:
     """Whether our server vouches for the message's From: an aligned pass, no failure."""
     found = verdict(message, authserv_id) if authserv_id else None
     return found is not None and found.aligned_pass
-
-
-def trusted_forwarder(
-    message: InboundMessage, forwarders: Collection[str], authserv_id: str
-) -> bool:
-    """Whether the mail comes from one of ``forwarders`` (lower-case addresses): its From is
-    one of them and our server vouches for that From. A forwarder's address in From alone
-    proves nothing: anyone can write it."""
-    sender = message.sender
-    return sender is not None and sender.email in forwarders and authenticated(message, authserv_id)
 
 
 def from_domain(message: InboundMessage) -> str | None:

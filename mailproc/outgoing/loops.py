@@ -40,7 +40,7 @@ from datetime import UTC, datetime, timedelta
 
 from mailproc.config import Config
 from mailproc.logsafe import mask
-from mailproc.mail.addresses import untagged
+from mailproc.mail.addresses import domain_of, untagged
 from mailproc.outgoing.notice import Notice
 from mailproc.storage import store
 
@@ -59,15 +59,15 @@ def mailbox_of(address: str) -> str:
     (plus addressing, RFC 5233, which Gmail, Microsoft 365, Postfix and Dovecot all honour:
     a real second person whose address differs only after a "+" is unheard of), without
     dots where the domain ignores them, and under the domain's one name."""
-    local, domain = untagged(address).rpartition("@")[0], domain_of(address)
+    local, domain = untagged(address).rpartition("@")[0], counted_domain(address)
     if domain in _DOTLESS_DOMAINS:
         local = local.replace(".", "") or local
     return f"{local}@{domain}"
 
 
-def domain_of(address: str) -> str:
+def counted_domain(address: str) -> str:
     """The domain of ``address`` as the domain cap counts it (lower case, its one name)."""
-    domain = address.strip().lower().rpartition("@")[2].rstrip(".")
+    domain = domain_of(address)
     return _SAME_DOMAIN.get(domain, domain)
 
 
@@ -121,7 +121,7 @@ def domain_cap(
     limit = config.loop_caps.replies_per_domain_per_hour
     if notice.internal or tally.domain < limit:
         return None
-    domain = domain_of(notice.to)
+    domain = counted_domain(notice.to)
     return Hold(
         "cap:domain",
         {"cap": "domain", "limit": limit, "domain": domain},

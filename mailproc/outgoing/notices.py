@@ -74,7 +74,7 @@ def read_tally(session: Session, notice: Notice, now: datetime) -> store.MailTal
 
 def counted_domain(notice: Notice) -> str | None:
     """The domain the domain cap counts ``notice`` under: none for mail to staff."""
-    return None if notice.internal else loops.domain_of(notice.to)
+    return None if notice.internal else loops.counted_domain(notice.to)
 
 
 def ticket_id(ticket: m.Ticket | None) -> int | None:

@@ -75,7 +75,7 @@ def staff_answer(p: Applier, a: Applying, ticket: m.Ticket) -> int:
     if not recipients or not (answer.text or changes or a.request.attachments):
         return 0
     context = p.replier.base_context(ticket.requester_email, ticket.requester_name, ticket.subject)
-    context["ticket"] = _ticket_context(p, ticket)
+    context["ticket"] = ticket_context(p, ticket)
     context["answer"] = {
         "text": answer.text,
         "attachments": files_context(a.request.attachments),
@@ -95,7 +95,7 @@ def rating(p: Applier, a: Applying, ticket: m.Ticket) -> int:
     store.save_evaluation(a.session, ticket, given, a.request.requester.email, a.row)
     store.add_event(a.session, "rated", ticket=ticket, message=a.row, score=given.score)
     context = p.base_context(a)
-    context["ticket"] = _ticket_context(p, ticket)
+    context["ticket"] = ticket_context(p, ticket)
     context["rating"] = {"score": given.score, "comment": given.comment}
     return p.send(a, Notice("rating_received", a.request.requester.email, context, ticket))
 
@@ -151,7 +151,7 @@ def status(p: Applier, a: Applying, ticket: m.Ticket | None) -> int:
     assert ticket is not None  # decide() binds status to a ticket, or turns it into help
     _log_command(a, ticket)
     context = p.base_context(a)
-    context["ticket"] = _ticket_context(p, ticket)
+    context["ticket"] = ticket_context(p, ticket)
     context["last_answer"] = last_answer_context(p.replier, a.session, ticket)
     return p.send(a, Notice("status", a.request.requester.email, context, ticket))
 
@@ -263,7 +263,7 @@ def _hold(p: Applier, a: Applying, ticket: m.Ticket, unknown: tuple[str, ...]) -
     store.add_event(a.session, "answer_held", ticket=ticket, message=a.row, by=staff_member,
                     unknown=list(unknown))  # fmt: skip
     context = p.base_context(a)
-    context["ticket"] = _ticket_context(p, ticket)
+    context["ticket"] = ticket_context(p, ticket)
     context["unknown"] = list(unknown)
     return p.send(a, Notice("staff_help", staff_member, context, ticket, role="staff"))
 
@@ -281,7 +281,8 @@ def _back_in_service(p: Applier, a: Applying, ticket: m.Ticket) -> None:
         p.route(a.session, ticket, theme, a.now)
 
 
-def _ticket_context(p: Applier, ticket: m.Ticket) -> dict[str, object]:
+def ticket_context(p: Applier, ticket: m.Ticket) -> dict[str, object]:
+    """The template context of ``ticket``, with its theme's name and deadline hours."""
     return p.replier.ticket_context(ticket, p.replier.rulebook.get(ticket.theme_id or ""))
 
 

@@ -32,7 +32,7 @@ from mailproc.decision.settings import ConversationSettings
 from mailproc.decision.values import Decision, Outcome, Request
 from mailproc.errors import StoreError
 from mailproc.logsafe import mask
-from mailproc.mail.alignment import domain_of
+from mailproc.mail.addresses import domain_of
 from mailproc.mail.authresults import authenticated
 from mailproc.mail.message import InboundMessage
 from mailproc.mail.parse import parse_message
@@ -352,7 +352,7 @@ class Pipeline:
         store.add_event(a.session, "action_unproven", ticket=ticket, message=a.row,
                         action=unproven.action, role=unproven.role)  # fmt: skip
         context = self.base_context(a)
-        context["ticket"] = self.replier.ticket_context(ticket, self._theme_or_none(ticket))
+        context["ticket"] = conversation.ticket_context(self, ticket)
         context["action"] = unproven.action
         context["staff"] = unproven.role == "staff"
         notice = Notice("proof_needed", sender.email, context, ticket, role=unproven.role)
@@ -387,9 +387,6 @@ class Pipeline:
                 a.session, kind, ticket=ticket, message=a.row, sender=sender,
                 outcome=a.decision.outcome.value, new_ticket=new_code,
             )  # fmt: skip
-
-    def _theme_or_none(self, ticket: m.Ticket) -> Theme | None:
-        return self.replier.rulebook.get(ticket.theme_id or "")
 
     def _theme(self, theme_id: str | None) -> Theme:
         theme = self.replier.rulebook.get(theme_id or "")
