@@ -28,7 +28,7 @@ from mailproc.storage import models as m
 from mailproc.storage.db import make_engine
 from mailproc.storage.schema import upgrade
 from tests.conftest import REPO, write_config
-from tests.mails import error_body, mail, png
+from tests.mails import error_body, mail, screenshot_png
 
 if TYPE_CHECKING:  # loaded as plugins by the test modules
     from tests.dovecot import DovecotAccount
@@ -295,7 +295,7 @@ def complete_report(n: int) -> bytes:
         f"Erro ao publicar aviso no SIASG ({n})",
         error_body(),
         sender=f"Servidor {n} <servidor{n}@orgao{n % 97}.rj.gov.br>",
-        attachments=(("print-erro.png", "image/png", png()),),
+        attachments=(("print-erro.png", "image/png", screenshot_png()),),
     )
 
 

@@ -57,6 +57,38 @@ def png(width: int = 16, height: int = 16) -> bytes:
     )
 
 
+def screenshot_png(
+    width: int = 1366, height: int = 768, *, label: str = "", kind: str = "PNG"
+) -> bytes:
+    """A realistic print of the screen: a browser window of SIASG with a title bar, a menu,
+    a form and a red error box, as PNG (in ASCII: Pillow's default font has no accents).
+    Each call draws a serial number into it, so two prints differ like two real ones do
+    (``label`` adds a text of the caller's). ``kind="JPEG"``: the same print as a JPEG."""
+    from io import BytesIO
+
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", (width, height), (240, 240, 240))
+    draw = ImageDraw.Draw(image)
+    draw.rectangle((0, 0, width, 32), fill=(32, 80, 150))
+    draw.text((12, 10), "Compras.gov.br - SIASG - Divulgacao de Compras", fill="white")
+    draw.rectangle((0, 33, 220, height), fill=(225, 230, 238))
+    for row, item in enumerate(("Inicio", "Divulgacao", "Empenho", "Contratos", "Sair")):
+        draw.text((16, 60 + 28 * row), item, fill=(20, 40, 90))
+    draw.rectangle((250, 60, width - 30, height - 40), outline=(150, 150, 150), fill="white")
+    for row in range(8):
+        top = 90 + 36 * row
+        draw.text((270, top), f"Campo {row + 1}:", fill="black")
+        draw.rectangle((380, top - 4, 700, top + 18), outline=(120, 120, 120))
+    box = (width // 2 - 200, height // 2 - 60, width // 2 + 200, height // 2 + 60)
+    draw.rectangle(box, outline=(180, 0, 0), fill=(255, 235, 235), width=3)
+    draw.text((box[0] + 20, box[1] + 30), "Erro interno no servidor (codigo 500)", fill="red")
+    draw.text((box[0] + 20, box[1] + 60), f"{label} #{next(_serial)}", fill="black")
+    buffer = BytesIO()
+    image.save(buffer, kind)
+    return buffer.getvalue()
+
+
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
 
@@ -118,7 +150,7 @@ def error_body(*, steps: bool = True) -> str:
 def error_report(
     *, screenshot: bool = True, steps: bool = True, message_id: str | None = None
 ) -> bytes:
-    files = (("print-erro.png", "image/png", png()),) if screenshot else ()
+    files = (("print-erro.png", "image/png", screenshot_png()),) if screenshot else ()
     return mail(
         "Erro ao publicar aviso no SIASG",
         error_body(steps=steps),

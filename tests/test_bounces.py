@@ -21,7 +21,7 @@ from mailproc.service.cli import main
 from mailproc.storage import models as m
 from tests.conftest import CORPUS
 from tests.e2e import Desk, message_id, parse
-from tests.mails import error_body, error_report, mail, png
+from tests.mails import error_body, error_report, mail, screenshot_png
 from tests.smtp_fixtures import ReceivedMail
 from tests.threads import MARIA, purposes, queued, reply, staff_reply, ticket
 
@@ -243,7 +243,7 @@ def test_a_participant_whose_mail_bounces_is_left_out_of_the_copies_only(
     colleague = "jose.souza@saude.rj.gov.br"
     report = mail(
         "Erro ao publicar aviso no SIASG", error_body(),
-        attachments=(("print-erro.png", "image/png", png()),), headers={"Cc": colleague},
+        attachments=(("print-erro.png", "image/png", screenshot_png()),), headers={"Cc": colleague},
     )  # fmt: skip
     code = ingest(report)["ticket"]
     with app.sessions.begin() as session:  # as a bounce of a copy sent to him would

@@ -28,7 +28,7 @@ from mailproc.storage import models as m
 from mailproc.storage.db import utcnow
 from tests.conftest import REPO
 from tests.e2e import COMMAND_TIMEOUT, Desk, parse
-from tests.mails import PDF, SUPPORT, error_body, png
+from tests.mails import PDF, SUPPORT, error_body, screenshot_png
 
 # What a terminal acts on rather than shows: C0 and C1 controls (but the line break that ends
 # each printed line) and the bidirectional embeddings, overrides, isolates and marks.
@@ -58,7 +58,7 @@ def hostile_report(*, screenshot: bool) -> bytes:
     )
     if not screenshot:
         return (head + "Content-Type: text/plain; charset=utf-8\r\n\r\n" + body).encode()
-    image = base64.encodebytes(png()).decode().replace("\n", "\r\n")
+    image = base64.encodebytes(screenshot_png()).decode().replace("\n", "\r\n")
     return (
         head + 'Content-Type: multipart/mixed; boundary="b"\r\n\r\n'
         "--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n" + body + "\r\n"
@@ -166,7 +166,7 @@ def nul_everywhere() -> bytes:
     (RFC 2231 and RFC 2047) and its declared type."""
     body = error_body().replace("UASG: 925001", "UASG: 925\x00001").replace("\n", "\r\n")
     qp = body.replace("=", "=3D").replace("\x00", "=00")
-    image = base64.encodebytes(png()).decode().replace("\n", "\r\n")
+    image = base64.encodebytes(screenshot_png()).decode().replace("\n", "\r\n")
     pdf = base64.encodebytes(PDF).decode().replace("\n", "\r\n")
     name, subject, file_name = (
         "Maria\x00 Silva",
@@ -224,7 +224,9 @@ def named_files(*parameters: str) -> bytes:
     message["To"] = SUPPORT
     message["Subject"] = "Erro ao publicar aviso no SIASG"
     message.set_content(error_body())
-    message.add_attachment(png(), maintype="image", subtype="png", filename="print-erro.png")
+    message.add_attachment(
+        screenshot_png(), maintype="image", subtype="png", filename="print-erro.png"
+    )
     raw = message.as_bytes()
     boundary = message.get_boundary()
     assert boundary is not None

@@ -24,11 +24,11 @@ from mailproc.storage import models as m
 from mailproc.storage.db import utcnow
 from mailproc.storage.store import dedup_key
 from tests.e2e import Desk
-from tests.mails import error_body, error_report, mail, png
+from tests.mails import error_body, error_report, mail, screenshot_png
 from tests.threads import MARIA, SIASG_AREA
 
 Ingest = Callable[[bytes], dict[str, Any]]
-SCREENSHOT = (("print-erro.png", "image/png", png()),)
+SCREENSHOT = (("print-erro.png", "image/png", screenshot_png()),)
 VICTIM_ID = "<CAF3x9q-victim-0001@mail.saude.rj.gov.br>"
 ATTACKER = "Atacante <atacante@example.net>"
 

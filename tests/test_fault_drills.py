@@ -48,7 +48,7 @@ from tests.e2e import (
     report_without_screenshot,
     wait_for,
 )
-from tests.mails import error_body, mail, png
+from tests.mails import error_body, mail, screenshot_png
 from tests.smtp_fixtures import SmtpTestServer
 
 # How long a drill waits for the service to notice a fault, or to recover from it. The
@@ -414,7 +414,7 @@ def report_with_log_file(n: int, size: int) -> bytes:
         error_body(),
         sender=f"Servidor {n} <servidor{n}@orgao.rj.gov.br>",
         attachments=(
-            ("print-erro.png", "image/png", png()),
+            ("print-erro.png", "image/png", screenshot_png()),
             ("log-siasg.zip", "application/zip", os.urandom(size)),
         ),
     )

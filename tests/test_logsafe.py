@@ -13,7 +13,7 @@ import pytest
 from mailproc.logsafe import MaskingFormatter, install_masking, mask
 from tests.conftest import REPO
 from tests.e2e import COMMAND_TIMEOUT, Desk
-from tests.mails import mail, png
+from tests.mails import mail, screenshot_png
 
 
 @pytest.mark.parametrize(
@@ -132,7 +132,7 @@ def test_a_poll_at_debug_level_logs_nothing_a_mail_says(desk: Desk) -> None:
             "Pregão 90012 travado na homologação",
             "Bom dia, o pregão não avança.",
             sender="Josefina Albuquerque <josefina@saude.rj.gov.br>",
-            attachments=(("captura-da-tela-homologacao.png", "image/png", png()),),
+            attachments=(("captura-da-tela-homologacao.png", "image/png", screenshot_png()),),
         ),
     )
 

@@ -33,7 +33,7 @@ from mailproc.storage.db import utcnow
 from mailproc.tickets.applying import Result
 from tests.conftest import write_config
 from tests.e2e import complete_report, report_without_screenshot
-from tests.mails import error_body, mail, png
+from tests.mails import error_body, mail, screenshot_png
 
 OPERATOR = "operacao@compras.example.gov.br"
 AREA = "suporte-siasg@example.gov.br"  # the routing area of SIASG errors (rules/erro-siasg.toml)
@@ -465,7 +465,7 @@ def test_mail_to_staff_is_neither_held_nor_counted_by_the_domain_cap(
             f"Erro ao publicar aviso no SIASG ({n})",
             error_body(),
             sender=f"Servidor {n} <servidor{n}@example.gov.br>",
-            attachments=(("print-erro.png", "image/png", png()),),
+            attachments=(("print-erro.png", "image/png", screenshot_png()),),
         )
         for n in range(3)
     ]

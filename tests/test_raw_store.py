@@ -12,7 +12,7 @@ from mailproc.decision.values import Outcome
 from mailproc.service.app import App
 from mailproc.storage import models as m
 from mailproc.storage import store
-from tests.mails import error_body, error_report, mail, png
+from tests.mails import error_body, error_report, mail, screenshot_png
 
 
 def test_the_same_bytes_stored_again_find_the_first_row_and_its_outcome(app: App) -> None:
@@ -57,7 +57,7 @@ def test_two_workers_storing_the_same_bytes_at_once_share_one_row(app: App) -> N
 
 def test_a_large_message_and_its_file_are_stored_whole(app: App) -> None:
     # Over store.LARGE_VALUE_BYTES: on SQLite both go into their rows in pieces.
-    screenshot = png() + bytes(range(256)) * (3 * 4096)
+    screenshot = screenshot_png() + bytes(range(256)) * (3 * 4096)
     raw = mail(
         "Erro ao publicar aviso no SIASG",
         error_body(),

@@ -14,7 +14,7 @@ from mailproc.service.app import App
 from mailproc.storage.db import utcnow
 from mailproc.tickets.pipeline import Pipeline
 from mailproc.tickets.upkeep import escalate_overdue, remind_due
-from tests.mails import PDF, error_body, error_report, mail, png, reactivation
+from tests.mails import PDF, error_body, error_report, mail, reactivation, screenshot_png
 from tests.threads import SIASG_AREA, UASG_AREA, queued, reply, set_ticket, staff_reply, ticket
 
 Ingest = Callable[[bytes], dict]
@@ -23,7 +23,7 @@ Ingest = Callable[[bytes], dict]
 def test_a_new_complete_ticket_goes_to_its_area_with_code_summary_and_files(
     ingest: Ingest, app: App
 ) -> None:
-    screenshot = png(20, 10)
+    screenshot = screenshot_png()
     files = (("print-erro.png", "image/png", screenshot), ("edital.pdf", "application/pdf", PDF))
     raw = mail("Erro ao publicar aviso no SIASG", error_body(), attachments=files)
 
@@ -49,7 +49,9 @@ def test_an_incomplete_ticket_goes_to_its_area_once_complete_with_every_file(
     code = ingest(error_report(screenshot=False, steps=False))["ticket"]
     assert queued(app, "routed") == []
 
-    ingest(reply(code, "Segue o print.", attachments=(("tela.png", "image/png", png()),)))
+    ingest(
+        reply(code, "Segue o print.", attachments=(("tela.png", "image/png", screenshot_png()),))
+    )
     assert queued(app, "routed") == []
     ingest(
         reply(

@@ -6,8 +6,12 @@ import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from mailproc.mail.quotes import new_text
+
+if TYPE_CHECKING:
+    from mailproc.mail.images import Contents
 
 
 @dataclass(frozen=True)
@@ -28,6 +32,10 @@ class Attachment:
     ``filename`` is already safe to show and store (no path separators, control or
     bidirectional characters). ``declared_type`` is what the sender's MIME header says;
     ``detected_type`` is what the bytes really are (magic numbers), or None when unknown.
+    ``content_id`` is the part's Content-ID (lower case, no brackets), by which the HTML
+    shows an inline image; ``in_signature``: the HTML shows it after the sender's closing
+    ("Atenciosamente", ...) or inside a signature block, where logos sit. Files rebuilt
+    from the database have neither (the store keeps no such column).
     """
 
     filename: str
@@ -35,6 +43,8 @@ class Attachment:
     detected_type: str | None
     data: bytes
     inline: bool = False
+    content_id: str | None = None
+    in_signature: bool = False
 
     @property
     def size(self) -> int:
@@ -48,6 +58,14 @@ class Attachment:
     def real_type(self) -> str:
         """The type to trust: the sniffed one when the bytes told us, else the declared one."""
         return self.detected_type or self.declared_type
+
+    @cached_property
+    def contents(self) -> Contents:
+        """The images the file is or holds (mail.images): worked out once, by a parse
+        worker for images (parse.parse_ahead), else when the rules first ask."""
+        from mailproc.mail.images import contents  # Pillow only for mail with files
+
+        return contents(self.data, self.sha256)
 
 
 @dataclass(frozen=True)

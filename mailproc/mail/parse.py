@@ -33,6 +33,7 @@ from mailproc.mail.safe_names import (
     safe_text,
     unique_names,
 )
+from mailproc.mail.signatures import signature_start
 
 log = logging.getLogger(__name__)
 
@@ -157,6 +158,7 @@ class _File:
     content_id: str | None = None
     inline: bool = False
     stem: str = "anexo"
+    in_signature: bool = False  # a pasted image shown after the closing (see _attachments)
 
 
 @dataclass
@@ -199,13 +201,16 @@ def parse_message(raw: bytes, limits: Limits = Limits()) -> InboundMessage:
 
 def parse_ahead(raw: bytes) -> InboundMessage:
     """``parse_message`` for a parse worker (see poller.ParseAhead), with what the main
-    process reads of the message next worked out there too: its fresh text and its files'
-    digests (cached properties, kept in the instance, so they travel back with it). Here,
-    not in poller, so that the worker imports only the parser."""
+    process reads of the message next worked out there too: its fresh text, its files'
+    digests and what its images are (cached properties, kept in the instance, so they travel
+    back with it; documents wait for a rule that asks). Here, not in poller, so that the
+    worker imports only the parser."""
     message = parse_message(raw)
     _ = message.fresh_text
     for attachment in message.attachments:
         _ = attachment.sha256
+        if attachment.real_type.startswith("image/"):
+            _ = attachment.contents
     return message
 
 
@@ -835,8 +840,10 @@ def _uudecode_line(encoded: bytes) -> bytes:
 
 
 def _attachments(walk: _Walk, html: str | None) -> tuple[Attachment, ...]:
-    """The files of the walk, named (uniquely within the message) and typed."""
+    """The files of the walk, named (uniquely within the message), typed, and placed: an
+    image the body shows after the closing is marked as part of the signature."""
     referenced = {unquote(cid).lower() for cid in _CID_REFERENCE.findall(html or "")}
+    in_signature = _cids_in_signature(walk, html)
     numbers: defaultdict[str, Iterator[int]] = defaultdict(lambda: count(1))
     sniffed = [_sniff(file.data) for file in walk.files]
     names = unique_names(
@@ -850,9 +857,26 @@ def _attachments(walk: _Walk, html: str | None) -> tuple[Attachment, ...]:
             kind.mime if kind else None,
             file.data,
             inline=file.inline or file.content_id in referenced,
+            content_id=file.content_id,
+            in_signature=file.in_signature or file.content_id in in_signature,
         )
         for file, kind, name in zip(walk.files, sniffed, names, strict=True)
     )
+
+
+def _cids_in_signature(walk: _Walk, html: str | None) -> frozenset[str]:
+    """Content-IDs the body first shows after the sender's closing or in a signature block:
+    in the HTML (``cid:``), or in the text of a mail without one (Outlook's ``[cid:...]``)."""
+    if not any(file.content_id for file in walk.files):
+        return frozenset()
+    markup = html if html is not None else "\n".join(walk.plain)
+    start = signature_start(markup, is_html=html is not None)
+    if start is None:
+        return frozenset()
+    first: dict[str, int] = {}
+    for found in _CID_REFERENCE.finditer(markup):
+        first.setdefault(unquote(found.group(1)).rstrip("]").lower(), found.start())
+    return frozenset(cid for cid, offset in first.items() if offset >= start)
 
 
 class _Kind(NamedTuple):
@@ -871,6 +895,7 @@ def _keep_pasted_images(html: str | None, walk: _Walk) -> None:
     """Images pasted into the HTML as data: URIs become inline files."""
     if not html or "data:" not in html:
         return
+    signature = signature_start(html)
     for match in _PASTED_IMAGE.finditer(html):
         if not walk.budget.take():
             limit = walk.budget.limits.parts
@@ -881,7 +906,11 @@ def _keep_pasted_images(html: str | None, walk: _Walk) -> None:
         except binascii.Error:
             walk.defects.append("pasted image with broken base64 skipped")
             continue
-        image = _File(data, match.group(1).lower(), "", inline=True, stem="imagem-colada")
+        after_closing = signature is not None and match.start() >= signature
+        image = _File(
+            data, match.group(1).lower(), "", inline=True, stem="imagem-colada",
+            in_signature=after_closing,
+        )  # fmt: skip
         _keep_file(image, walk)
 
 

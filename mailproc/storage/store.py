@@ -334,6 +334,34 @@ def _ticket_files() -> Executable:
 _TICKET_FILES = _ticket_files()  # built once: building it costs more than running it
 
 
+# A picture the same sender sent in this many earlier messages is a logo (rules.screenshots).
+LOGO_REPEATS = 2
+
+
+def images_sent_before(
+    session: Session, sender: str, attachments: Sequence[Attachment], ticket_id: int | None
+) -> frozenset[str]:
+    """The digests of the images among ``attachments`` that ``sender`` already sent in
+    LOGO_REPEATS earlier messages or more, outside the ticket ``ticket_id``: a logo comes
+    with every mail; a print sent again to its own ticket must not look like one."""
+    digests = {a.sha256 for a in attachments if a.real_type.lower().startswith("image/")}
+    if not sender or not digests:
+        return frozenset()
+    files, messages = m.Attachment, m.Message
+    query = (
+        select(files.sha256)
+        .join(messages, files.message_id == messages.id)
+        .where(
+            files.sha256.in_(sorted(digests)),
+            messages.sender == sender,
+            messages.ticket_id.is_distinct_from(ticket_id),
+        )
+        .group_by(files.sha256)
+        .having(func.count(messages.id.distinct()) >= LOGO_REPEATS)
+    )
+    return frozenset(session.connection().execute(query).scalars())
+
+
 def record_message(
     session: Session, raw_id: int, key: str, message: InboundMessage, decision: Decision
 ) -> m.Message:
