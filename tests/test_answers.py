@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 import pytest
 
-from mailproc.rules.answers import extract_answers, own_text
+from mailproc.rules.answers import extract_answers, first_line, label_form, own_text
 
 LABELS = {
     "uasg": ["UASG", "Código da UASG"],
@@ -177,3 +180,205 @@ def test_own_text_drops_history_signature_and_surrounding_blank_lines() -> None:
     assert own_text(body) == (
         "Como faço para incluir um item no catálogo?\n\nJá tentei pela tela de pesquisa."
     )
+
+
+# --- Labels as people write them (issue 17) ---------------------------------------------------
+
+WIDE_LABELS = {
+    "uasg": ["UASG", "Código da unidade"],
+    "telefone": ["Telefone", "Telefone/ramal"],
+    "cnpj": ["CNPJ do órgão"],
+    "data_hora": ["Data do erro"],
+    "mensagem_erro": ["Mensagem de erro"],
+}
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "Nº da UASG: 160123",
+        "N.º UASG: 160123",
+        "N° UASG: 160123",
+        "nº uasg: 160123",
+        "Número da UASG: 160123",
+        "Cód. UASG: 160123",
+        "Código UASG: 160123",
+        "Código da unidade: 160123",
+        "UASG - 160123",
+        "UASG = 160123",
+        "UASG – 160123",  # en dash
+        "UASG — 160123",  # em dash
+        "*UASG:* 160123",  # Gmail's text part of a bold label
+        "**UASG**: 160123",
+        "*Nº da UASG*: 160123",
+        "UASG\t160123",  # a table pasted as text
+    ],
+)
+def test_label_variants_read_alike(line: str) -> None:
+    assert extract_answers(f"Bom dia,\n\n{line}\n", WIDE_LABELS) == {"uasg": "160123"}
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "Tel.: (21) 2334-5678",
+        "TEL: (21) 2334-5678",
+        "Fone: (21) 2334-5678",
+        "Fone/Ramal: (21) 2334-5678",
+        "Telefone/ramal: (21) 2334-5678",
+        "Tel./Ramal - (21) 2334-5678",
+    ],
+)
+def test_phone_labels_and_abbreviations(line: str) -> None:
+    assert extract_answers(line, WIDE_LABELS) == {"telefone": "(21) 2334-5678"}
+
+
+def test_abbreviated_and_qualified_labels() -> None:
+    body = "Dt. do erro: 10/11/2026\nCNPJ do órgão: 11.222.333/0001-81\n"
+    assert extract_answers(body, WIDE_LABELS) == {
+        "data_hora": "10/11/2026",
+        "cnpj": "11.222.333/0001-81",
+    }
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "UASG\n160123\n",
+        "UASG:\n160123\n",
+        "**UASG**\n\n160123\n",
+        # Outlook's text part of a table: each cell on a line of its own.
+        "UASG\n\n160123\n\nMensagem de erro\n\nSessão expirada\n",
+    ],
+)
+def test_value_on_the_line_after_its_label(body: str) -> None:
+    answers = extract_answers(body, WIDE_LABELS)
+    assert answers["uasg"].strip() == "160123"
+    if "Mensagem" in body:
+        assert answers["mensagem_erro"] == "Sessão expirada"
+
+
+@pytest.mark.parametrize(
+    ("label", "form"),
+    [
+        ("Nº da UASG", "uasg"),
+        ("N.º UASG", "uasg"),
+        ("Cód. UASG", "uasg"),
+        ("Código da unidade", "unidade"),
+        ("Tel.", "telefone"),
+        ("Fone/Ramal", "telefone ramal"),
+        ("Telefone/ramal", "telefone ramal"),
+        ("Dt. do erro", "data erro"),
+        ("Data e hora do erro", "data hora erro"),
+        ("Data/hora do erro", "data hora erro"),
+        ("Passo-a-passo", "passo passo"),
+        ("**Módulo** (nome no menu)", "modulo"),
+        ("Código", ""),
+    ],
+)
+def test_label_form_in_one_place(label: str, form: str) -> None:
+    assert label_form(label) == form
+
+
+def test_a_label_of_stop_words_only_matches_nothing() -> None:
+    assert extract_answers("Código: 160123\nNº: 2\n", {"uasg": ["UASG", "Código"]}) == {}
+
+
+def test_a_prose_line_is_not_a_label_alone() -> None:
+    body = "Mensagem de erro: Falha\nUASG não abre desde ontem\n"
+    assert extract_answers(body, WIDE_LABELS) == {
+        "mensagem_erro": "Falha\nUASG não abre desde ontem"
+    }
+
+
+@pytest.mark.parametrize(
+    "closing",
+    [
+        "Att.",
+        "Att.,",
+        "Att., Fulano de Tal",
+        "Atenciosamente, Maria",
+        "At.te",
+        "Atte.",
+        "Abs",
+        "Abs, João",
+        "Grato",
+        "Grata,",
+        "Grata pela atenção.",
+        "Cordialmente,",
+        "Respeitosamente,",
+        "Fico no aguardo.",
+        "Fico no aguardo do retorno.",
+        "Desde já agradeço.",
+        "Desde já agradeço a atenção,",
+    ],
+)
+def test_a_value_ends_at_a_closing_even_with_text_after_it(closing: str) -> None:
+    body = f"Mensagem de erro: Sessão expirada\n{closing}\nFulano\nUASG: 999999\n"
+    assert extract_answers(body, WIDE_LABELS) == {"mensagem_erro": "Sessão expirada"}
+
+
+@pytest.mark.parametrize(
+    "opening",
+    ["Obrigado pelo retorno, seguem os dados.", "Absolutamente nada mudou.", "Atenção:"],
+)
+def test_words_like_closings_do_not_end_the_text(opening: str) -> None:
+    assert extract_answers(f"{opening}\nUASG: 160123\n", WIDE_LABELS) == {"uasg": "160123"}
+
+
+def test_first_line_of_a_one_item_answer_stops_before_the_signature() -> None:
+    assert first_line("\n  (21) 2334-5678 \n\nFulano de Tal\nSEPLAG\n") == "(21) 2334-5678"
+    assert first_line(" ___ \n160123") == "160123"
+    assert first_line("\n\n") == ""
+
+
+# --- Linear time for the new readers ----------------------------------------------------------
+
+
+def cpu_growth(work: Callable[[int], object], n: int) -> float:
+    """How many times more CPU ``work`` takes at 4n than at n (about 4 when linear)."""
+
+    def best(size: int) -> float:
+        times = []
+        for _ in range(3):
+            start = time.process_time()
+            work(size)
+            times.append(time.process_time() - start)
+        return max(min(times), 1e-3)
+
+    return best(4 * n) / best(n)
+
+
+@pytest.mark.parametrize(
+    "piece",
+    ["–", "\t", "Nº ", "UASG\n", "UASG:\n\n", "x" * 50 + "\n", "Cód. da UASG – "],
+)
+def test_new_label_readers_are_linear(piece: str) -> None:
+    ratio = cpu_growth(lambda n: extract_answers(piece * n, WIDE_LABELS), 5000)
+    assert ratio < 8.0, ratio
+
+
+@pytest.mark.parametrize(
+    "signature",
+    [
+        "Maria Silva\nAnalista de Compras – SEPLAG\n(21) 2334-5678",
+        "MARIA DA SILVA SANTOS\nSecretaria de Estado de Saúde",
+        "*João Pereira*\nAssessoria de Compras – FEE",
+    ],
+)
+def test_a_signature_without_a_closing_ends_the_own_text(signature: str) -> None:
+    body = f"Passo a passo: abri\n\n{signature}\n"
+    assert extract_answers(body, LABELS) == {"passo_a_passo": "abri"}
+    assert own_text(f"Segue o print.\n\n{signature}") == "Segue o print."
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "Módulo:\n\nDivulgação de Compras\n",  # one line below its label: a value
+        "Passo a passo:\n\nAcessei o Sistema\nCliquei em Incluir\n",  # not a name
+        "Maria Silva\nAnalista de Compras\n",  # nothing before it
+    ],
+)
+def test_a_last_paragraph_that_is_no_signature_stays(body: str) -> None:
+    assert own_text(body) == body.strip()

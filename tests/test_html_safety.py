@@ -3,6 +3,7 @@ and what a help desk still needs to see (text, lists, tables, links, the mail's 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from email.message import EmailMessage
 from html.parser import HTMLParser
@@ -17,12 +18,14 @@ from mailproc.mail.html_safety import (
     ALLOWED_ATTRIBUTES,
     ALLOWED_TAGS,
     TRUNCATED_NOTE,
+    BoundedHtml,
+    bound_html,
     display_html,
     sanitize_html,
 )
 from mailproc.service.app import App
 from mailproc.storage import models as m
-from tests.mails import REQUESTER, SUPPORT, error_body, png
+from tests.mails import REQUESTER, SUPPORT, error_body, screenshot_png
 
 
 class Markup(HTMLParser):
@@ -208,7 +211,7 @@ def hostile_html_report() -> bytes:
     msg.add_alternative(html, subtype="html")
     html_part = msg.get_body(preferencelist=("html",))
     assert html_part is not None
-    html_part.add_related(png(), maintype="image", subtype="png", cid="<print1>")
+    html_part.add_related(screenshot_png(), maintype="image", subtype="png", cid="<print1>")
     return msg.as_bytes()
 
 
@@ -230,3 +233,66 @@ def test_a_stored_message_keeps_only_the_sanitized_html_beside_its_text(
     for active in ("steal", "evil.example", "tracker.example", "onclick"):
         assert active not in body_html
     assert body_text.strip() == error_body().strip()  # the text part, as it was
+
+
+# --- Tables pasted from Word or Excel read as "Label: value" (issue 17) -----------------------
+
+
+@pytest.mark.parametrize(
+    ("html", "text"),
+    [
+        (
+            "<table><tr><td>UASG</td><td>160123</td></tr>"
+            "<tr><td>Módulo</td><td>Contratos</td></tr></table>",
+            "UASG: 160123\nMódulo: Contratos",
+        ),
+        ("<table><tr><th>UASG</th><td><b>160123</b></td></tr></table>", "UASG: 160123"),
+        ("<table><tr><td><b>UASG:</b></td><td>160123</td></tr></table>", "UASG: 160123"),
+        ("<table><tr><td><p><b>UASG</b></p></td><td>160123</td></tr></table>", "UASG: 160123"),
+    ],
+)
+def test_a_two_column_table_reads_as_labelled_lines(html: str, text: str) -> None:
+    assert bound_html(html).text().strip() == text
+
+
+def test_outlook_table_cells_in_paragraphs_read_as_label_and_value() -> None:
+    html = (
+        "<table class=MsoTableGrid><tr><td width=200><p class=MsoNormal><b><span>Nº da UASG"
+        "<o:p></o:p></span></b></p></td><td><p class=MsoNormal><span>160123<o:p></o:p>"
+        "</span></p></td></tr></table><p class=MsoNormal>Atenciosamente,</p>"
+    )
+    lines = [line for line in bound_html(html).text().splitlines() if line.strip()]
+    assert lines == ["Nº da UASG:", "160123", "Atenciosamente,"]
+
+
+@pytest.mark.parametrize(
+    "html",
+    [
+        "<table><tr><td>Item</td><td>Qtd</td><td>Valor</td></tr></table>",  # three columns
+        "<table><tr><td><img src='cid:logo'></td><td>Maria Silva</td></tr></table>",  # a logo
+        "<table><tr><td>" + "texto " * 30 + "</td><td>x</td></tr></table>",  # not a label
+    ],
+)
+def test_other_tables_get_no_colon(html: str) -> None:
+    assert ":" not in bound_html(html).text()
+
+
+def test_the_html_shown_to_staff_keeps_the_table_as_written() -> None:
+    bounded = bound_html("<table><tr><td>UASG</td><td>160123</td></tr></table>")
+    _ = bounded.text()
+    assert "UASG:" not in bounded.sanitized()
+    assert "<td>UASG</td>" in bounded.sanitized()
+
+
+def test_many_two_column_rows_are_read_in_linear_time() -> None:
+    def rows(n: int) -> BoundedHtml:
+        return bound_html("<table>" + "<tr><td>UASG</td><td>160123</td></tr>" * n + "</table>")
+
+    small, large = rows(2000), rows(8000)
+
+    def cpu(bounded: BoundedHtml) -> float:
+        start = time.process_time()
+        bounded.text()
+        return max(time.process_time() - start, 1e-3)
+
+    assert min(cpu(large) for _ in range(3)) / min(cpu(small) for _ in range(3)) < 8.0

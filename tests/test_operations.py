@@ -174,7 +174,7 @@ def test_rules_test_shows_the_reply_that_would_be_sent_and_writes_nothing(
 
     report = json.loads(capsys.readouterr().out)
     assert (report["outcome"], report["theme"]) == ("incomplete", "reativacao-uasg")
-    assert report["missing"] == ["CNPJ: dígitos verificadores inválidos"]
+    assert report["missing"] == ["CNPJ: “11.222.333/0001-82”: dígitos verificadores inválidos"]
     [reply] = report["replies"]
     assert reply["template"] == "incomplete" and reply["to"] == ["maria.silva@saude.rj.gov.br"]
     with App(load_config(config_path)).sessions() as session:

@@ -18,6 +18,7 @@ from mailproc.rules.requirements import (
     check_message,
 )
 from mailproc.rules.rulebook import AttachmentKind, AttachmentRequirement, Rulebook, load_rulebook
+from tests.mails import screenshot_png
 
 FIXTURES = Path(__file__).parent / "fixtures" / "rules"
 
@@ -26,11 +27,13 @@ def attachments_only(attachments: list[Attachment]) -> Evidence:
     return Evidence(body="", found={}, earlier={}, attachments=attachments)
 
 
-PNG = Attachment("tela.png", "image/png", "image/png", b"\x89PNG\r\n\x1a\n")
+PNG = Attachment("tela.png", "image/png", "image/png", screenshot_png())
 FAKE_PNG = Attachment("print.png", "image/png", "application/pdf", b"%PDF-1.7")
 PDF = Attachment("oficio.pdf", "application/pdf", "application/pdf", b"%PDF-1.7")
-PASTED_JPEG = Attachment("image001", "application/octet-stream", "image/jpeg", b"\xff\xd8\xff")
-UNSNIFFED_JPEG = Attachment("foto.jpg", "image/jpeg", None, b"...")
+PASTED_JPEG = Attachment(
+    "image001", "application/octet-stream", "image/jpeg", screenshot_png(kind="JPEG")
+)
+UNSNIFFED_JPEG = Attachment("foto.jpg", "image/jpeg", None, screenshot_png(kind="JPEG"))
 
 ERRO_BODY = """Bom dia,
 
@@ -85,14 +88,14 @@ def test_every_missing_item_is_collected_at_once(exemplo: Rulebook) -> None:
             "answer",
             "cnpj",
             "CNPJ",
-            "dígitos verificadores inválidos",
+            "“11.222.333/0001-82”: dígitos verificadores inválidos",
             "CNPJ do órgão (ex.: 11.222.333/0001-81)",
         ),
         MissingItem(
             "answer",
             "passo_a_passo",
             "Passo a passo",
-            "deve ter pelo menos 30 caracteres",
+            "“abri e deu erro” deve ter pelo menos 30 caracteres",
             "o que foi feito até o erro",
         ),
     )
@@ -107,10 +110,10 @@ def test_empty_error_report_lists_screenshot_and_whole_questionnaire(shipped: Ru
     result = check_message(theme, "O sistema está fora do ar!", [])
     assert [(item.kind, item.key, item.reason) for item in result.missing] == [
         ("attachment", "attachments[0]", "não enviado"),
-        ("answer", "uasg", "não informado"),
+        ("answer", "uasg", "não informada"),
         ("answer", "modulo", "não informado"),
-        ("answer", "data_hora", "não informado"),
-        ("answer", "mensagem_erro", "não informado"),
+        ("answer", "data_hora", "não informada"),
+        ("answer", "mensagem_erro", "não informada"),
         ("answer", "passo_a_passo", "não informado"),
     ]
     assert result.answers == {}
@@ -121,7 +124,12 @@ def test_pdf_named_like_a_png_is_not_a_screenshot(shipped: Rulebook) -> None:
     assert theme is not None
     result = check_message(theme, ERRO_BODY, [FAKE_PNG, PDF])
     assert [(item.key, item.reason) for item in result.missing] == [
-        ("attachments[0]", "nenhum dos anexos recebidos é uma imagem")
+        (
+            "attachments[0]",
+            "nenhum dos anexos recebidos serve como captura de tela: o arquivo print.png está "
+            "corrompido e não pôde ser lido; o arquivo oficio.pdf está corrompido e não pôde "
+            "ser lido",
+        )
     ]
 
 
@@ -189,7 +197,7 @@ def test_still_invalid_reply_reports_the_latest_value(exemplo: Rulebook) -> None
     earlier = {"cnpj": "123", "passo_a_passo": "abri o sistema e cliquei em Incluir"}
     result = check_message(theme, "CNPJ: 11.222.333/0001-82", [PNG], earlier_answers=earlier)
     assert [(item.key, item.reason) for item in result.missing] == [
-        ("cnpj", "dígitos verificadores inválidos")
+        ("cnpj", "“11.222.333/0001-82”: dígitos verificadores inválidos")
     ]
     assert result.answers["cnpj"] == "11.222.333/0001-82"
 
@@ -235,7 +243,7 @@ def test_empty_question_is_missing(shipped: Rulebook) -> None:
     theme = shipped.get("duvidas-compras")
     assert theme is not None
     result = check_message(theme, "\n\n> texto citado\n", [])
-    assert [(item.key, item.reason) for item in result.missing] == [("pergunta", "não informado")]
+    assert [(item.key, item.reason) for item in result.missing] == [("pergunta", "não informada")]
 
 
 def test_checks_run_in_one_declared_order() -> None:

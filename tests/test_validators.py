@@ -201,6 +201,9 @@ def test_cnpj_agrees_with_the_reference_on_any_fourteen_digits(number: str) -> N
         "0800 978 9001",
         "0800-978-9001",
         "0800.978.9001",
+        "(21) 2334-5678 ramal 215",  # how servidores write it (REALMAIL.md)
+        "(21) 2334-5678, ramal 215",
+        "21 2334-5678 r. 215",
     ],
 )
 def test_phone_accepts_brazilian_numbers(value: str) -> None:
@@ -218,7 +221,8 @@ def test_phone_accepts_brazilian_numbers(value: str) -> None:
         ("(21) 8765-4321", "telefone fixo deve começar com 2, 3, 4 ou 5 após o DDD"),
         ("0800 978 900", "número 0800 deve ter 11 dígitos"),
         ("+1 212 555 0100", "deve ser um telefone do Brasil, com DDD"),
-        ("(21) 2334-5678 ramal 12", "deve ser um telefone do Brasil, com DDD"),
+        ("(23) 2334-5678", "DDD inexistente"),
+        ("(21) 2334-5678 ramal", "deve ser um telefone do Brasil, com DDD"),
         ("não tenho", "deve ser um telefone do Brasil, com DDD"),
     ],
 )
@@ -255,6 +259,14 @@ def test_phone_rejects_with_reason(value: str, reason: str) -> None:
         "2026-11-10 14:30:00",
         "29/02/2024",
         "10/11/2026.",
+        "ontem à tarde",
+        "hoje pela manhã",
+        "anteontem à noite",
+        "agora há pouco",
+        "por volta das 16h",
+        "aproximadamente às 14h30",
+        "06/12/2026 (tarde)",
+        "06/12/2026 por volta das 16:00",
     ],
 )
 def test_date_accepts_what_people_write(value: str) -> None:
@@ -282,7 +294,8 @@ UNRECOGNISED = "data/hora não reconhecida (ex.: 10/11/2026 14:30)"
         ("às 14h", UNRECOGNISED),  # a time without a day
         ("10/11/2026 14", UNRECOGNISED),  # "14" alone is not a time
         ("10 de brumário de 2026", UNRECOGNISED),
-        ("ontem à tarde", UNRECOGNISED),
+        ("ontem à tardinha", UNRECOGNISED),
+        ("agora", UNRECOGNISED),
     ],
 )
 def test_date_rejects_nonsense_with_reason(value: str, reason: str) -> None:

@@ -227,8 +227,36 @@ class BoundedHtml:
             return ""
         from inscriptis.html_engine import Inscriptis
 
-        text: str = Inscriptis(self.tree, _text_config()).get_text()
+        text: str = Inscriptis(_with_labelled_rows(self.tree), _text_config()).get_text()
         return text[:MAX_HTML_CHARS]
+
+
+# A two-column row whose first cell is a label ("UASG" | "160123"), pasted from Word or Excel.
+_TWO_CELL_ROWS = "//tr[count(td|th) = 2]"
+MAX_LABEL_CELL_CHARS = 100
+
+
+def _with_labelled_rows(tree: HtmlElement) -> HtmlElement:
+    """The tree, or a copy of it where each two-column row reads "Label: value": the first
+    cell becomes its text and a colon (Outlook wraps it in paragraphs, which would put the
+    label and its value on lines of their own). The tree shown to staff is left as it is."""
+    from copy import deepcopy
+
+    from lxml.etree import XPath
+
+    if not XPath(_TWO_CELL_ROWS)(tree):
+        return tree
+    copy = deepcopy(tree)
+    for row in XPath(_TWO_CELL_ROWS)(copy):
+        label_cell = row.xpath("td|th")[0]
+        label = " ".join(label_cell.text_content().split()).strip("*_ ")
+        if not label or len(label) > MAX_LABEL_CELL_CHARS:
+            continue
+        tail = label_cell.tail
+        label_cell.clear()
+        label_cell.text = label if label.endswith(":") else f"{label}:"
+        label_cell.tail = tail
+    return copy
 
 
 def _cut(html: str, size: int) -> str:

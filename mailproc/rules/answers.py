@@ -8,6 +8,7 @@ from functools import lru_cache
 from itertools import islice
 from typing import Final
 
+from mailproc.mail.signatures import is_closing
 from mailproc.mail.textfold import fold
 
 # Where the sender's own text ends, tested on a folded line, or on two lines joined (clients
@@ -15,21 +16,34 @@ from mailproc.mail.textfold import fold
 _HISTORY_MARKERS: Final = (
     re.compile(r"^>"),
     re.compile(r"^--$"),
-    # A closing alone on its line starts the signature of most mail, which has no "-- ".
-    re.compile(
-        r"^(?:atenciosamente|att|atte|cordialmente|respeitosamente|saudacoes|abracos?"
-        r"|obrigad[oa]|grat[oa])[.,!]?$"
-    ),
     re.compile(r"^-{2,} ?(?:mensagem original|original message) ?-{2,}$"),
     re.compile(r"^em .+ escreveu:$"),
     re.compile(r"^on .+ wrote:$"),
 )
 
-# Bullets, asterisks and dashes allowed before a label; separators allowed after it.
+# Bullets, asterisks and dashes allowed before a label; separators allowed after it (a tab
+# is where a table pasted as text puts the next cell).
 _BULLETS: Final = " \t*•·◦▪▸►–—-"
-_SEPARATOR: Final = re.compile(r"[:=-]")
+_SEPARATOR: Final = re.compile(r"[:=\t–—-]")
 _TRAILING_NOTE: Final = re.compile(r"\s*\([^()]*\)$")
 _MARKUP: Final = "*_ \t"
+_LABEL_WORD: Final = re.compile(r"[^\W_]+")
+# Words a label may hold or leave out without changing what it asks ("Nº da UASG", "Código
+# UASG", "Data e hora" = "Data/hora"), and abbreviations written for a word ("Tel.", "Dt.").
+# "nº" folds to "no", "n.º" to "n o" and "n°" to "n".
+LABEL_STOP_WORDS: Final = frozenset(
+    {"a", "as", "o", "os", "e", "ou", "de", "do", "da", "dos", "das", "no", "na", "nos", "nas"}
+    | {"n", "nr", "num", "numero", "cod", "codigo"}
+)
+LABEL_ABBREVIATIONS: Final = {
+    "tel": "telefone",
+    "fone": "telefone",
+    "dt": "data",
+    "hr": "hora",
+    "msg": "mensagem",
+    "end": "endereco",
+    "desc": "descricao",
+}
 # Where a label and its separator end at the latest, and how many separators a label and a
 # note after it ("Data (dd-mm-aaaa):") hold at most.
 MAX_LABEL_CHARS: Final = 100
@@ -37,7 +51,8 @@ MAX_LABEL_SEPARATORS: Final = 8
 
 
 def _is_marker(folded: str) -> bool:
-    return any(marker.search(folded) for marker in _HISTORY_MARKERS)
+    """Quoted history starts, or a closing ends the sender's text (the signature follows)."""
+    return is_closing(folded) or any(marker.search(folded) for marker in _HISTORY_MARKERS)
 
 
 def _starts_history(folded: str, following: str) -> bool:
@@ -60,7 +75,38 @@ def _own_lines(text: str) -> tuple[str, ...]:
     for number, line in enumerate(folded):
         following = folded[number + 1] if number + 1 < len(folded) else ""
         if _starts_history(line, following):
-            return tuple(lines[:number])
+            return _without_signature_block(lines[:number])
+    return _without_signature_block(lines)
+
+
+# A person's name as a signature starts with it: two to six capitalised words ("Maria da
+# Silva Santos", "JOÃO PEREIRA"), alone on its line.
+_NAME: Final = re.compile(
+    r"[A-ZÀ-Ý][\w'’-]+(?:\s+(?:(?:de|da|do|dos|das|e)\s+)?[A-ZÀ-Ý][\w'’-]+){1,5}"
+)
+# The lines a signature without a closing takes at most (name, post, body, phone, ...).
+MAX_SIGNATURE_LINES: Final = 6
+MAX_SIGNATURE_LINE_CHARS: Final = 80
+
+
+def _without_signature_block(lines: Sequence[str]) -> tuple[str, ...]:
+    """The lines without a signature that no closing announced: after a blank line, a last
+    paragraph of two to six short lines that opens with a person's name. (One line alone
+    is kept: it is more often a value below its label than a bare name.)"""
+    end = len(lines)
+    while end and not lines[end - 1].strip():
+        end -= 1
+    start = end
+    while start and lines[start - 1].strip() and end - start <= MAX_SIGNATURE_LINES:
+        start -= 1
+    block = lines[start:end]
+    if (
+        start > 0
+        and 2 <= len(block) <= MAX_SIGNATURE_LINES
+        and all(len(line) <= MAX_SIGNATURE_LINE_CHARS for line in block)
+        and _NAME.fullmatch(block[0].strip().strip("*_ ")) is not None
+    ):
+        return tuple(lines[:start])
     return tuple(lines)
 
 
@@ -70,16 +116,24 @@ def own_text(text: str) -> str:
 
 
 def label_form(text: str) -> str:
-    """How a label compares: folded, markup and a trailing "(note)" removed."""
-    return _TRAILING_NOTE.sub("", fold(text).strip(_MARKUP)).strip(_MARKUP)
+    """How a label compares: its words folded, without markup, a trailing "(note)",
+    punctuation and stop words, abbreviations written out ("Nº da UASG" -> "uasg",
+    "Fone/Ramal" -> "telefone ramal"). "" for a label of stop words only, which matches
+    nothing."""
+    bare = _TRAILING_NOTE.sub("", fold(text).strip(_MARKUP))
+    words = (LABEL_ABBREVIATIONS.get(word, word) for word in _LABEL_WORD.findall(bare))
+    return " ".join(word for word in words if word not in LABEL_STOP_WORDS)
 
 
 def _label_index(labels: Mapping[str, Sequence[str]]) -> dict[str, str]:
-    return {label_form(label): key for key, names in labels.items() for label in names}
+    forms = ((label_form(label), key) for key, names in labels.items() for label in names)
+    return {form: key for form, key in forms if form}
 
 
 def _labelled(line: str, index: Mapping[str, str]) -> tuple[str, str] | None:
-    """(key, rest of the line) when the line starts with a known label and a separator.
+    """(key, rest of the line) when the line starts with a known label and a separator, or
+    is a known label alone (its value on the lines below: a label over its value, or a table
+    pasted with its cells on separate lines).
 
     Only the first separators of the line's start are tried: each try folds the text before
     it, so trying all of them cost the square of the line's length (a line of 20,000 ":"
@@ -91,11 +145,21 @@ def _labelled(line: str, index: Mapping[str, str]) -> tuple[str, str] | None:
         key = index.get(label_form(line[begin : separator.start()]))
         if key is not None:
             return key, line[separator.end() :].lstrip(_MARKUP)
+    if len(line) - begin <= MAX_LABEL_CHARS:
+        key = index.get(label_form(line[begin:]))
+        if key is not None:
+            return key, ""
     return None
 
 
 def _tidy(lines: Sequence[str]) -> str:
     return "\n".join(line.rstrip() for line in lines).strip()
+
+
+def first_line(value: str) -> str:
+    """The first line with content: an answer of one item ends there, before a blank line and
+    whatever follows it (a signature, a name)."""
+    return next((line.strip() for line in value.splitlines() if _has_content(line)), "")
 
 
 def _has_content(value: str) -> bool:

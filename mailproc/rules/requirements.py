@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, tzinfo
 from types import MappingProxyType
 from typing import Final
 
 from mailproc.mail.message import Attachment
-from mailproc.rules.answers import extract_answers, own_text
+from mailproc.rules.answers import extract_answers, first_line, own_text
+from mailproc.rules.prose import find_in_prose, find_named_text
 from mailproc.rules.rulebook import AnswerRequirement, AttachmentKind, AttachmentRequirement, Theme
-from mailproc.rules.validators import NOT_GIVEN
+from mailproc.rules.screenshots import Print, judge
 
 
 @dataclass(frozen=True)
@@ -35,21 +37,28 @@ class Evidence:
 
     ``body`` is the message's own text (quoted history and signature cut), ``found`` the
     answers labelled in it, ``earlier`` those kept from earlier messages of the ticket and
-    ``attachments`` every attachment received so far.
+    ``attachments`` every attachment received so far. ``sent`` is when the message was
+    sent, in the desk's time zone (None: unknown), to read "hoje às 9h" as a date.
+    ``repeated_images`` are the digests of images the sender sent in earlier mail again and
+    again (logos: see rules.screenshots).
     """
 
     body: str
     found: Mapping[str, str]
     earlier: Mapping[str, str]
     attachments: Sequence[Attachment]
+    sent: datetime | None = None
+    repeated_images: Collection[str] = frozenset()
 
 
 @dataclass(frozen=True)
 class Findings:
-    """What one check concluded: answer values to keep and items still missing."""
+    """What one check concluded: answer values to keep, how each was read (``how``: "rótulo",
+    "texto", "corpo" or "anterior") and items still missing."""
 
     answers: Mapping[str, str] = field(default_factory=dict)
     missing: tuple[MissingItem, ...] = ()
+    how: Mapping[str, str] = field(default_factory=dict)
 
 
 Check = Callable[[Theme, Evidence], Findings]
@@ -61,6 +70,7 @@ class CheckResult:
 
     answers: dict[str, str]
     missing: tuple[MissingItem, ...]
+    how: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def complete(self) -> bool:
@@ -70,7 +80,7 @@ class CheckResult:
 # --- Attachments -----------------------------------------------------------------------------
 
 _KIND_NOUNS: Final = {
-    AttachmentKind.IMAGE: "uma imagem",
+    AttachmentKind.IMAGE: "captura de tela",
     AttachmentKind.PDF: "um PDF",
     AttachmentKind.ANY: "um arquivo",
 }
@@ -81,21 +91,44 @@ _KIND_HINTS: Final = {
 }
 
 
+# Files named one by one in a reason at most; the rest are counted.
+MAX_FILES_NAMED: Final = 6
+
+
 def _is_kind(attachment: Attachment, kind: AttachmentKind) -> bool:
-    """By what the bytes really are: a PDF named ``print.png`` is not an image."""
-    real_type = attachment.real_type.lower()
-    if kind is AttachmentKind.IMAGE:
-        return real_type.startswith("image/")
-    if kind is AttachmentKind.PDF:
-        return real_type == "application/pdf"
-    return True
+    """By what the bytes really are: a PDF named ``print.png`` is not a PDF."""
+    return kind is AttachmentKind.ANY or attachment.real_type.lower() == "application/pdf"
 
 
-def _attachment_reason(required: AttachmentRequirement, received: int, others: int) -> str:
+def _counted(required: AttachmentRequirement, evidence: Evidence) -> tuple[int, tuple[str, ...]]:
+    """How many attachments count toward ``required``, and why each other one does not
+    (images: see rules.screenshots; the same file received twice is named once)."""
+    if required.kind is not AttachmentKind.IMAGE:
+        return sum(_is_kind(a, required.kind) for a in evidence.attachments), ()
+    wanted = Print(required.min_width, required.min_height, evidence.repeated_images)
+    signature = {a.sha256 for a in evidence.attachments if a.in_signature}
+    verdicts = [judge(a, wanted, signature) for a in evidence.attachments]
+    refused = dict.fromkeys(v.reason for v in verdicts if not v.counts)
+    return sum(v.counts for v in verdicts), tuple(refused)
+
+
+def _why_not(refused: tuple[str, ...]) -> str:
+    named = "; ".join(refused[:MAX_FILES_NAMED])
+    rest = len(refused) - MAX_FILES_NAMED
+    return named + (f"; e mais {rest} arquivo(s) que também não servem" if rest > 0 else "")
+
+
+def _attachment_reason(
+    required: AttachmentRequirement, received: int, others: int, refused: tuple[str, ...]
+) -> str:
+    noun = _KIND_NOUNS[required.kind]
     if received:
-        return f"recebido(s) {received} de {required.count}"
+        counted = f"recebido(s) {received} de {required.count}"
+        return f"{counted} ({_why_not(refused)})" if refused else counted
+    if refused:
+        return f"nenhum dos anexos recebidos serve como {noun}: {_why_not(refused)}"
     if others:
-        return f"nenhum dos anexos recebidos é {_KIND_NOUNS[required.kind]}"
+        return f"nenhum dos anexos recebidos é {noun}"
     return "não enviado" if required.count == 1 else f"não enviados ({required.count} no mínimo)"
 
 
@@ -103,9 +136,10 @@ def check_attachments(theme: Theme, evidence: Evidence) -> Findings:
     """Each attachment requirement needs ``count`` attachments of its kind, counted apart."""
     missing = []
     for number, required in enumerate(theme.attachments):
-        received = sum(_is_kind(a, required.kind) for a in evidence.attachments)
+        received, refused = _counted(required, evidence)
         if received < required.count:
-            reason = _attachment_reason(required, received, len(evidence.attachments) - received)
+            others = len(evidence.attachments) - received
+            reason = _attachment_reason(required, received, others, refused)
             missing.append(
                 MissingItem(
                     kind="attachment",
@@ -121,21 +155,62 @@ def check_attachments(theme: Theme, evidence: Evidence) -> Findings:
 # --- Answers ---------------------------------------------------------------------------------
 
 
-def _offered(required: AnswerRequirement, evidence: Evidence) -> tuple[str, ...]:
-    """Candidate values, newest first: labelled in this message (or its body), then earlier."""
+# How a candidate value was read, as `mailproc rules test` shows it.
+LABELLED, PROSE, BODY, EARLIER = "rótulo", "texto", "corpo", "anterior"
+# The longest quote of a wrong value in a reason.
+MAX_QUOTE_CHARS: Final = 60
+
+
+def _offered(required: AnswerRequirement, evidence: Evidence) -> Iterator[tuple[str, str]]:
+    """Candidate (value, how) pairs, best first, each worked out only when those before it
+    did not do: labelled in this message, a valid earlier value, what its prose says (or
+    the whole body), then an invalid earlier value. A valid labelled value wins over all;
+    prose fills gaps ("hoje o erro continua" in a reply does not move the error's date),
+    and wins over a wrong label ("Unidade: Hospital Estadual", then "a UASG 160123")."""
     earlier = evidence.earlier.get(required.key, "")
-    new = evidence.found.get(required.key, "")
-    if not new and required.from_body and (not earlier or required.problem(earlier)):
-        new = evidence.body
-    return tuple(value for value in (new, earlier) if value.strip())
+    labelled = evidence.found.get(required.key, "")
+    if labelled:
+        yield (first_line(labelled) if required.one_line else labelled), LABELLED
+    if earlier and required.problem(earlier) is None:
+        yield earlier, EARLIER
+        return
+    yield _in_prose(required, evidence.body) or "", PROSE
+    if not labelled and required.from_body:
+        yield evidence.body, BODY
+    yield earlier, EARLIER
 
 
-def _settle(required: AnswerRequirement, evidence: Evidence) -> tuple[str | None, str | None]:
-    """(value to keep, reason it is not acceptable): a later valid value wins."""
-    judged = [(value, required.problem(value)) for value in _offered(required, evidence)]
-    if not judged:
-        return None, NOT_GIVEN
-    return next(((value, None) for value, problem in judged if problem is None), judged[0])
+def _in_prose(required: AnswerRequirement, body: str) -> str | None:
+    """A value the validator knows in prose ("UASG 160123"), or a free text the answer's
+    label names there ('a mensagem "Sessão expirada"', "no módulo Contratos")."""
+    if required.validator == "nonempty" and not required.from_body:
+        return find_named_text(required.labels, body)
+    return find_in_prose(required.validator, body)
+
+
+def _quoted(value: str, problem: str) -> str:
+    """The reason a value found is wrong, quoting it: "“16012” deve ter exatamente 6
+    dígitos", "“11.222.333/0001-82”: dígitos verificadores inválidos"."""
+    shown = " ".join(value.split())
+    if len(shown) > MAX_QUOTE_CHARS:
+        shown = shown[: MAX_QUOTE_CHARS - 1].rstrip() + "…"
+    return f"“{shown}” {problem}" if problem.startswith("deve") else f"“{shown}”: {problem}"
+
+
+def _settle(required: AnswerRequirement, evidence: Evidence) -> tuple[str | None, str | None, str]:
+    """(value to keep, reason it is not acceptable, how it was read): the first valid
+    candidate, a relative date kept as the date it names; else the first one, wrong."""
+    wrong: tuple[str, str, str] | None = None
+    for value, how in _offered(required, evidence):
+        if not value.strip():
+            continue
+        problem = required.problem(value)
+        if problem is None:
+            if how != EARLIER and evidence.sent is not None:
+                value = required.settled(value, evidence.sent)
+            return value, None, how
+        wrong = wrong or (value, _quoted(value, problem), how)
+    return wrong or (None, required.not_given, "")
 
 
 def _hint(required: AnswerRequirement) -> str:
@@ -145,16 +220,17 @@ def _hint(required: AnswerRequirement) -> str:
 def check_answers(theme: Theme, evidence: Evidence) -> Findings:
     """Each questionnaire answer must be given, in this message or earlier, and be valid."""
     answers: dict[str, str] = {}
+    how: dict[str, str] = {}
     missing = []
     for required in theme.answers:
-        value, reason = _settle(required, evidence)
+        value, reason, source = _settle(required, evidence)
         if value is not None:
-            answers[required.key] = value
+            answers[required.key], how[required.key] = value, source
         if reason is not None:
             missing.append(
                 MissingItem("answer", required.key, required.label, reason, _hint(required))
             )
-    return Findings(answers=answers, missing=tuple(missing))
+    return Findings(answers=answers, missing=tuple(missing), how=how)
 
 
 # The order in which findings are reported: attachments first, then the questionnaire.
@@ -168,20 +244,31 @@ def check_message(
     text: str,
     attachments: Sequence[Attachment],
     earlier_answers: Mapping[str, str] = _NO_ANSWERS,
+    *,
+    sent: datetime | None = None,
+    zone: tzinfo = UTC,
+    repeated_images: Collection[str] = frozenset(),
 ) -> CheckResult:
     """Run every check on a message and collect all that is missing, not only the first.
 
     ``attachments`` are all those the ticket has received so far and ``earlier_answers``
-    the answers kept from its earlier messages, so a reply can complete a ticket.
+    the answers kept from its earlier messages, so a reply can complete a ticket. ``sent``
+    is the message's Date and ``zone`` the desk's time zone: "ontem à tarde" is kept as the
+    day before the mail was sent, there. ``repeated_images``: see Evidence.
     """
     evidence = Evidence(
         body=own_text(text),
         found=extract_answers(text, theme.answer_labels),
         earlier=earlier_answers,
         attachments=attachments,
+        sent=sent.astimezone(zone) if sent is not None and sent.tzinfo is not None else sent,
+        repeated_images=repeated_images,
     )
     findings = [check(theme, evidence) for check in CHECKS]
     answers = dict(earlier_answers)
+    how: dict[str, str] = {}
     for finding in findings:
         answers.update(finding.answers)
-    return CheckResult(answers, tuple(item for finding in findings for item in finding.missing))
+        how.update(finding.how)
+    missing = tuple(item for finding in findings for item in finding.missing)
+    return CheckResult(answers, missing, how)
