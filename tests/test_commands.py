@@ -8,10 +8,23 @@ from datetime import timedelta
 import pytest
 
 from mailproc.decision.commands import Command, CommandKind, parse_command
+from mailproc.decision.decide import Facts, Policy, Thread, decide
+from mailproc.decision.values import Decision, Outcome
+from mailproc.mail.message import Address, Attachment, InboundMessage
+from mailproc.resources import shipped_dir
+from mailproc.rules.rulebook import load_rulebook
 from mailproc.service.app import App
 from mailproc.storage import models as m
 from mailproc.storage.db import utcnow
-from tests.mails import authenticated, error_body, error_report, mail, png, reactivation
+from tests.mails import (
+    SUPPORT,
+    authenticated,
+    error_body,
+    error_report,
+    mail,
+    reactivation,
+    screenshot_png,
+)
 from tests.threads import (
     MARIA,
     SIASG_AREA,
@@ -69,7 +82,41 @@ PARSED = [
     ("Processo 2026-000123/2025 status", "", False, None),
     (f"Re: [#{CODE}] x", "#resolvido", True, None),  # a staff directive, not a command
     ("Erro", "#1 abri o sistema", False, None),
+    ("Urgente!!!", "preciso de resposta hoje", False, None),  # a request: new_request
     ("Meus chamados antigos sumiram", "", False, None),
+    # Asked in words: status and cancellation (a cancellation is only confirmed: decide).
+    (f"Andamento do chamado {CODE}", "", False, Command(STATUS, CODE, in_words=True)),
+    (f"Posição do chamado nº {CODE}?", "", False, Command(STATUS, CODE, in_words=True)),
+    (f"Protocolo {CODE}", "", False, Command(STATUS, CODE, in_words=True)),
+    (f"Ticket #{CODE}", "", False, Command(STATUS, CODE, in_words=True)),
+    ("Consulta", f"Bom dia,\n\nGostaria de saber o andamento do chamado {CODE}.\n\nAtt.,\nMaria",
+     False, Command(STATUS, CODE, in_words=True)),
+    (f"RES: [#{CODE}] Erro", "Qual a situação do meu chamado?", True,
+     Command(STATUS, CODE, in_words=True)),
+    (f"RES: [#{CODE}] Erro", "Bom dia,\n\nPodem cancelar, já resolvemos.\n\nAtt.", True,
+     Command(CANCEL, CODE, in_words=True)),
+    (f"RES: [#{CODE}] Erro", "Já resolvemos, podem fechar.", True,
+     Command(CANCEL, CODE, in_words=True)),
+    (f"RES: [#{CODE}] Erro", "pode encerrar, obrigado", True, Command(CANCEL, CODE, in_words=True)),
+    ("Cancelamento", f"Favor cancelar o chamado {CODE}, obrigado.", False,
+     Command(CANCEL, CODE, in_words=True)),
+    # Mentions, not requests: a code in passing, a pregão to cancel, a long reply.
+    ("Erro ao publicar aviso", f"O mesmo erro do chamado {CODE} voltou.", False, None),
+    (f"RES: [#{CODE}] Erro", f"Segue o print pedido no chamado {CODE}.", True, None),
+    (f"RES: [#{CODE}] Erro", "Podem cancelar o pregão 90012/2026?", True, None),
+    ("Dúvida", "Favor cancelar o pregão de ontem.", False, None),
+    (f"RES: [#{CODE}] Erro", "O pregão não pode encerrar.", True, None),
+    (f"RES: [#{CODE}] Erro", "Qual a situação do pedido de empenho?", True, None),
+    ("Andamento do chamado", "Gostaria de saber a situação.", False,
+     Command(STATUS, in_words=True)),  # the help says how to name it
+    ("Pedido de reativação", "Qual a situação do meu pedido de reativação da UASG?", False,
+     None),
+    (f"RES: [#{CODE}] Erro", "Gostaria de saber o andamento do chamado.\n" + "UASG: 925001\n" * 40,
+     True, None),
+    (f"RES: [Chamado {CODE}] Erro", "Segue o print.", True, None),
+    # The subject of the desk's own status reply, answered: the sender's text only counts.
+    (f"RES: [#{CODE}] Situação do chamado: Erro", "O navegador é o Chrome.", True, None),
+    (f"[#{CODE}] Andamento do chamado", "Segue a planilha.", True, None),
 ]  # fmt: skip
 
 
@@ -211,11 +258,10 @@ def test_a_second_urgente_raises_the_priority_again_but_keeps_the_deadline(
     ("build", "problem", "bound"),
     [
         (lambda code: mail(f"urgente {code}", ""), "Informe o motivo", True),
-        (lambda code: mail("urgente", "preciso de resposta hoje"), "Informe o código", False),
     ],
-    ids=["no-reason", "no-code"],
+    ids=["no-reason"],
 )
-def test_urgente_without_reason_or_code_gets_help(
+def test_urgente_without_reason_gets_help(
     ingest: Ingest, app: App, build: Callable[[str], bytes], problem: str, bound: bool
 ) -> None:
     code = _open(ingest)
@@ -255,7 +301,7 @@ def test_cancelar_cancels_and_tells_the_area(ingest: Ingest, app: App) -> None:
 
 def test_cancelar_in_the_thread_by_a_participant_is_refused(ingest: Ingest, app: App) -> None:
     raw = mail("Erro ao publicar aviso no SIASG", error_body(),
-               attachments=(("p.png", "image/png", png()),),
+               attachments=(("p.png", "image/png", screenshot_png()),),
                headers={"Cc": "joao.lima@saude.rj.gov.br", **authenticated(MARIA)})  # fmt: skip
     code = ingest(raw)["ticket"]
 
@@ -293,3 +339,200 @@ def test_a_bare_command_subject_without_a_code_gets_help(ingest: Ingest, app: Ap
     assert count(app, m.Ticket) == 0
     [help_] = queued(app, "command_help")
     assert "Informe o código do chamado" in help_.text
+
+
+# -- conversations in words ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda code: mail(f"Andamento do chamado {code}", ""),
+        lambda code: mail(
+            "Consulta",
+            f"Bom dia,\n\nGostaria de saber o andamento do chamado {code}.\n\nAtt.,\nMaria Silva",
+        ),
+        lambda code: mail(f"Protocolo {code}", "Bom dia, alguma novidade?"),
+    ],
+    ids=["subject", "sentence", "code-after-protocolo"],
+)
+def test_a_status_asked_in_words_gets_the_status(
+    ingest: Ingest, app: App, build: Callable[[str], bytes]
+) -> None:
+    code = _open(ingest)
+
+    result = ingest(build(code))
+
+    assert (result["outcome"], result["ticket"]) == ("command", code)
+    [answer] = queued(app, "status")
+    assert "em atendimento" in answer.text and "nenhum chamado foi registrado" not in answer.text
+    assert queued(app, "no_theme") == []
+
+
+def test_a_status_question_that_brings_the_missing_print_completes_the_ticket(
+    ingest: Ingest, app: App
+) -> None:
+    code = ingest(error_report(screenshot=False))["ticket"]
+
+    result = ingest(
+        reply(code, "Segue o print. Gostaria de saber o andamento do chamado.",
+              attachments=(("print.png", "image/png", screenshot_png()),))
+    )  # fmt: skip
+
+    assert (result["outcome"], result["ticket"]) == ("updated", code)
+    assert ticket(app, code).state == "aberto"
+    assert queued(app, "status") == []
+
+
+def test_a_new_request_citing_an_old_code_is_not_a_status_request(ingest: Ingest, app: App) -> None:
+    code = _open(ingest)
+
+    result = ingest(
+        mail("Erro ao publicar aviso no SIASG",
+             error_body() + f"\nO mesmo erro do chamado {code} voltou a ocorrer.\n",
+             attachments=(("print.png", "image/png", screenshot_png()),))
+    )  # fmt: skip
+
+    assert result["outcome"] == "created" and result["ticket"] != code
+
+
+def test_podem_cancelar_asks_the_requester_to_confirm_and_cancels_nothing(
+    ingest: Ingest, app: App
+) -> None:
+    code = _open(ingest)
+
+    result = ingest(reply(code, "Bom dia,\n\nJá resolvemos, podem cancelar.\n\nAtt.,\nMaria"))
+
+    assert (result["outcome"], result["ticket"]) == ("command", code)
+    assert ticket(app, code).state == "aberto"
+    [confirm] = queued(app, "command_help")
+    assert f"cancelar o chamado {code}" in confirm.text
+    assert f"“cancelar {code}”" in confirm.text and "Nada foi alterado" in confirm.text
+    assert "Não foi possível" not in confirm.text
+    assert queued(app, "cancelled") == [] and queued(app, "area_cancelled") == []
+
+    ingest(reply(code, f"cancelar {code}"))  # the confirmation, to the signed address
+
+    assert ticket(app, code).state == "cancelado"
+
+
+def test_a_forged_confirmation_cancels_nothing(ingest: Ingest, app: App) -> None:
+    code = _open(ingest)
+    ingest(reply(code, "Podem cancelar."))
+
+    result = ingest(mail(f"cancelar {code}", ""))  # From: Maria, to the plain desk address
+
+    assert result["outcome"] == "quarantined"
+    assert ticket(app, code).state == "aberto"
+
+
+def test_a_participant_saying_podem_fechar_is_a_reply_for_the_area(
+    ingest: Ingest, app: App
+) -> None:
+    raw = mail("Erro ao publicar aviso no SIASG", error_body(),
+               attachments=(("p.png", "image/png", screenshot_png()),),
+               headers={"Cc": "joao.lima@saude.rj.gov.br", **authenticated(MARIA)})  # fmt: skip
+    code = ingest(raw)["ticket"]
+
+    result = ingest(reply(code, "Já resolvemos, podem fechar.",
+                          sender="João <joao.lima@saude.rj.gov.br>"))  # fmt: skip
+
+    assert (result["outcome"], result["ticket"]) == ("updated", code)
+    assert ticket(app, code).state == "aberto"
+    assert queued(app, "command_help") == []
+    [update] = queued(app, "area_update")
+    assert "podem fechar" in update.text
+
+
+def test_a_bare_urgente_without_a_ticket_gets_the_themes_and_how_to_ask_for_urgency(
+    ingest: Ingest, app: App
+) -> None:
+    result = ingest(mail("Urgente!!!", "preciso de resposta hoje"))
+
+    assert (result["outcome"], result["ticket"]) == ("no_theme", None)
+    [notice] = queued(app, "no_theme")
+    assert "Temas de atendimento" in notice.text and "Erro/Indisponibilidade" in notice.text
+    assert "“urgente: motivo”" in notice.text and "Não foi possível" not in notice.text
+
+
+def test_a_bare_urgente_whose_body_names_a_theme_opens_a_ticket(ingest: Ingest) -> None:
+    result = ingest(mail("URGENTE!!!", "O sistema não deixa emitir o empenho, dá erro e trava."))
+
+    assert result["outcome"] in ("created", "incomplete") and result["theme"] == "erro-siasg"
+
+
+# -- the decision on commands in words (pure) ---------------------------------------------------
+
+POLICY = Policy(own_addresses={SUPPORT}, trusted_forwarders=set(), default_theme=None)
+ASKER = Address(MARIA, "Maria Silva")
+
+
+def _thread(state: str = "aberto", *, requester: bool = True) -> Thread:
+    return Thread(CODE, state, "erro-siasg", True, {}, (), requester=requester)
+
+
+def _decide(subject: str, text: str, thread: Thread | None, **fields: object) -> Decision:
+    message = InboundMessage(sender=ASKER, subject=subject, text=text, **fields)  # type: ignore[arg-type]
+    return decide(Facts(message, thread, load_rulebook(shipped_dir("rules")), POLICY))
+
+
+IN_THREAD = f"RES: [#{CODE}] Chamado registrado: Erro"
+
+
+def test_a_status_in_words_is_a_reply_when_it_brings_files_or_the_ticket_waits() -> None:
+    print_ = Attachment("print.png", "image/png", "image/png", screenshot_png())
+    question = "Gostaria de saber o andamento do chamado."
+
+    plain = _decide(IN_THREAD, question, _thread())
+    with_file = _decide(IN_THREAD, question, _thread(), attachments=(print_,))
+    waiting = _decide(IN_THREAD, question, _thread("aguardando_informacoes"))
+
+    assert plain.command == Command(STATUS, CODE, in_words=True)
+    assert (with_file.outcome, with_file.command) == (Outcome.UPDATED, None)
+    assert (waiting.outcome, waiting.command) == (Outcome.UPDATED, None)
+
+
+def test_a_cancellation_in_words_is_confirmed_refused_or_a_reply_by_who_and_when() -> None:
+    requester = _decide(IN_THREAD, "Já resolvemos, podem fechar.", _thread())
+    resolved = _decide(IN_THREAD, "Já resolvemos, podem fechar.", _thread("resolvido"))
+    participant = _decide(IN_THREAD, "Já resolvemos, podem fechar.", _thread(requester=False))
+
+    assert requester.command is not None and requester.command.kind is HELP
+    assert f"responda a esta mensagem com a linha “cancelar {CODE}”" in requester.command.problem
+    assert requester.unproven is None  # nothing to prove: nothing changes
+    assert resolved.command is not None and "não pode mais ser cancelado" in (
+        resolved.command.problem
+    )
+    assert (participant.outcome, participant.command) == (Outcome.UPDATED, None)
+
+
+def test_no_theme_names_the_likeliest_themes_and_an_urgency() -> None:
+    close = _decide("Urgente!!!", "Não consigo acessar o sistema, aparece erro de login.", None)
+    nothing = _decide("Pedido", "Preciso de ajuda.", None)
+
+    assert (close.outcome, close.likely, close.asked_urgency) == (
+        Outcome.NO_THEME,
+        ("erro-siasg", "cadastro"),
+        True,
+    )
+    assert (nothing.outcome, nothing.likely, nothing.asked_urgency) == (
+        Outcome.NO_THEME,
+        (),
+        False,
+    )
+
+
+def test_a_reply_quoting_the_desks_theme_list_scores_only_its_new_text() -> None:
+    quoted = (
+        "Segue a planilha pedida.\n\n________________________________\n"
+        "De: Central de Atendimento <suporte@compras.example.gov.br>\n"
+        "Enviado em: quinta-feira, 19 de novembro de 2026 10:12\n"
+        "Para: Maria Silva <maria.silva@saude.rj.gov.br>\n"
+        "Assunto: Não identificamos o tema da sua solicitação\n\n"
+        "- Cadastro de unidades e usuários: senha bloqueada, perfil de acesso, login\n"
+        "- Erro/Indisponibilidade – SIASG: erros, falhas, sistema travado\n"
+    )
+
+    decision = _decide("RES: Não identificamos o tema da sua solicitação", quoted, None)
+
+    assert (decision.outcome, decision.likely) == (Outcome.NO_THEME, ())

@@ -81,7 +81,9 @@ REVIEWED: dict[str, tuple[Outcome, str]] = {
     "rt/crashes-file-based-parser": (NO_THEME, ""),  # KMail "Fwd:" from a person
     "rt/lorem-ipsum": (QUARANTINED, "no header fields"),  # prose, not a message
     "rt/multipart-report": (IGNORED, "auto-submitted"),  # Sendmail DSN
-    "rt/nested-rfc-822": (NO_THEME, ""),  # a person resends a list mail as attachment
+    # A person resends a list mail as attachment, its subject a question ("Nivåer?"): a
+    # subject ending in "?" is a question to the desk (issue 17), registered as a dúvida.
+    "rt/nested-rfc-822": (Outcome.CREATED, ""),
     "rt/new-ticket-from-gb18030": (NO_THEME, ""),
     "rt/notes-uuencoded": (NO_THEME, ""),  # Lotus Notes, uuencoded picture
     "rt/outlook-rfc822": (NO_THEME, ""),  # Outlook mail carrying a message

@@ -16,14 +16,14 @@ from mailproc.decision.values import Outcome, Unproven
 from mailproc.mail.message import Address, Attachment, InboundMessage
 from mailproc.resources import shipped_dir
 from mailproc.rules.rulebook import Priority, Rulebook, load_rulebook
-from tests.mails import error_body, png
+from tests.mails import error_body, screenshot_png
 
 SUPPORT = "suporte@compras.example.gov.br"
 REDECOMPRAS = "redecompras@planejamento.rj.gov.br"
 POLICY = Policy(own_addresses={SUPPORT}, trusted_forwarders={REDECOMPRAS}, default_theme=None)
 # A mail whose From was shown authentic (mailproc.decision.proofs): its sender may act.
 AUTHENTIC = Proof(authentic_from="dkim pass d=saude.rj.gov.br")
-SCREENSHOT = Attachment("print.png", "image/png", "image/png", png())
+SCREENSHOT = Attachment("print.png", "image/png", "image/png", screenshot_png())
 MARIA = Address("maria.silva@saude.rj.gov.br", "Maria Silva")
 
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, replace
+from datetime import UTC, tzinfo
 from functools import cached_property
 
-from mailproc.decision.commands import Command, CommandKind, parse_command
+from mailproc.decision.commands import Command, CommandKind, asks_urgency, parse_command
 from mailproc.decision.proofs import Proof
 from mailproc.decision.ratings import read_rating
 from mailproc.decision.settings import StrangerReply
@@ -69,13 +70,16 @@ class Policy:
     stranger_reply: StrangerReply = "new_ticket"
     authserv_id: str = ""
     on_auth_failure: OnFailure = "flag"
+    timezone: tzinfo = UTC  # the desk's: "hoje às 9h" in a mail is read there
 
 
 @dataclass(frozen=True)
 class Facts:
     """The inputs of one decision. ``oversize`` is the message's full size when only its
     header was downloaded or kept because it is over ``policy.max_message_bytes``; ``proof``
-    is what the message proves beyond its From (mailproc.decision.proofs)."""
+    is what the message proves beyond its From (mailproc.decision.proofs); ``repeated_images``
+    the digests of the message's images that its sender sent in earlier mail again and again
+    (logos, not prints: mailproc.rules.screenshots)."""
 
     message: InboundMessage
     thread: Thread | None
@@ -83,6 +87,7 @@ class Facts:
     policy: Policy
     oversize: int | None = None
     proof: Proof = field(default_factory=Proof)
+    repeated_images: frozenset[str] = frozenset()
 
     @cached_property
     def failed_authentication(self) -> Verdict | None:
@@ -174,7 +179,7 @@ def requester_command(facts: Facts) -> Decision | None:
     if thread is not None and thread.staff and text.startswith("#"):
         return None  # a staff member's directives: staff_answer() reads them
     command = facts.command
-    if command is None:
+    if command is None or _not_for_now(command, facts):
         return None
     checked = _checked(command, thread)
     # A command bound to a ticket joins its history, even one refused (a help reply): the
@@ -185,6 +190,19 @@ def requester_command(facts: Facts) -> Decision | None:
         ticket_code=checked.code,
         command=checked,
     )
+
+
+def _not_for_now(command: Command, facts: Facts) -> bool:
+    """A command in words the message is better read without: a status asked in a mail that
+    brings files, or about a ticket waiting for the sender's information, is a reply (the
+    answer says what is still missing); a cancellation by someone other than the requester
+    is a reply for the area to read."""
+    thread = facts.thread
+    if not command.in_words or thread is None:
+        return False
+    if command.kind is CommandKind.STATUS:
+        return bool(facts.message.attachments) or thread.state in WAITING_FOR_REQUESTER
+    return command.kind is CommandKind.CANCEL and thread.entitled and not thread.requester
 
 
 def staff_answer(facts: Facts) -> Decision | None:
@@ -229,6 +247,9 @@ def reply_to_ticket(facts: Facts) -> Decision | None:
         request.text,
         (*thread.attachments, *request.attachments),
         earlier_answers=thread.answers,
+        sent=facts.message.date,
+        zone=facts.policy.timezone,
+        repeated_images=facts.repeated_images,
     )
     return Decision(
         Outcome.UPDATED,
@@ -265,12 +286,29 @@ def new_request(facts: Facts) -> Decision:
     """Anything else opens a ticket: themed and checked, or answered with the theme list."""
     request = _request(facts)
     quoted = facts.thread.code if facts.thread else None
-    theme = facts.rulebook.match(request.subject) or (
-        facts.rulebook.get(facts.policy.default_theme) if facts.policy.default_theme else None
-    )
+    # The sender's new text: a mail that quotes the desk's notice (all the themes' words)
+    # must not score on them. A forward's original has no quote of ours.
+    body = request.text if request.forwarder else facts.message.fresh_text
+    found = facts.rulebook.classify(request.subject, body)
+    default = facts.policy.default_theme
+    theme = found.theme or (facts.rulebook.get(default) if default else None)
     if theme is None:
-        return Decision(Outcome.NO_THEME, request=request, quoted_code=quoted)
-    result = check_message(theme, request.text, request.attachments)
+        # Not sure, or two themes alike: the desk asks rather than guesses.
+        return Decision(
+            Outcome.NO_THEME,
+            request=request,
+            quoted_code=quoted,
+            likely=tuple(t.id for t in found.likely),
+            asked_urgency=asks_urgency(request.subject, body),
+        )
+    result = check_message(
+        theme,
+        request.text,
+        request.attachments,
+        sent=facts.message.date,
+        zone=facts.policy.timezone,
+        repeated_images=facts.repeated_images,
+    )
     return Decision(
         Outcome.INCOMPLETE if result.missing else Outcome.CREATED,
         request=request,
@@ -413,7 +451,11 @@ def _checked(command: Command, thread: Thread | None) -> Command:
             "ou participante."
         )
     problem = _refusal(kind, code, thread, command.reason)
-    return _help(problem, code) if problem else replace(command, code=code)
+    if problem:
+        return _help(problem, code)
+    if kind is CommandKind.CANCEL and command.in_words:
+        return _confirm_cancel(code)  # nothing is cancelled on a reading of a sentence
+    return replace(command, code=code)
 
 
 def _refusal(kind: CommandKind, code: str, thread: Thread, reason: str) -> str:
@@ -441,7 +483,20 @@ def _refusal(kind: CommandKind, code: str, thread: Thread, reason: str) -> str:
 
 
 def _help(problem: str, code: str | None = None) -> Command:
-    return Command(CommandKind.HELP, code, problem=problem)
+    return Command(
+        CommandKind.HELP, code, problem=f"Não foi possível atender ao seu pedido. {problem}"
+    )
+
+
+def _confirm_cancel(code: str) -> Command:
+    """The answer to "podem cancelar" in the requester's mail: what to send to confirm."""
+    return Command(
+        CommandKind.HELP,
+        code,
+        problem=f"Entendemos que você deseja cancelar o chamado {code}. Nada foi alterado: "
+        f"para confirmar o cancelamento, responda a esta mensagem com a linha “cancelar "
+        f"{code}” (se quiser, acrescente o motivo: “cancelar {code}: resolvido”).",
+    )
 
 
 def _own_request(message: InboundMessage, text: str) -> Request:

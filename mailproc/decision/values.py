@@ -82,7 +82,10 @@ class Decision:
     that: the pipeline logs it on the ticket (``ticket_code`` names it for a blocked one).
     ``unproven`` is set on a quarantined message that asked for an action without its proof
     (``ticket_code`` names the ticket it would have changed). ``copied`` are the people the
-    message adds to its ticket as participants.
+    message adds to its ticket as participants. ``likely`` are the ids of the one or two
+    themes a ``no_theme`` mail most likely is about (mailproc.rules.classify), best first;
+    ``asked_urgency`` says that it opened with "Urgente" (the notice says how to ask for
+    urgency once a ticket exists).
     """
 
     outcome: Outcome
@@ -101,3 +104,5 @@ class Decision:
     authentication: AuthFailure | None = None
     unproven: Unproven | None = None
     copied: tuple[str, ...] = ()
+    likely: tuple[str, ...] = ()
+    asked_urgency: bool = False

@@ -6,6 +6,7 @@ import re
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from types import MappingProxyType
@@ -15,7 +16,9 @@ from urllib.parse import urlsplit
 from mailproc.errors import RulesError
 from mailproc.mail.textfold import fold
 from mailproc.rules.answers import label_form
-from mailproc.rules.validators import VALIDATORS
+from mailproc.rules.classify import Classification, Keyword, Pattern, Signal, classify, distinct
+from mailproc.rules.classify import keyword_keys as _keyword_keys
+from mailproc.rules.validators import VALIDATORS, not_given
 
 # --- The compiled objects --------------------------------------------------------------------
 
@@ -47,11 +50,14 @@ class Routing:
 
 @dataclass(frozen=True)
 class AttachmentRequirement:
-    """At least ``count`` attachments of ``kind``, described to the user in pt-BR."""
+    """At least ``count`` attachments of ``kind``, described to the user in pt-BR. An image
+    counts from ``min_width`` × ``min_height`` pixels (smaller ones are signature logos)."""
 
     kind: AttachmentKind
     count: int
     description: str
+    min_width: int = 300
+    min_height: int = 200
 
 
 @dataclass(frozen=True)
@@ -66,14 +72,31 @@ class AnswerRequirement:
     hint: str
     example: str
     from_body: bool
+    feminine: bool = False
 
     @property
     def labels(self) -> tuple[str, ...]:
         return (self.label, *self.aliases)
 
+    @property
+    def not_given(self) -> str:
+        """The reason for an answer not written, agreeing with the label ("UASG: não
+        informada"): the rules file says the label's gender (``gender = "feminine"``)."""
+        return not_given(self.feminine)
+
+    @property
+    def one_line(self) -> bool:
+        """The answer is one item (a code, a number, a date): the line after its label."""
+        return VALIDATORS[self.validator].one_line
+
     def problem(self, value: str) -> str | None:
         """None when the value passes the validator, else the pt-BR reason."""
         return VALIDATORS[self.validator].check(value, self.params)
+
+    def settled(self, value: str, sent: datetime) -> str:
+        """The valid value to keep, given the mail's local sending time ("hoje" -> a date)."""
+        settle = VALIDATORS[self.validator].settle
+        return settle(value, sent) if settle else value
 
 
 @dataclass(frozen=True)
@@ -95,15 +118,13 @@ class Theme:
     response_hours: int
     description: str
     example_subject: str
-    patterns: tuple[re.Pattern[str], ...]
+    signals: tuple[Signal, ...]
     routing: Routing
     attachments: tuple[AttachmentRequirement, ...]
     answers: tuple[AnswerRequirement, ...]
     knowledge: tuple[Article, ...]
-
-    def matches(self, folded_subject: str) -> bool:
-        """Whether a subject already passed through ``fold()`` belongs to this theme."""
-        return any(pattern.search(folded_subject) for pattern in self.patterns)
+    # Its tickets are no problems to hurry (suggestions): notices do not offer urgency.
+    no_urgency: bool = False
 
     @property
     def answer_labels(self) -> dict[str, tuple[str, ...]]:
@@ -113,16 +134,21 @@ class Theme:
 
 @dataclass(frozen=True)
 class Rulebook:
-    """Every theme, in ascending precedence: the first that matches a subject wins."""
+    """Every theme, in ascending precedence (which decides between themes that a subject
+    names alike: mailproc.rules.classify)."""
 
     themes: tuple[Theme, ...]
 
     def get(self, theme_id: str) -> Theme | None:
         return next((theme for theme in self.themes if theme.id == theme_id), None)
 
+    def classify(self, subject: str, body: str) -> Classification[Theme]:
+        """The themes a mail's subject and own text point to, scored and judged."""
+        return classify(self.themes, subject, body)
+
     def match(self, subject: str) -> Theme | None:
-        folded = fold(subject)
-        return next((theme for theme in self.themes if theme.matches(folded)), None)
+        """The theme a subject alone surely names, or None."""
+        return self.classify(subject, "").theme
 
 
 # --- Reading one file ------------------------------------------------------------------------
@@ -267,12 +293,14 @@ class _Table:
 _THEME_KEYS: Final = frozenset(
     {"id", "name", "precedence", "priority", "response_hours", "description"}
     | {"example_subject", "match", "routing", "attachments", "answers", "knowledge"}
+    | {"no_urgency"}
 )
 _MATCH_KEYS: Final = frozenset({"keywords", "regexes"})
 _ROUTING_KEYS: Final = frozenset({"area", "address"})
-_ATTACHMENT_KEYS: Final = frozenset({"kind", "count", "description"})
+_ATTACHMENT_KEYS: Final = frozenset({"kind", "count", "description", "min_width", "min_height"})
+_IMAGE_SIZE_KEYS: Final = ("min_width", "min_height")
 _ANSWER_FIELDS: Final = frozenset(
-    {"key", "label", "aliases", "validator", "hint", "example", "from_body"}
+    {"key", "label", "aliases", "validator", "hint", "example", "from_body", "gender"}
 )
 _VALIDATOR_PARAMS: Final = frozenset[str]().union(*(v.params for v in VALIDATORS.values()))
 _ANSWER_KEYS: Final = _ANSWER_FIELDS | _VALIDATOR_PARAMS
@@ -283,13 +311,12 @@ _ANSWER_KEY: Final = re.compile(r"[a-z][a-z0-9_]*")
 _ADDRESS: Final = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
 
 
-def _keyword_pattern(table: _Table, number: int, keyword: str) -> str:
-    """A keyword as a whole word or phrase of the folded subject; a final ``*`` = prefix."""
-    folded = fold(keyword)
-    stem = folded.removesuffix("*")
-    if not stem or "*" in stem:
-        raise table.error(f"keywords[{number}]", "'*' is allowed only at the end of a word")
-    return rf"(?<!\w){re.escape(stem)}" + ("" if folded.endswith("*") else r"(?!\w)")
+def _keyword(table: _Table, number: int, keyword: str) -> Keyword:
+    """A word or phrase, compared by stems (mailproc.rules.classify.Keyword)."""
+    keys = _keyword_keys(keyword)
+    if isinstance(keys, str):
+        raise table.error(f"keywords[{number}]", keys)
+    return Keyword(keyword, keys)
 
 
 def _unfoldable(pattern: str) -> str | None:
@@ -302,7 +329,7 @@ def _unfoldable(pattern: str) -> str | None:
     return None
 
 
-def _regex(table: _Table, number: int, source: str) -> re.Pattern[str]:
+def _regex(table: _Table, number: int, source: str) -> Pattern:
     key = f"regexes[{number}]"
     try:
         pattern = re.compile(source)
@@ -315,16 +342,15 @@ def _regex(table: _Table, number: int, source: str) -> re.Pattern[str]:
         )
     if pattern.search(""):
         raise table.error(key, "matches every subject")
-    return pattern
+    return Pattern(source, pattern)
 
 
-def _patterns(table: _Table) -> tuple[re.Pattern[str], ...]:
-    words = [_keyword_pattern(table, n, k) for n, k in enumerate(table.texts("keywords"))]
+def _signals(table: _Table) -> tuple[Signal, ...]:
+    words = distinct(_keyword(table, n, k) for n, k in enumerate(table.texts("keywords")))
     regexes = [_regex(table, n, r) for n, r in enumerate(table.texts("regexes"))]
     if not words and not regexes:
         raise table.error("keywords", "give at least one keyword or regex")
-    keywords = [re.compile("|".join(words))] if words else []
-    return (*keywords, *regexes)
+    return (*words, *regexes)
 
 
 def _routing(table: _Table) -> Routing:
@@ -335,10 +361,17 @@ def _routing(table: _Table) -> Routing:
 
 
 def _attachment(table: _Table) -> AttachmentRequirement:
+    kind = AttachmentKind(table.choice("kind", list(AttachmentKind)))
+    stray = [key for key in _IMAGE_SIZE_KEYS if key in table.data]
+    if stray and kind is not AttachmentKind.IMAGE:
+        raise table.error(stray[0], 'allowed only with kind = "image"')
+    default = AttachmentRequirement(kind, 1, "")
     return AttachmentRequirement(
-        kind=AttachmentKind(table.choice("kind", list(AttachmentKind))),
+        kind=kind,
         count=table.integer("count", minimum=1, default=1),
         description=table.line("description"),
+        min_width=table.integer("min_width", minimum=1, default=default.min_width),
+        min_height=table.integer("min_height", minimum=1, default=default.min_height),
     )
 
 
@@ -364,10 +397,13 @@ def _answer(table: _Table) -> AnswerRequirement:
         hint=table.line("hint"),
         example=table.line("example", required=False),
         from_body=table.flag("from_body"),
+        feminine=table.choice("gender", ["masculine", "feminine"], "masculine") == "feminine",
     )
     for name, label in _named_labels(answer):
         if ":" in label or "=" in label:
             raise table.error(name, "a label cannot hold ':' or '=' (they end a label)")
+        if not label_form(label):
+            raise table.error(name, "a label needs a word besides 'de', 'nº', 'código' ...")
     if answer.example and (problem := answer.problem(answer.example)):
         raise table.error("example", f"fails its own validator: {problem}")
     return answer
@@ -396,7 +432,8 @@ def _distinct_answers(tables: Sequence[_Table], answers: Sequence[AnswerRequirem
             raise table.error("key", f"{answer.key!r} is already the key of {keys[answer.key]}")
         keys[answer.key] = table.path
         for name, label in _named_labels(answer):
-            if (form := label_form(label)) in labels:
+            # Spellings that read the same ("Passo a passo", "Passo-a-passo") may stay.
+            if labels.get(form := label_form(label), table.path) != table.path:
                 raise table.error(name, f"{label!r} is already a label of {labels[form]}")
             labels[form] = table.path
         if answer.from_body and body_taken:
@@ -424,11 +461,12 @@ def _theme(source: _Source, data: Mapping[str, object], stem: str) -> Theme:
         response_hours=top.integer("response_hours", minimum=1),
         description=top.line("description"),
         example_subject=top.line("example_subject"),
-        patterns=_patterns(top.table("match", _MATCH_KEYS)),
+        signals=_signals(top.table("match", _MATCH_KEYS)),
         routing=_routing(top.table("routing", _ROUTING_KEYS)),
         attachments=tuple(_attachment(t) for t in top.tables("attachments", _ATTACHMENT_KEYS)),
         answers=_answers(top),
         knowledge=tuple(_article(t) for t in top.tables("knowledge", _KNOWLEDGE_KEYS)),
+        no_urgency=top.flag("no_urgency"),
     )
 
 
@@ -464,12 +502,22 @@ def _distinct_precedence(loaded: Sequence[tuple[_Source, Theme]]) -> None:
 
 
 def _examples_route_home(book: Rulebook, loaded: Sequence[tuple[_Source, Theme]]) -> None:
-    """Each theme's example subject, shown to users, must be matched by that very theme."""
+    """Each theme's example subject, shown to users (and the way the no-theme notice tells
+    them to confirm a theme), must surely lead to that very theme on its own."""
     for source, theme in loaded:
-        winner = book.match(theme.example_subject)
-        if winner is not theme:
-            where = f"theme {winner.id!r} comes first" if winner else "no theme matches it"
-            raise source.error("example_subject", f"does not lead to this theme: {where}")
+        found = book.classify(theme.example_subject, "")
+        if found.theme is not theme:
+            raise source.error(
+                "example_subject", f"does not lead to this theme: {_elsewhere(found)}"
+            )
+
+
+def _elsewhere(found: Classification[Theme]) -> str:
+    if found.theme is not None:
+        return f"theme {found.theme.id!r} comes first"
+    if len(found.likely) > 1:
+        return "it names " + " and ".join(repr(t.id) for t in found.likely) + " alike"
+    return "no theme matches it"
 
 
 def load_rulebook(folder: Path) -> Rulebook:

@@ -24,6 +24,8 @@ from mailproc.outgoing.statuses import STATUSES as OUTBOX_STATUSES
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
+    from mailproc.rules.classify import Classification
+    from mailproc.rules.rulebook import Theme
     from mailproc.service.app import App
     from mailproc.storage import models as m
 
@@ -274,42 +276,85 @@ def cmd_rules_test(app: App, args: argparse.Namespace) -> None:
     """What would happen to a message, as if it were the first of its thread.
 
     The real pipeline runs on a throwaway database (so the reply shown is the one that
-    would be sent); the configured database and mailboxes are not touched.
+    would be sent, rendered as the desk renders it); the configured database and mailboxes
+    are not touched. The theme scores say which words decided (mailproc.rules.classify).
     """
-    from sqlalchemy import select
-
     from mailproc.decision.decide import Facts, decide
     from mailproc.mail.parse import parse_message
-    from mailproc.service.app import App
-    from mailproc.storage import models as m
-    from mailproc.storage.schema import upgrade
 
     raw = Path(args.file).read_bytes()
     message = parse_message(raw)
     decision = decide(Facts(message, None, app.rulebook, app.pipeline.policy))
     theme = app.rulebook.get(decision.theme_id) if decision.theme_id else None
-    with tempfile.TemporaryDirectory() as scratch:
-        trial = App(replace(app.config, database_url=f"sqlite:///{scratch}/trial.db"))
-        upgrade(trial.engine)
-        trial.pipeline.process(raw, "rules-test")
-        with trial.sessions() as session:
-            replies = [
-                {"template": mail.purpose, "to": mail.recipients, "subject": mail.subject}
-                for mail in session.scalars(select(m.OutboxMail).order_by(m.OutboxMail.id))
-            ]
-        trial.engine.dispose()
+    request = decision.request
+    found = app.rulebook.classify(request.subject, request.text) if request else None
     report = {
         "outcome": decision.outcome.value,
         "reason": decision.reason,
         "theme": decision.theme_id,
         "theme_name": theme.name if theme else None,
-        "requester": decision.request.requester.email if decision.request else None,
+        "classification": _classification(found) if found else None,
+        "requester": request.requester.email if request else None,
         "answers": decision.answers,
         "missing": [f"{i.label}: {i.reason}" for i in decision.missing],
-        "replies": replies,
+        "replies": _trial_replies(app, raw),
         "defects": list(message.defects),
     }
     print(json.dumps(report, ensure_ascii=False, indent=2))
+
+
+def _classification(found: Classification[Theme]) -> dict[str, object]:
+    """The verdict on the themes, and per theme its points and the words that earned them."""
+    return {
+        "verdict": found.verdict.value,
+        "likely": [theme.id for theme in found.likely],
+        "vague_subject": found.vague_subject,
+        "scores": [
+            {
+                "theme": score.theme.id,
+                "points": score.points,
+                "hits": [f"{h.signal} ({h.place.value} +{h.points})" for h in score.hits],
+            }
+            for score in found.ranked
+        ],
+    }
+
+
+def _trial_replies(app: App, raw: bytes) -> list[dict[str, object]]:
+    """The mail the desk would queue for ``raw``: the real pipeline, on a throwaway SQLite
+    database, each reply with its plain-text body as it would be sent."""
+    from email import message_from_bytes
+    from email import policy as email_policy
+    from email.message import EmailMessage
+
+    from sqlalchemy import select
+
+    from mailproc.service.app import App
+    from mailproc.storage import models as m
+    from mailproc.storage.schema import upgrade
+
+    replies: list[dict[str, object]] = []
+    with tempfile.TemporaryDirectory() as scratch:
+        trial = App(replace(app.config, database_url=f"sqlite:///{scratch}/trial.db"))
+        upgrade(trial.engine)
+        trial.pipeline.process(raw, "rules-test")
+        with trial.sessions() as session:
+            rows = session.execute(
+                select(m.OutboxMail, m.OutboxBody.raw)
+                .join(m.OutboxBody, m.OutboxBody.outbox_id == m.OutboxMail.id)
+                .order_by(m.OutboxMail.id)
+            )
+            for mail, body in rows:
+                sent = message_from_bytes(body, _class=EmailMessage, policy=email_policy.default)
+                text = sent.get_body(preferencelist=("plain",)) if sent.is_multipart() else sent
+                replies.append({
+                    "template": mail.purpose,
+                    "to": mail.recipients,
+                    "subject": mail.subject,
+                    "text": text.get_content().replace("\r\n", "\n") if text else "",
+                })  # fmt: skip
+        trial.engine.dispose()
+    return replies
 
 
 def cmd_db_upgrade(app: App, args: argparse.Namespace) -> None:
