@@ -36,8 +36,8 @@ from tests.mails import (
     error_body,
     error_report,
     mail,
-    png,
     reactivation,
+    screenshot_png,
     vouched,
 )
 from tests.threads import (
@@ -154,7 +154,7 @@ def test_a_stranger_quoting_a_code_opens_their_own_ticket_logged_on_the_quoted_o
         f"Re: [#{code}] Erro ao publicar aviso no SIASG",
         "Também tenho esse erro.",
         sender=STRANGER,
-        attachments=(("meu-print.png", "image/png", png()),),
+        attachments=(("meu-print.png", "image/png", screenshot_png()),),
     )
 
     result = ingest(raw)
@@ -213,7 +213,9 @@ def test_people_copied_on_a_reply_all_become_participants_and_may_update(
 
 def test_completion_in_two_steps_tells_only_what_is_still_missing(ingest: Ingest, app: App) -> None:
     code = ingest(error_report(screenshot=False, steps=False))["ticket"]
-    first = ingest(reply(code, "Segue o print.", attachments=(("t.png", "image/png", png()),)))
+    first = ingest(
+        reply(code, "Segue o print.", attachments=(("t.png", "image/png", screenshot_png()),))
+    )
     second = ingest(
         reply(code, "Passo a passo: abri o SIASG, fui em Divulgação e cliquei em Publicar.")
     )
@@ -309,7 +311,7 @@ def _open_ticket(ingest: Ingest, app: App, *, cc: str | None = None) -> str:
     raw = mail(
         "Erro ao publicar aviso no SIASG",
         error_body(),
-        attachments=(("print-erro.png", "image/png", png()),),
+        attachments=(("print-erro.png", "image/png", screenshot_png()),),
         headers={"Cc": cc, **authenticated(MARIA)} if cc else None,
     )
     result = ingest(raw)
@@ -468,7 +470,7 @@ def test_a_staff_answers_files_do_not_complete_the_requesters_ticket(
     ingest: Ingest, app: App
 ) -> None:
     code = ingest(error_report(screenshot=False))["ticket"]
-    example = (("exemplo-de-print.png", "image/png", png()),)
+    example = (("exemplo-de-print.png", "image/png", screenshot_png()),)
     ingest(staff_reply(code, "Envie um print como este, por favor.", attachments=example))
 
     result = ingest(reply(code, "Não consigo tirar o print agora."))
@@ -491,7 +493,7 @@ def test_a_staff_member_who_opened_a_ticket_is_its_requester_there(
     ingest: Ingest, app: App
 ) -> None:
     raw = mail("Erro ao publicar aviso no SIASG", error_body(), sender=f"Ana <{STAFF_EMAIL}>",
-               attachments=(("p.png", "image/png", png()),))  # fmt: skip
+               attachments=(("p.png", "image/png", screenshot_png()),))  # fmt: skip
     code = ingest(raw)["ticket"]
 
     ingest(reply(code, "#resolvido", sender=f"Ana <{STAFF_EMAIL}>"))
@@ -605,7 +607,7 @@ def test_a_reply_to_a_cancelled_ticket_opens_a_new_ticket_referring_to_it(
 
     result = ingest(
         reply(code, "O erro voltou hoje.\n\n" + error_body(),
-              attachments=(("print-novo.png", "image/png", png()),))
+              attachments=(("print-novo.png", "image/png", screenshot_png()),))
     )  # fmt: skip
 
     new = result["ticket"]

@@ -44,7 +44,7 @@ from tests.e2e import (
     parse,
     wait_for,
 )
-from tests.mails import SUPPORT, error_body, mail, png, reactivation_body
+from tests.mails import SUPPORT, error_body, mail, reactivation_body, screenshot_png
 from tests.smtp_fixtures import SmtpTestServer
 from tests.threads import (
     FROM_REDECOMPRAS,
@@ -72,7 +72,7 @@ MESSAGE_DOMAIN = "orgao.rj.gov.br"
 STRANGER = "Intruso <intruso@example.com>"
 CARLOS = "carlos.pereira@der.rj.gov.br"  # the original sender of every forwarded question
 FORWARDER = "redecompras@planejamento.rj.gov.br"
-SCREENSHOT = (("print-erro.png", "image/png", png()),)
+SCREENSHOT = (("print-erro.png", "image/png", screenshot_png()),)
 
 # Reply subjects as real clients write them: pt-BR and English Outlook, Gmail, Thunderbird,
 # Apple Mail and German Outlook prefixes, repeated, counted, lower-cased; the tag moved to

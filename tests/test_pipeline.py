@@ -27,6 +27,7 @@ from tests.mails import (
     png,
     reactivation,
     reactivation_body,
+    screenshot_png,
 )
 
 Ingest = Callable[[bytes], dict]
@@ -144,7 +145,7 @@ def test_html_only_report_with_pasted_screenshot_is_complete(ingest: Ingest) -> 
     msg["From"], msg["To"], msg["Subject"] = REQUESTER, SUPPORT, "Erro no SIASG ao publicar"
     msg["Message-ID"] = "<html-only-1@orgao.rj.gov.br>"
     msg.set_content(html + '<p><img src="cid:print1"></p></body></html>', subtype="html")
-    msg.add_related(png(), maintype="image", subtype="png", cid="<print1>")
+    msg.add_related(screenshot_png(), maintype="image", subtype="png", cid="<print1>")
 
     result = ingest(msg.as_bytes())
 
@@ -258,7 +259,7 @@ def test_reply_with_the_code_completes_an_incomplete_ticket(
         f"RES: [#{code}] Chamado aguardando informações: Erro ao publicar aviso no SIASG",
         "Segue o print solicitado.\n\nEm sex., 20 de nov. de 2026 às 10:00, Suporte escreveu:\n"
         "> Sua solicitação foi registrada",
-        attachments=(("tela.png", "image/png", png()),),
+        attachments=(("tela.png", "image/png", screenshot_png()),),
     )
     result = ingest(reply)
 
@@ -387,7 +388,9 @@ def test_incomplete_ticket_is_closed_untreated_after_its_waiting_period_and_reop
         assert closing.to_address == "maria.silva@saude.rj.gov.br"
 
     reply = mail(
-        f"Re: [#{code}] Erro", "Segue o print.", attachments=(("t.png", "image/png", png()),)
+        f"Re: [#{code}] Erro",
+        "Segue o print.",
+        attachments=(("t.png", "image/png", screenshot_png()),),
     )
     assert ingest(reply)["outcome"] == "updated"
     with app.sessions() as session:

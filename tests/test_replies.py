@@ -27,6 +27,8 @@ TICKET = {
     "state": "aberto",
     "state_label": "em atendimento",
     "created_at": "28/11/2026 às 14:00",
+    "urgent": False,
+    "offer_urgency": True,
 }
 AREA = {"name": "Suporte Técnico SIASG", "address": "suporte-siasg@example.gov.br"}
 FILES = [{"filename": "tela-erro.png", "size_kb": 88}]
@@ -54,15 +56,17 @@ _PURPOSE_CONTEXT: dict[str, dict[str, object]] = {
         "received": RECEIVED,
         "knowledge": [{"title": "Como publicar um aviso", "url": "https://example.gov.br/kb/1"}],
         "forwarder": "redecompras@planejamento.rj.gov.br",
+        "quoted": {"code": "2026-000100", "own": False, "state_label": ""},
     },
     "incomplete": {
         "ticket": TICKET,
         "missing": MISSING,
-        "questionnaire": [
-            {"label": "CNPJ", "hint": "Os 14 dígitos, com ou sem pontuação."},
-            {"label": "Passo a passo até o erro", "hint": ""},
-        ],
+        "questionnaire": [{"label": "CNPJ"}, {"label": "Passo a passo até o erro"}],
         "close_days": 10,
+        "received": RECEIVED,
+        "added": {"attachments": FILES, "answers": []},
+        "by": "João Lima <joao@saude.rj.gov.br>",
+        "quoted": None,
     },
     "no_theme": {
         "themes": [
@@ -71,7 +75,15 @@ _PURPOSE_CONTEXT: dict[str, dict[str, object]] = {
                 "description": "Reativação de UASG inativa por falta de uso.",
                 "example_subject": "Reativação de UASG 987654",
             }
-        ]
+        ],
+        "likely": [
+            {
+                "name": "Cadastro de unidades e usuários",
+                "description": "Inclusão ou alteração de cadastro.",
+                "example_subject": "Alteração de cadastro de usuário",
+            }
+        ],
+        "asked_urgency": True,
     },
     "closed_incomplete": {"ticket": TICKET, "missing": MISSING},
     "closed_unanswered": {
@@ -80,7 +92,7 @@ _PURPOSE_CONTEXT: dict[str, dict[str, object]] = {
         "last_answer": {"text": "Qual navegador o senhor usa?", "at": "29/11/2026 às 10:00"},
     },
     "quarantined": {"reason": "a mensagem excede o tamanho máximo de 25 MB"},
-    "completed": {"ticket": TICKET, "received": RECEIVED},
+    "completed": {"ticket": TICKET, "received": RECEIVED, "by": ""},
     "staff_answer": {
         "ticket": TICKET,
         "answer": {
@@ -94,6 +106,7 @@ _PURPOSE_CONTEXT: dict[str, dict[str, object]] = {
     "rating_received": {"ticket": TICKET, "rating": {"score": 4, "comment": "Bom atendimento"}},
     "status": {
         "ticket": TICKET,
+        "received": RECEIVED,
         "last_answer": {"text": "Estamos analisando o erro.", "at": "29/11/2026 às 10:00"},
     },
     "my_tickets": {
@@ -167,14 +180,17 @@ GREETINGS = dict.fromkeys(AREA_PURPOSES, "Prezada equipe Suporte") | {
 _REQUIRED = {
     "created": [CODE, "Erro/Indisponibilidade – SIASG", "01/12/2026 às 14:00", "72 horas",
                 "print-erro.png", "Divulgação de Compras", "Como publicar um aviso",
-                f"[#{CODE}]", "0800 978 9001", "redecompras@planejamento.rj.gov.br"],
+                f"[#{CODE}]", "0800 978 9001", "redecompras@planejamento.rj.gov.br",
+                "2026-000100", "não foi incluída"],
     "incomplete": [f"[#{CODE}]", "aguardando informações", "Print da tela com o erro",
                    "CNPJ", "dígitos verificadores inválidos", "Passo a passo até o erro: ",
-                   "10 dias", "encerrado sem tratamento"],
+                   "10 dias", "encerrado sem tratamento", "João Lima", "tela-erro.png",
+                   "ainda falta", "print-erro.png"],
     "proof_needed": ["para cancelar o chamado", CODE, "nada foi alterado",
                      "responda a esta mensagem", "Se não foi você"],
     "no_theme": ["Reativação de UASG", "Reativação de UASG 987654", "nenhum chamado",
-                 "0800 978 9001"],
+                 "0800 978 9001", "parece tratar deste tema", "Cadastro de unidades e usuários",
+                 "usando o assunto: ", "Alteração de cadastro de usuário", "urgente: motivo"],
     "closed_incomplete": [f"[#{CODE}]", "encerrado sem tratamento", "Print da tela com o erro",
                           "dígitos verificadores inválidos"],
     "closed_unanswered": [f"[#{CODE}]", "7 dias", "Qual navegador o senhor usa?",
@@ -186,7 +202,7 @@ _REQUIRED = {
                      "(muito insatisfeito)", "Nota: 4 - bom atendimento"],
     "rating_received": [CODE, "Registramos a nota", "Bom atendimento"],
     "status": [CODE, "em atendimento", "01/12/2026 às 14:00", "Erro/Indisponibilidade – SIASG",
-               "Estamos analisando o erro.", "29/11/2026 às 10:00"],
+               "Estamos analisando o erro.", "29/11/2026 às 10:00", "print-erro.png"],
     "my_tickets": [CODE, "Você tem 25 chamados", "em atendimento", "01/12/2026 às 14:00"],
     "urgent_received": [CODE, "O pregão será aberto amanhã.", "Média", "01/12/2026 às 14:00"],
     "cancelled": [CODE, "foi cancelado", "Resolvi pelo telefone."],

@@ -75,6 +75,15 @@ def tag_subject(subject: str, code: str, tag_format: str = DEFAULT_TAG_FORMAT) -
     return f"{head}{tag} {rest}".strip()
 
 
+def untagged(subject: str, code: str, tag_format: str = DEFAULT_TAG_FORMAT) -> str:
+    """The subject without the tag of ``code`` (in any accepted form) and the reply/forward
+    prefixes: a new ticket opened by a reply about another one does not carry its code."""
+    for pattern in _tag_patterns(tag_format):
+        subject = pattern.sub(lambda found: "" if found.group(1) == code else found.group(0),
+                              subject)  # fmt: skip
+    return " ".join(strip_reply_prefixes(subject).split())
+
+
 def _prefix_spans(subject: str) -> list[tuple[str, int]]:
     """Each leading known prefix with the index just after it."""
     spans: list[tuple[str, int]] = []

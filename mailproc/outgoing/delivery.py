@@ -244,6 +244,8 @@ class MaildirSender:
         )
         message = envelope.encode() + raw.replace(b"\r\n", b"\n")
         try:
+            # Maildir(create=True) makes the folder itself, not its parents ("var/outbox").
+            self._path.parent.mkdir(parents=True, exist_ok=True)
             mailbox.Maildir(self._path, create=True).add(message)
         except (OSError, mailbox.Error) as exc:
             raise DeliveryError(f"Maildir {self._path}: {exc}", permanent=False) from exc

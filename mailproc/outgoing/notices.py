@@ -6,7 +6,7 @@ reply exists exactly when its outcome does; sending happens later (mailproc.outg
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -15,6 +15,8 @@ from sqlalchemy.orm import Session
 from mailproc.config import Config
 from mailproc.decision.proofs import ReplyKeys
 from mailproc.decision.states import PRIORITY_LABELS, state_label
+from mailproc.decision.values import Decision
+from mailproc.mail.addresses import is_own
 from mailproc.mail.machine import ALERT_ID_PREFIX
 from mailproc.mail.message import Attachment
 from mailproc.mail.subject_codes import tag_subject
@@ -32,6 +34,9 @@ or None."""
 
 # The purpose of the mail that tells the operator of an alert (Replier.tell_operator).
 OPERATOR_ALERT = "operator_alert"
+# The most people a notice to a ticket's requester copies: its participants can grow by ten
+# with each proven mail (decide.MAX_COPIED), and a notice must not become a mailing list.
+MAX_NOTICE_COPIES = 10
 
 # Checked in this order; the first that holds a notice back says why.
 GUARDS: tuple[Guard, ...] = (
@@ -104,6 +109,10 @@ class Replier:
         }
 
     def ticket_context(self, ticket: m.Ticket, theme: Theme | None) -> dict[str, object]:
+        """The ticket as every notice shows it. After an urgency request its deadline is the
+        shortened one, and the theme's usual hours are not shown beside it (they no longer
+        hold), nor is the way to ask for urgency offered again (``offer_urgency``)."""
+        urgent = ticket.urgent_at is not None
         return {
             "code": ticket.code,
             "tag": self.config.desk.code_tag.format(code=ticket.code),
@@ -111,7 +120,9 @@ class Replier:
             "theme_name": theme.name if theme else "",
             "priority": PRIORITY_LABELS.get(ticket.priority, ticket.priority),
             "due_at": self.format_time(ticket.due_at) if ticket.due_at else "",
-            "response_hours": theme.response_hours if theme else 0,
+            "response_hours": theme.response_hours if theme and not urgent else 0,
+            "urgent": urgent,
+            "offer_urgency": not urgent and theme is not None and not theme.no_urgency,
             "state": ticket.state,
             "state_label": state_label(ticket.state),
             "created_at": self.format_time(ticket.created_at),
@@ -226,6 +237,31 @@ class Replier:
         return self.reply_keys.reply_address(notice.ticket.code, notice.role)
 
 
+def copies(ticket: m.Ticket, to: str, own: Collection[str]) -> tuple[str, ...]:
+    """Whom a notice about ``ticket`` to ``to`` copies: its requester and participants (the
+    forwarder, and colleagues copied on proven mail only: decide._copied), never ``to`` nor
+    our own addresses, at most MAX_NOTICE_COPIES, the earliest to join first."""
+    emails = [ticket.requester_email, *(p.email for p in ticket.participants)]
+    joined = dict.fromkeys(e for e in emails if e and e != to and not is_own(e, own))
+    return tuple(joined)[:MAX_NOTICE_COPIES]
+
+
+def without_opening(subject: str, openings: Sequence[str]) -> str:
+    """``subject`` without the first of ``openings`` (ReplyRenderer.subject_openings) that
+    it starts with: a new ticket opened by a reply to our mail is not called "Chamado
+    registrado: …", nor "Chamado aguardando informações: …" once complete."""
+    folded = subject.casefold()
+    for opening in openings:
+        if folded.startswith(opening.casefold()):
+            return subject[len(opening) :].strip() or subject
+    return subject
+
+
+def mailbox_text(name: str, email: str) -> str:
+    """Someone as a notice names them: "Maria Souza <maria@…>", or the bare address."""
+    return f"{name} <{email}>" if name.strip() else email
+
+
 def files_context(attachments: Sequence[Attachment]) -> list[dict[str, object]]:
     return [{"filename": a.filename, "size_kb": max(1, round(a.size / 1024))} for a in attachments]
 
@@ -242,23 +278,54 @@ def received_context(
     }
 
 
-def missing_context(theme: Theme, missing: Sequence[MissingItem]) -> dict[str, object]:
-    """What is missing, and the questionnaire lines (only the missing answers) to fill in."""
-    hints = {a.key: a.hint for a in theme.answers}
+def added_context(
+    theme: Theme,
+    before: Mapping[str, str],
+    after: Mapping[str, str],
+    attachments: Sequence[Attachment],
+) -> dict[str, object]:
+    """What one reply brought to its ticket: its files, and the answers it gave or changed
+    (``before`` and ``after`` are the ticket's answers around it)."""
+    given = {key: value for key, value in after.items() if before.get(key) != value}
+    return received_context(theme, given, attachments)
+
+
+def missing_context(missing: Sequence[MissingItem]) -> dict[str, object]:
+    """What is missing, each hint printed once (two files asked for alike share one), and
+    the questionnaire lines (only the missing answers) to fill in."""
+    seen: set[str] = set()
+    items = []
+    for i in missing:
+        hint = "" if i.hint in seen else i.hint
+        seen.add(i.hint)
+        items.append({"kind": i.kind, "label": i.label, "reason": i.reason, "hint": hint})
     wanted = [i for i in missing if i.kind == "answer"]
-    return {
-        "missing": [
-            {"kind": i.kind, "label": i.label, "reason": i.reason, "hint": i.hint} for i in missing
-        ],
-        "questionnaire": [{"label": i.label, "hint": hints.get(i.key, "")} for i in wanted],
-    }
+    return {"missing": items, "questionnaire": [{"label": i.label} for i in wanted]}
 
 
 def themes_context(rulebook: Rulebook) -> list[dict[str, str]]:
-    return [
-        {"name": t.name, "description": t.description, "example_subject": t.example_subject}
-        for t in rulebook.themes
-    ]
+    return [_theme_context(t) for t in rulebook.themes]
+
+
+def _theme_context(theme: Theme) -> dict[str, str]:
+    return {
+        "name": theme.name,
+        "description": theme.description,
+        "example_subject": theme.example_subject,
+    }
+
+
+def no_theme_context(rulebook: Rulebook, decision: Decision) -> dict[str, object]:
+    """What the no-theme notice adds: every theme, and first the one or two the mail most
+    likely is about (the way to confirm one is to send the mail again with its example
+    subject, which leads to it surely: rulebook._examples_route_home); whether it opened
+    with "Urgente" (how to ask for urgency once a ticket exists)."""
+    likely = [rulebook.get(theme_id) for theme_id in decision.likely]
+    return {
+        "themes": themes_context(rulebook),
+        "likely": [_theme_context(theme) for theme in likely if theme is not None],
+        "asked_urgency": decision.asked_urgency,
+    }
 
 
 def knowledge_context(theme: Theme) -> list[dict[str, str]]:

@@ -11,15 +11,25 @@
 #
 # created            ticket accepted
 #   ticket            {code, subject, theme_name, priority, due_at (pt-BR text,
-#                      "01/12/2026 às 14:00"), response_hours}
-#   received          {attachments: [{filename, size_kb}], answers: [{label, value}]}
+#                      "01/12/2026 às 14:00"), response_hours (0 once urgency shortened
+#                      the deadline: the theme's hours no longer hold), urgent,
+#                      offer_urgency (False once urgent, or for a no_urgency theme)}
+#   received          everything the ticket has received so far, files of earlier replies
+#                     included: {attachments: [{filename, size_kb}], answers: [{label, value}]}
 #   knowledge         [{title, url}]
 #   forwarder         e-mail of who forwarded the request, or ""
-# incomplete         ticket registered, "aguardando informações"
-#   ticket            as above
-#   missing           [{kind ("attachment" | "answer"), label, reason, hint}]
-#   questionnaire     [{label, hint}]: answer lines to copy, fill in and send back
+#   quoted            None, or the ticket the opening mail quoted: {code, own (the sender
+#                      takes part in it: a cancelled ticket followed up), state_label}
+#   by                "" (the notices to the requester below have it too)
+# incomplete         ticket registered, "aguardando informações"; again after a partial reply
+#   ticket, received, quoted, by as above
+#   missing           [{kind ("attachment" | "answer"), label, reason, hint ("" when an
+#                      earlier item printed the same hint)}]
+#   questionnaire     [{label}]: answer lines to copy, fill in and send back
 #   close_days        days without the information before the ticket is closed untreated
+#   added             None for the opening notice; after a reply, what it brought
+#                      ({attachments, answers} as in received)
+#   by                "Name <address>" of a participant who sent the reply, else ""
 # no_theme           no theme recognised, no ticket
 #   themes            [{name, description, example_subject}]
 # closed_incomplete  ticket closed untreated after the waiting period
@@ -29,7 +39,7 @@
 # quarantined        the message could not be processed
 #   reason            pt-BR text, e.g. "a mensagem excede o tamanho máximo de 25 MB"
 # completed          an incomplete ticket became complete after a reply
-#   ticket, received  as above
+#   ticket, received, by  as above (by: the colleague who completed it, or "")
 #
 # ticket (in every purpose below) also has state, state_label ("em atendimento") and
 # created_at (pt-BR text); priority is its pt-BR label.
@@ -43,7 +53,7 @@
 # rating_received    the requester's rating was stored
 #   ticket; rating    {score, comment}
 # status             "status 2026-000123": the ticket's state and last answer
-#   ticket; last_answer {text, at} or None
+#   ticket; received (as above); last_answer {text, at} or None
 # my_tickets         "meus chamados"
 #   tickets           [{code, subject, state_label, due_at ("" if none), created_at}]
 #   total             how many tickets the sender has in all (tickets holds the newest)
@@ -69,7 +79,8 @@
 # operator_alert     a loop cap held mail back (told once per cap and period)
 #   alert             {cap ("sender"|"ticket"|"overall"), limit, code | address, key}
 # area_update        the requester or a participant wrote in the ticket
-#   update            {sender, text, attachments: [{filename, size_kb}], reopened_from (the
+#   update            {sender ("Name <address>"), text, attachments: [{filename, size_kb}],
+#                      reopened_from (the
 #                      label of the state the reply reopened the ticket from, or "")}
 # area_urgent        the requester asked for urgency
 #   reason; by        {name, email}
@@ -89,11 +100,13 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from email.utils import encode_rfc2231, formatdate
+from functools import cached_property
 from itertools import groupby
 from pathlib import Path
 from typing import Any
 
 import jinja2
+from jinja2 import nodes
 from jinja2.exceptions import SecurityError
 from jinja2.loaders import split_template_path
 from jinja2.runtime import Context
@@ -180,8 +193,9 @@ class ReplyRenderer:
 
     def __init__(self, templates_dir: Path, max_template_bytes: int = 64_000) -> None:
         self._dir = templates_dir
+        self._loader = _CappedLoader(templates_dir, max_template_bytes)
         self._env = _Sandbox(
-            loader=_CappedLoader(templates_dir, max_template_bytes),
+            loader=self._loader,
             undefined=jinja2.StrictUndefined,
             autoescape=jinja2.select_autoescape(
                 enabled_extensions=(HTML_SUFFIX.removeprefix("."),),
@@ -205,6 +219,24 @@ class ReplyRenderer:
                 if path.name.endswith(suffix) and not path.name.startswith("_"):
                     found.add(path.name.removesuffix(suffix))
         return sorted(found)
+
+    @cached_property
+    def subject_openings(self) -> tuple[str, ...]:
+        """The words our subjects put before a ticket's subject ("Chamado registrado: "),
+        longest first, read from each purpose's subject block (both branches of an
+        "x if y else z"): a mail quoting ours opens with one. Templates are fixed once the
+        desk has started, so they are read once."""
+        found: set[str] = set()
+        for purpose in self.purposes():
+            try:
+                source, _, _ = self._loader.get_source(self._env, purpose + TEXT_SUFFIX)
+                tree = self._env.parse(source)
+            except jinja2.TemplateError:
+                continue  # no text template, or a broken one: App.start reports it
+            for block in tree.find_all(nodes.Block):
+                if block.name == SUBJECT_BLOCK:
+                    found.update(_openings(block.body))
+        return tuple(sorted(found, key=len, reverse=True))
 
     def render(self, purpose: str, context: Mapping[str, object]) -> RenderedReply:
         """Render both versions of a purpose; any template problem raises TemplateError."""
@@ -239,6 +271,40 @@ class ReplyRenderer:
         ) as exc:
             raise TemplateError(f"{name}: {type(exc).__name__}: {exc}") from exc
         return body, subject
+
+
+def _openings(body: list[nodes.Node]) -> set[str]:
+    """The texts a subject block can print before ``{{ ticket.subject }}`` (none when it
+    does not print it, or prints something else before it)."""
+    heads = [""]
+    for output in body:
+        if not isinstance(output, nodes.Output):
+            return set()
+        for node in output.nodes:
+            if _is_ticket_subject(node):
+                return {head for head in heads if head.strip()}
+            heads = [head + text for head in heads for text in _printed(node)]
+    return set()
+
+
+def _is_ticket_subject(node: nodes.Node) -> bool:
+    return (
+        isinstance(node, nodes.Getattr)
+        and node.attr == "subject"
+        and isinstance(node.node, nodes.Name)
+        and node.node.name == "ticket"
+    )
+
+
+def _printed(node: nodes.Node) -> list[str]:
+    """What a node of a subject block prints: its text, or each branch of a condition."""
+    if isinstance(node, nodes.TemplateData):
+        return [node.data]
+    if isinstance(node, nodes.Const) and isinstance(node.value, str):
+        return [node.value]
+    if isinstance(node, nodes.CondExpr) and node.expr2 is not None:
+        return [*_printed(node.expr1), *_printed(node.expr2)]
+    return []
 
 
 def _template_error(name: str, exc: jinja2.TemplateError) -> TemplateError:

@@ -14,10 +14,10 @@ from typing import Protocol
 
 from sqlalchemy.orm import Session
 
-from mailproc.decision.decide import Policy
+from mailproc.decision.decide import Policy, Thread
 from mailproc.decision.settings import ConversationSettings
 from mailproc.decision.values import Decision, Outcome, Request
-from mailproc.mail.message import InboundMessage
+from mailproc.mail.message import Attachment, InboundMessage
 from mailproc.outgoing.notice import Notice
 from mailproc.outgoing.notices import Replier
 from mailproc.rules.rulebook import Theme
@@ -56,11 +56,27 @@ class Applying:
     decision: Decision
     now: datetime
     thread_ticket: m.Ticket | None  # the ticket the message refers to, found by _thread
+    thread: Thread | None = None  # decide()'s view of it (its earlier files, its answers)
 
     @property
     def request(self) -> Request:
         assert self.decision.request is not None
         return self.decision.request
+
+    def received_files(self, ticket: m.Ticket) -> tuple[Attachment, ...]:
+        """Every file the requester's side has sent to ``ticket``, this message's included
+        (the message is linked to it already). A new ticket has the message's; the thread's
+        files were read for decide(): they are not read again."""
+        if self.decision.outcome in (Outcome.CREATED, Outcome.INCOMPLETE):
+            return self.request.attachments
+        if self.thread is not None and self.thread.code == ticket.code:
+            return (*self.thread.attachments, *self.request.attachments)
+        return store.ticket_attachments(self.session, ticket.id)
+
+    @property
+    def earlier_answers(self) -> dict[str, str]:
+        """The ticket's answers before this message, as decide() saw them."""
+        return dict(self.thread.answers) if self.thread is not None else {}
 
     def ticket(self, code: str) -> m.Ticket:
         """The ticket with ``code``: the thread's, in hand already, else read."""
@@ -100,5 +116,9 @@ class Applier(Protocol):
     def base_context(self, a: Applying) -> dict[str, object]: ...
 
     def ticket_context(self, a: Applying, ticket: m.Ticket, theme: Theme) -> dict[str, object]: ...
+
+    def ticket_notice(
+        self, purpose: str, ticket: m.Ticket, context: dict[str, object], *, to: str = ""
+    ) -> Notice: ...
 
     def send(self, a: Applying, notice: Notice) -> int: ...

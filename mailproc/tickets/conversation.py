@@ -15,7 +15,7 @@ COMMANDS below map decisions to handlers, in one place.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
@@ -24,7 +24,15 @@ from mailproc.decision.ratings import read_rating
 from mailproc.decision.states import REOPENED_BY_REPLY, ROUTED, TicketState, state_label
 from mailproc.decision.values import Decision
 from mailproc.outgoing.notice import Notice
-from mailproc.outgoing.notices import Replier, files_context, missing_context
+from mailproc.outgoing.notices import (
+    Replier,
+    added_context,
+    files_context,
+    mailbox_text,
+    missing_context,
+    received_context,
+)
+from mailproc.rules.rulebook import Theme
 from mailproc.storage import models as m
 from mailproc.storage import store
 from mailproc.tickets.applying import Applier, Applying
@@ -114,6 +122,8 @@ def reply(p: Applier, a: Applying, ticket: m.Ticket) -> int:
     close_days = p.replier.config.desk.incomplete_close_days
     earlier = ticket.state
     store.update_ticket(ticket, theme, decision, close_days, a.now)
+    if decision.completed and theme is not None:  # an urgent ticket keeps its shorter deadline
+        store.set_deadline(ticket, _response_deadline(p, ticket, theme, a.now))
     resumed = store.resume(ticket, a.now)
     rated = earlier == TicketState.RESOLVED and read_rating(a.request.text) is not None
     reopened = earlier in REOPENED_BY_REPLY and not rated
@@ -126,18 +136,34 @@ def reply(p: Applier, a: Applying, ticket: m.Ticket) -> int:
     if resumed or reopened:
         _back_in_service(p, a, ticket)
     if theme is not None and decision.theme_id is not None:  # it was incomplete
-        context = p.ticket_context(a, ticket, theme)
-        if decision.completed:
-            p.route(a.session, ticket, theme, a.now)
-            return p.send(a, Notice("completed", ticket.requester_email, context, ticket))
-        context.update(missing_context(theme, decision.missing), close_days=close_days)
-        return p.send(a, Notice("incomplete", ticket.requester_email, context, ticket))
+        return _progress(p, a, ticket, theme)
     if theme is not None and ticket.state in ROUTED:
-        sender, files = a.request.requester.email, a.request.attachments
+        author = a.request.requester
+        sender, files = mailbox_text(author.name, author.email), a.request.attachments
         was = state_label(earlier) if reopened else ""
         update = update_notice(p.replier, ticket, theme, sender, a.request.text, files, was)
         p.replier.queue(a.session, update, a.now)
     return 0
+
+
+def _progress(p: Applier, a: Applying, ticket: m.Ticket, theme: Theme) -> int:
+    """Tell the requester's side what a reply brought to an incomplete ticket: that it is
+    complete now (and routed), or what came and what is still missing. A colleague who sent
+    it is named, and copied with the others."""
+    decision = a.decision
+    context = p.ticket_context(a, ticket, theme)
+    author = a.request.requester
+    if author.email != ticket.requester_email:
+        context["by"] = mailbox_text(author.name, author.email)
+    if decision.completed:
+        p.route(a.session, ticket, theme, a.now)
+        return p.send(a, p.ticket_notice("completed", ticket, context))
+    close_days = p.replier.config.desk.incomplete_close_days
+    context.update(missing_context(decision.missing), close_days=close_days)
+    context["added"] = added_context(
+        theme, a.earlier_answers, dict(ticket.answers), a.request.attachments
+    )
+    return p.send(a, p.ticket_notice("incomplete", ticket, context))
 
 
 REPLIES: dict[str, ReplyHandler] = {"staff": staff_answer, "rating": rating, "reply": reply}
@@ -152,6 +178,8 @@ def status(p: Applier, a: Applying, ticket: m.Ticket | None) -> int:
     _log_command(a, ticket)
     context = p.base_context(a)
     context["ticket"] = ticket_context(p, ticket)
+    theme = p.replier.rulebook.get(ticket.theme_id or "")
+    context["received"] = received_context(theme, dict(ticket.answers), a.received_files(ticket))
     context["last_answer"] = last_answer_context(p.replier, a.session, ticket)
     return p.send(a, Notice("status", a.request.requester.email, context, ticket))
 
@@ -194,7 +222,8 @@ def urgent(p: Applier, a: Applying, ticket: m.Ticket | None) -> int:
     context = p.base_context(a)
     context["ticket"] = p.replier.ticket_context(ticket, theme)
     context["reason"] = reason
-    return p.send(a, Notice("urgent_received", a.request.requester.email, context, ticket))
+    notice = p.ticket_notice("urgent_received", ticket, context, to=a.request.requester.email)
+    return p.send(a, notice)
 
 
 def cancel(p: Applier, a: Applying, ticket: m.Ticket | None) -> int:
@@ -213,7 +242,7 @@ def cancel(p: Applier, a: Applying, ticket: m.Ticket | None) -> int:
     context = p.base_context(a)
     context["ticket"] = p.replier.ticket_context(ticket, theme)
     context["reason"] = reason
-    return p.send(a, Notice("cancelled", ticket.requester_email, context, ticket))
+    return p.send(a, p.ticket_notice("cancelled", ticket, context))
 
 
 def help_reply(p: Applier, a: Applying, ticket: m.Ticket | None) -> int:
@@ -276,9 +305,16 @@ def _back_in_service(p: Applier, a: Applying, ticket: m.Ticket) -> None:
     if theme is None:
         return
     never_routed = ticket.due_at is None  # a deadline is set exactly when a ticket is routed
-    store.set_deadline(ticket, a.now + timedelta(hours=theme.response_hours))
+    store.set_deadline(ticket, _response_deadline(p, ticket, theme, a.now))
     if never_routed:
         p.route(a.session, ticket, theme, a.now)
+
+
+def _response_deadline(p: Applier, ticket: m.Ticket, theme: Theme, now: datetime) -> datetime:
+    """When the area must answer a ticket (back) in service: the theme's hours from now, cut
+    to the urgent share once its requester asked for urgency (as store.make_urgent cuts it)."""
+    share = p.settings.urgent_deadline_percent / 100 if ticket.urgent_at is not None else 1
+    return now + timedelta(hours=theme.response_hours * share)
 
 
 def ticket_context(p: Applier, ticket: m.Ticket) -> dict[str, object]:

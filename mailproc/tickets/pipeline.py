@@ -29,6 +29,7 @@ from mailproc.decision.commands import command_code
 from mailproc.decision.decide import Facts, Policy, Thread, decide
 from mailproc.decision.proofs import Proof, recipient_addresses
 from mailproc.decision.settings import ConversationSettings
+from mailproc.decision.states import state_label
 from mailproc.decision.values import Decision, Outcome, Request
 from mailproc.errors import StoreError
 from mailproc.logsafe import mask
@@ -36,15 +37,17 @@ from mailproc.mail.addresses import domain_of
 from mailproc.mail.authresults import authenticated
 from mailproc.mail.message import InboundMessage
 from mailproc.mail.parse import parse_message
-from mailproc.mail.subject_codes import find_ticket_code
+from mailproc.mail.subject_codes import find_ticket_code, untagged
 from mailproc.outgoing import bounces
 from mailproc.outgoing.notice import Notice
 from mailproc.outgoing.notices import (
     Replier,
+    copies,
     knowledge_context,
     missing_context,
+    no_theme_context,
     received_context,
-    themes_context,
+    without_opening,
 )
 from mailproc.rules.rulebook import Theme
 from mailproc.sources.dkim import DkimVerifier
@@ -108,6 +111,7 @@ class Pipeline:
             stranger_reply=self.settings.stranger_reply,
             authserv_id=config.authentication.authserv_id,
             on_auth_failure=config.authentication.on_failure,
+            timezone=desk.timezone,
         )
 
     @cached_property
@@ -206,12 +210,17 @@ class Pipeline:
                 )
                 return Result(Outcome.DUPLICATE, ticket=earlier.ticket_code, theme=earlier.theme_id)
             ticket, thread = self._thread(session, message)
-            facts = Facts(message, thread, self.replier.rulebook, self.policy, oversize, proof)
+            files = (*message.attachments, *(a for f in message.forwarded for a in f.attachments))
+            sender = message.sender.email if message.sender else ""
+            logos = store.images_sent_before(session, sender, files, ticket.id if ticket else None)
+            facts = Facts(
+                message, thread, self.replier.rulebook, self.policy, oversize, proof, logos
+            )
             decision = decide(facts)
             row = store.record_message(session, record.id, key, message, decision)
             now = utcnow()
             restored = bounces.restore(session, message, decision.outcome)  # before any reply
-            applying = Applying(session, row, message, decision, now, ticket)
+            applying = Applying(session, row, message, decision, now, ticket, thread)
             applied = APPLY[decision.outcome](self, applying)
             _note_authentication(session, row, decision)
             if restored is not None:  # on the ticket the message joined, now that it has one
@@ -255,8 +264,10 @@ class Pipeline:
         desk = self.replier.config.desk
         # The code's year is the desk's local year: 31 December 22:00 in Rio is still that year.
         year = a.now.astimezone(desk.timezone).year
+        quoted = self._quoted_code(a)
+        opened = replace(decision, request=replace(request, subject=self._subject(a, quoted)))
         ticket = store.open_ticket(
-            a.session, theme, decision, desk.incomplete_close_days, a.now, year
+            a.session, theme, opened, desk.incomplete_close_days, a.now, year
         )
         store.add_participants(a.session, ticket, request, list(a.decision.copied), a.now)
         store.link_message(a.session, a.row, ticket)
@@ -270,26 +281,15 @@ class Pipeline:
         )
         self._note_on_quoted(a, ticket.code)
         context = self.ticket_context(a, ticket, theme)
+        context["quoted"] = self._quoted_context(a, quoted)
         if decision.outcome is Outcome.CREATED:
             purpose = "created"
             context["knowledge"] = knowledge_context(theme)
             self.route(a.session, ticket, theme, a.now, opening=request)
         else:
             purpose = "incomplete"
-            context.update(
-                missing_context(theme, decision.missing), close_days=desk.incomplete_close_days
-            )
-        replies = self.send(
-            a,
-            Notice(
-                purpose,
-                request.requester.email,
-                context,
-                ticket,
-                cc=(request.forwarder,) if request.forwarder else (),
-            ),
-        )
-        return a.result(ticket.code, replies)
+            context.update(missing_context(decision.missing), close_days=desk.incomplete_close_days)
+        return a.result(ticket.code, self.send(a, self.ticket_notice(purpose, ticket, context)))
 
     def updated(self, a: Applying) -> Result:
         """A reply joins its ticket: a staff answer, a rating, or the requester's reply."""
@@ -322,7 +322,7 @@ class Pipeline:
         store.add_event(a.session, "no_theme", message=a.row, quoted=a.decision.quoted_code)
         self._note_on_quoted(a, None)
         context = self.base_context(a)
-        context["themes"] = themes_context(self.replier.rulebook)
+        context.update(no_theme_context(self.replier.rulebook, a.decision))
         return a.result(None, self.send(a, Notice("no_theme", a.request.requester.email, context)))
 
     def ignored(self, a: Applying) -> Result:
@@ -399,11 +399,53 @@ class Pipeline:
         return self.replier.base_context(requester.email, requester.name, a.request.subject)
 
     def ticket_context(self, a: Applying, ticket: m.Ticket, theme: Theme) -> dict[str, object]:
-        context = self.base_context(a)
-        context["ticket"] = self.replier.ticket_context(ticket, theme)
-        context["received"] = received_context(theme, dict(ticket.answers), a.request.attachments)
+        """The context of a notice to the ticket's requester (created, incomplete, completed):
+        greeted by name whoever wrote the message, with everything the ticket has received.
+        ``by`` (who sent what completed it), ``added`` (what a reply brought) and ``quoted``
+        (the ticket a new one's mail quoted) are set by the notices that have them."""
+        replier = self.replier
+        context = replier.base_context(ticket.requester_email, ticket.requester_name,
+                                       a.request.subject)  # fmt: skip
+        context["ticket"] = replier.ticket_context(ticket, theme)
+        files = a.received_files(ticket)
+        context["received"] = received_context(theme, dict(ticket.answers), files)
         context["forwarder"] = a.request.forwarder or ""
+        context.update(by="", added=None, quoted=None)
         return context
+
+    def ticket_notice(
+        self, purpose: str, ticket: m.Ticket, context: dict[str, object], *, to: str = ""
+    ) -> Notice:
+        """A notice about ``ticket`` to ``to`` (by default its requester), copying the
+        requester and participants (notices.copies)."""
+        to = to or ticket.requester_email
+        cc = copies(ticket, to, self.policy.own_addresses)
+        return Notice(purpose, to, context, ticket, cc)
+
+    def _quoted_code(self, a: Applying) -> str | None:
+        """The code of another ticket that the mail opening a new one refers to: its thread's
+        (a reply to a cancelled ticket, a stranger's reply), else one in its subject."""
+        tag = self.replier.config.desk.code_tag
+        return a.decision.quoted_code or find_ticket_code(a.request.subject, tag)
+
+    def _subject(self, a: Applying, quoted: str | None) -> str:
+        """A new ticket's subject: without the quoted ticket's tag, the reply prefixes and
+        the opening of our own subject that a reply to our mail carries."""
+        subject = a.request.subject
+        if quoted is None:
+            return subject
+        untouched = untagged(subject, quoted, self.replier.config.desk.code_tag)
+        return without_opening(untouched, self.replier.renderer.subject_openings)
+
+    def _quoted_context(self, a: Applying, code: str | None) -> dict[str, object] | None:
+        """The ticket a new ticket's mail quoted, and whether its sender takes part in it (a
+        follow-up of a cancelled ticket: its state is said) or not (they were not added to
+        it). The same words whether the code names a ticket or not: a stranger learns
+        nothing of other people's tickets."""
+        quoted = store.find_ticket_by_code(a.session, code) if code else None
+        if quoted is not None and store.takes_part(quoted, a.request.requester.email):
+            return {"code": code, "own": True, "state_label": state_label(quoted.state)}
+        return {"code": code, "own": False, "state_label": ""} if code else None
 
     def send(self, a: Applying, notice: Notice) -> int:
         """Queue a reply to the message being applied, threaded under it."""

@@ -49,7 +49,7 @@ def close_expired_incomplete(pipeline: Pipeline) -> int:
                 ticket.requester_email, ticket.requester_name, ticket.subject
             )
             context["ticket"] = replier.ticket_context(ticket, theme)
-            context.update(missing_context(theme, still.missing))
+            context.update(missing_context(still.missing))
             replier.queue(
                 session, Notice("closed_incomplete", ticket.requester_email, context, ticket), now
             )
