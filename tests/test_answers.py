@@ -382,3 +382,21 @@ def test_a_signature_without_a_closing_ends_the_own_text(signature: str) -> None
 )
 def test_a_last_paragraph_that_is_no_signature_stays(body: str) -> None:
     assert own_text(body) == body.strip()
+
+
+@pytest.mark.parametrize(
+    "after",
+    ["Segue em anexo o print da tela.", "Otto\nCBMERJ", "Fico no aguardo."],
+)
+def test_a_value_ends_at_a_blank_line(after: str) -> None:
+    body = f"Passo a passo: Entrei em Divulgação de Compras e cliquei em Publicar.\n\n{after}\n"
+    assert extract_answers(body, LABELS) == {
+        "passo_a_passo": "Entrei em Divulgação de Compras e cliquei em Publicar."
+    }
+
+
+def test_a_label_alone_takes_the_paragraph_below_it() -> None:
+    body = "Passo a passo:\n\nEntrei no sistema\ne cliquei em Publicar.\n\nSegue o print.\n"
+    assert extract_answers(body, LABELS) == {
+        "passo_a_passo": "Entrei no sistema\ne cliquei em Publicar."
+    }

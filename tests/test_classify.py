@@ -283,7 +283,8 @@ def test_every_point_is_explained(shipped: Rulebook) -> None:
     found = shipped.classify("Ajuda", "Minha senha está bloqueada, não consigo acessar.")
 
     [first, *_] = found.explain()
-    assert first.startswith("cadastro 4: senha (corpo +1)")
+    # "senha bloqueada" is one signal: its words "senha" and "bloqueado" earn nothing more
+    assert first == "cadastro 2: senha bloqueada (corpo +1), acesso (corpo +1)"
     assert sum(h.points for h in found.ranked[0].hits) == found.ranked[0].points
 
 
@@ -327,3 +328,28 @@ def test_rules_test_shows_scores_deciding_words_and_the_reply_text(
     text = reply["text"]
     assert text.index("Erro/Indisponibilidade") < text.index("Cadastro de unidades")
     assert "usando o assunto: Alteração de cadastro de usuário\n" in text
+
+
+def test_a_theme_questionnaire_filled_in_under_a_vague_subject_names_the_theme(
+    shipped: Rulebook,
+) -> None:
+    body = (
+        "Olá,\n\nO sistema está dando erro quando tento publicar o aviso.\n\n"
+        "UASG: 153999\nMódulo: Divulgação de Compras\n"
+        "Mensagem de erro: Erro interno no servidor (código 500)\n"
+        "Passo a passo: Acessei o Compras.gov.br e cliquei em Publicar.\n"
+    )
+    found = shipped.classify("Ajuda", body)
+
+    assert found.theme is not None and found.theme.id == "erro-siasg"
+    assert "Módulo: (corpo +1)" in found.explain()[0]  # a label of its questionnaire
+
+
+def test_an_error_told_as_a_story_names_the_error_theme(shipped: Rulebook) -> None:
+    body = (
+        "Ontem, ao tentar publicar o aviso, o sistema apresentou a mensagem "
+        '"Erro interno no servidor".'
+    )
+    found = shipped.classify("Problema na publicação do pregão 90012/2026", body)
+
+    assert found.theme is not None and found.theme.id == "erro-siasg"

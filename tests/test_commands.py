@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -22,6 +23,7 @@ from tests.mails import (
     error_body,
     error_report,
     mail,
+    png,
     reactivation,
     screenshot_png,
 )
@@ -490,6 +492,18 @@ def test_a_status_in_words_is_a_reply_when_it_brings_files_or_the_ticket_waits()
     assert plain.command == Command(STATUS, CODE, in_words=True)
     assert (with_file.outcome, with_file.command) == (Outcome.UPDATED, None)
     assert (waiting.outcome, waiting.command) == (Outcome.UPDATED, None)
+
+
+def test_a_status_in_words_under_a_signature_with_logos_is_still_a_status_request() -> None:
+    logo = Attachment("image001.png", "image/png", "image/png", png(), inline=True)
+    signed = _decide(
+        IN_THREAD,
+        "Gostaria de saber o andamento do chamado.",
+        _thread(),
+        attachments=(replace(logo, in_signature=True),),
+    )
+
+    assert signed.command == Command(STATUS, CODE, in_words=True)
 
 
 def test_a_cancellation_in_words_is_confirmed_refused_or_a_reply_by_who_and_when() -> None:

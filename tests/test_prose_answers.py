@@ -16,7 +16,7 @@ import pytest
 
 from mailproc.errors import RulesError
 from mailproc.resources import shipped_dir
-from mailproc.rules.prose import find_in_prose, find_named_text
+from mailproc.rules.prose import find_in_prose, find_named_text, find_steps
 from mailproc.rules.requirements import CheckResult, check_message
 from mailproc.rules.rulebook import Rulebook, Theme, load_rulebook
 from mailproc.rules.validators import settle_date
@@ -137,11 +137,13 @@ def test_a_paragraph_gives_the_values_a_validator_knows(shipped: Rulebook) -> No
     assert result.answers["data_hora"] == "07/12/2026 09:00"
     assert result.answers["modulo"] == "Divulgação de Compras"
     assert result.how["uasg"] == result.how["data_hora"] == result.how["modulo"] == "texto"
-    # The steps and the message were not written: only they are asked for, not the rest.
-    assert answer_reasons(result) == {
-        "mensagem_erro": "não informada",
-        "passo_a_passo": "não informado",
-    }
+    # The steps are told ("Acessei o SIASG, abri ... e cliquei em Incluir"); the message's
+    # text was not written: only it is asked for, not the rest.
+    assert result.answers["passo_a_passo"] == (
+        "Acessei o SIASG, abri Divulgação de Compras e cliquei em\n"
+        "Incluir, e então o sistema travou."
+    )
+    assert answer_reasons(result) == {"mensagem_erro": "não informada"}
 
 
 def test_a_relative_date_is_read_in_the_desks_time_zone(shipped: Rulebook) -> None:
@@ -531,3 +533,61 @@ def test_the_text_part_of_an_outlook_table_is_read_without_the_html(text: str) -
     assert result.answers["uasg"] == "927003"
     assert result.answers["telefone"] == "(21) 2333-4455 ramal 215"
     assert result.how["uasg"] == "rótulo"
+
+
+# -- The steps told in a paragraph (``narrative = true``) --------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        (
+            "Ontem, ao publicar o aviso, deu erro. Eu entrei no Compras.gov.br, abri Divulgação "
+            "de Compras, selecionei o pregão e cliquei em Publicar. Segue o print.",
+            "Eu entrei no Compras.gov.br, abri Divulgação de Compras, selecionei o pregão e "
+            "cliquei em Publicar.",
+        ),
+        # two sentences, each with an action: from the first to the last
+        (
+            "Acessei o SIASG com meu CPF. Depois tentei incluir o item e o sistema travou.",
+            "Acessei o SIASG com meu CPF. Depois tentei incluir o item e o sistema travou.",
+        ),
+        # one action is not an account of steps; a question tells none
+        ("Tentei de novo e não deu.", None),
+        ("Gostaria de saber como faço a inclusão da IRP. Obrigado.", None),
+    ],
+)
+def test_find_steps(text: str, found: str | None) -> None:
+    assert find_steps(text) == found
+
+
+def test_steps_in_a_paragraph_answer_the_narrative_question(shipped: Rulebook) -> None:
+    text = (
+        "Bom dia,\n\nOntem à tarde, ao tentar publicar o aviso da UASG 926001, no módulo "
+        'Divulgação de Compras, o sistema apresentou a mensagem "Erro interno no servidor". '
+        "Eu entrei no Compras.gov.br, abri Divulgação de Compras, selecionei o pregão e "
+        "cliquei em Publicar.\n\nAtenciosamente,\nMarcelo Vieira\n"
+    )
+    result = check_message(theme_of(shipped, "erro-siasg"), text, [], sent=SENT, zone=RIO)
+
+    assert result.answers["passo_a_passo"].startswith("Eu entrei no Compras.gov.br")
+    assert result.how["passo_a_passo"] == "texto"
+    assert "passo_a_passo" not in answer_reasons(result)
+
+
+def test_only_a_narrative_answer_reads_steps(tmp_path: Path) -> None:
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    source = (shipped_dir("rules") / "erro-siasg.toml").read_text(encoding="utf-8")
+    (rules / "erro-siasg.toml").write_text(source.replace("narrative = true\n", ""), "utf-8")
+    theme = theme_of(load_rulebook(rules), "erro-siasg")
+
+    text = "Entrei no sistema, abri a tela de publicação e cliquei em Publicar."
+    result = check_message(theme, text, [], sent=SENT, zone=RIO)
+
+    assert answer_reasons(result)["passo_a_passo"] == "não informado"
+
+
+def test_the_steps_reader_is_linear() -> None:
+    ratio = cpu_growth(lambda n: find_steps("entrei, cliquei e abri. " * n), 2500)
+    assert ratio < 8.0, ratio

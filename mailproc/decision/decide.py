@@ -194,14 +194,15 @@ def requester_command(facts: Facts) -> Decision | None:
 
 def _not_for_now(command: Command, facts: Facts) -> bool:
     """A command in words the message is better read without: a status asked in a mail that
-    brings files, or about a ticket waiting for the sender's information, is a reply (the
+    brings files (not its signature's logos), or about a ticket waiting for the sender's information, is a reply (the
     answer says what is still missing); a cancellation by someone other than the requester
     is a reply for the area to read."""
     thread = facts.thread
     if not command.in_words or thread is None:
         return False
     if command.kind is CommandKind.STATUS:
-        return bool(facts.message.attachments) or thread.state in WAITING_FOR_REQUESTER
+        brought = any(not file.in_signature for file in facts.message.attachments)
+        return brought or thread.state in WAITING_FOR_REQUESTER
     return command.kind is CommandKind.CANCEL and thread.entitled and not thread.requester
 
 
@@ -286,9 +287,10 @@ def new_request(facts: Facts) -> Decision:
     """Anything else opens a ticket: themed and checked, or answered with the theme list."""
     request = _request(facts)
     quoted = facts.thread.code if facts.thread else None
+    text, attachments = _read_text(facts, request)
     # The sender's new text: a mail that quotes the desk's notice (all the themes' words)
     # must not score on them. A forward's original has no quote of ours.
-    body = request.text if request.forwarder else facts.message.fresh_text
+    body = facts.message.fresh_text if text is facts.message.text else text
     found = facts.rulebook.classify(request.subject, body)
     default = facts.policy.default_theme
     theme = found.theme or (facts.rulebook.get(default) if default else None)
@@ -303,8 +305,8 @@ def new_request(facts: Facts) -> Decision:
         )
     result = check_message(
         theme,
-        request.text,
-        request.attachments,
+        text,
+        attachments,
         sent=facts.message.date,
         zone=facts.policy.timezone,
         repeated_images=facts.repeated_images,
@@ -430,6 +432,22 @@ def _request(facts: Facts) -> Request:
                 forwarder=message.sender.email,
             )
     return _own_request(message, text=message.text)
+
+
+def _read_text(facts: Facts, request: Request) -> tuple[str, tuple[Attachment, ...]]:
+    """The text and files a new request is read from. Someone who forwards a report on their
+    own behalf (a chief, a colleague: not a trusted forwarder) stays its requester, but the
+    facts are in what they forward, under their short comment and its closing: the forwarded
+    report is read, with the files of an attached original too."""
+    if request.forwarder:
+        return request.text, request.attachments
+    original = extract_forward(facts.message)
+    if original is None:
+        return request.text, request.attachments
+    files = (
+        request.attachments if original.inline else (*request.attachments, *original.attachments)
+    )
+    return original.text, files
 
 
 def _checked(command: Command, thread: Thread | None) -> Command:

@@ -152,6 +152,10 @@ def _labelled(line: str, index: Mapping[str, str]) -> tuple[str, str] | None:
     return None
 
 
+# A numbered or bulleted step: a list goes on after a blank line ("1. ...", blank, "2. ...").
+_LIST_ITEM: Final = re.compile(r"\s*(?:\d{1,2}\s?[.)º°-]|[•·◦▪▸►*–-])\s")
+
+
 def _tidy(lines: Sequence[str]) -> str:
     return "\n".join(line.rstrip() for line in lines).strip()
 
@@ -170,18 +174,32 @@ def _has_content(value: str) -> bool:
 def extract_answers(text: str, labels: Mapping[str, Sequence[str]]) -> dict[str, str]:
     """Answers found in the body, by key; ``labels`` maps each key to its label and aliases.
 
-    A value starts after ``Label:`` (or ``Label -``, ``Label =``) and runs over the next
-    lines up to the next line that starts with a known label, quoted history or the
-    signature. Blank and placeholder values are left out; the first filled one wins.
+    A value starts after ``Label:`` (or ``Label -``, ``Label =``, or on the lines below a
+    label alone) and runs over the next lines up to a blank line after it (unless a numbered
+    or bulleted list goes on), the next line that starts with a known label, quoted history
+    or the signature: "Segue o print." or a name after a blank line is the next paragraph,
+    not the answer. Blank and placeholder
+    values are left out; the first filled one wins.
     """
     index = _label_index(labels)
     blocks: list[tuple[str, list[str]]] = []
+    open_value = filled = paused = False
     for line in _own_lines(text):
         found = _labelled(line, index)
         if found is not None:
             blocks.append((found[0], [found[1]]))
-        elif blocks:
+            open_value, filled, paused = True, _has_content(found[1]), False
+        elif not open_value:
+            continue
+        elif filled and not line.strip():
+            paused = True
+        elif paused and not _LIST_ITEM.match(line):
+            open_value = False
+        else:
+            if paused:
+                blocks[-1][1].append("")  # the blank line between two steps of a list
             blocks[-1][1].append(line)
+            filled, paused = filled or _has_content(line), False
     answers: dict[str, str] = {}
     for key, lines in blocks:
         value = _tidy(lines)

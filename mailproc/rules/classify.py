@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cache, cached_property, lru_cache
@@ -20,7 +20,7 @@ from typing import Final, Generic, Protocol, TypeVar
 
 from mailproc.mail.subject_codes import strip_reply_prefixes
 from mailproc.mail.textfold import fold
-from mailproc.rules.answers import own_text
+from mailproc.rules.answers import extract_answers, own_text
 
 # -- How much a signal weighs, and what the totals mean ------------------------------------
 
@@ -32,11 +32,13 @@ BODY_POINTS: Final = 1
 # names another theme three to one, and resending with a suggested theme's example subject
 # (what the no-theme notice asks) always settles it.
 BODY_CAP: Final = 4
-# Sure: the subject names the theme, or the body gives three distinct signals of it. One
-# or two common words ("acesso", "erro") in a body never decide alone.
-SURE_SCORE: Final = SUBJECT_POINTS
-# Worth naming as a possibility in the reply: two distinct signals in the body at least.
-LIKELY_SCORE: Final = 2 * BODY_POINTS
+# Sure: the subject names the theme, or the sender's own text gives two distinct signals
+# of it ("não deixa" and "erro"; "Como ...?" is "como" and "?"), with no other theme close.
+# The body decides where the subject is vague or names nothing, as an attendant would read
+# it; one common word ("erro", "acesso") never decides alone.
+SURE_SCORE: Final = 2 * BODY_POINTS
+# Worth naming as a possibility in the reply: one signal.
+LIKELY_SCORE: Final = BODY_POINTS
 # Close: the runner-up has at least three quarters of the leader's score (3 against 4, 4
 # against 5): one more word is no reason to choose. When every close theme is named by the
 # subject itself, the rules files' precedence decides, as the operator wrote it.
@@ -180,6 +182,9 @@ class Scorable(Protocol):
     @property
     def signals(self) -> tuple[Signal, ...]: ...
 
+    @property
+    def answer_labels(self) -> Mapping[str, Sequence[str]]: ...
+
 
 T = TypeVar("T", bound=Scorable)
 
@@ -311,28 +316,40 @@ def classify(themes: Sequence[T], subject: str, body: str) -> Classification[T]:
         own = f"{subject}\n{own}"
     subject_text = None if vague else read_text(strip_reply_prefixes(subject))
     body_text = read_text(own, lines=True)
-    scores = [_score(theme, subject_text, body_text) for theme in themes]
+    scores = [_score(theme, subject_text, body_text, own) for theme in themes]
     ranked = sorted(
         (s for s in scores if s.points > 0), key=lambda s: (-s.points, s.theme.precedence)
     )
     return _judge(tuple(ranked), vague)
 
 
-def _score(theme: T, subject: Text | None, body: Text) -> Score[T]:
+def _score(theme: T, subject: Text | None, body: Text, own: str) -> Score[T]:
     """The theme's hits. The subject names a theme or not: its first signal earns
     SUBJECT_POINTS, the others are listed at 0 (so that between two themes a subject names
-    alike, the precedence decides rather than how many variants a file lists)."""
+    alike, the precedence decides rather than how many variants a file lists). In the body,
+    one phrase is one signal: "sem acesso" found, "acesso" earns nothing more. The theme's
+    questionnaire answered with its labels ("Mensagem de erro: ...") is a signal per label:
+    who fills in a theme's form is writing about it."""
     hits: list[Hit] = []
-    named = False
-    body_points = 0
-    for signal in theme.signals:
-        if subject is not None and signal.found_in(subject):
-            hits.append(Hit(signal.label, Place.SUBJECT, 0 if named else SUBJECT_POINTS))
-            named = True
-        if body_points < BODY_CAP and signal.found_in(body):
-            body_points += BODY_POINTS
-            hits.append(Hit(signal.label, Place.BODY, BODY_POINTS))
+    if subject is not None:
+        named = [signal for signal in theme.signals if signal.found_in(subject)]
+        hits += [
+            Hit(s.label, Place.SUBJECT, 0 if n else SUBJECT_POINTS) for n, s in enumerate(named)
+        ]
+    found = [signal for signal in theme.signals if signal.found_in(body)]
+    labels = theme.answer_labels
+    answered = [f"{labels[key][0]}:" for key in extract_answers(own, labels)] if own else []
+    signals = [s.label for s in found if not _inside_another(s, found)] + answered
+    hits += [Hit(label, Place.BODY, BODY_POINTS) for label in signals[: BODY_CAP // BODY_POINTS]]
     return Score(theme, sum(hit.points for hit in hits), tuple(hits))
+
+
+def _inside_another(signal: Signal, found: Sequence[Signal]) -> bool:
+    """A keyword whose words all belong to a longer keyword found in the same text."""
+    if not isinstance(signal, Keyword):
+        return False
+    words = set(signal.keys)
+    return any(isinstance(other, Keyword) and words < set(other.keys) for other in found)
 
 
 def _close(leader: Score[T], other: Score[T]) -> bool:

@@ -157,6 +157,34 @@ def find_named_text(labels: Sequence[str], text: str) -> str | None:
     return None
 
 
+# An action told in the first person of the past ("entrei", "acessei",
+# "cliquei", "selecionei", "tentei"; "abri", "preenchi", "incluí"), on light-folded text.
+# A sentence runs over the lines a client wrapped, to its stop or to a blank line.
+_SENTENCE: Final = re.compile(r"(?:[^.!?\n]|\n(?![ \t]*(?:\n|$)))+(?:[.!?]+|$)", re.MULTILINE)
+_FIRST_PERSON_ACTION: Final = re.compile(
+    r"(?<!\w)(?:[a-z]{3,}ei|abri|preenchi|inclui|escolhi|cliquei|fui)(?!\w)"
+)
+# An account of steps tells two actions at least: "entrei no sistema e cliquei em Publicar".
+MIN_ACTIONS: Final = 2
+
+
+def find_steps(text: str) -> str | None:
+    """The sentences that tell what the sender did, as written: from the first to the last
+    sentence with an action in the first person, when they tell MIN_ACTIONS at least."""
+    folded = _light_fold(text)
+    first = last = None
+    actions = 0
+    for sentence in _SENTENCE.finditer(folded):
+        told = len(_FIRST_PERSON_ACTION.findall(sentence.group()))
+        if told:
+            actions += told
+            first = sentence.start() if first is None else first
+            last = sentence.end()
+    if first is None or last is None or actions < MIN_ACTIONS:
+        return None
+    return text[first:last].strip()
+
+
 def _spans(pattern: re.Pattern[str], text: str) -> Iterator[tuple[int, int]]:
     for found in pattern.finditer(text):
         yield found.span("value") if "value" in pattern.groupindex else found.span()

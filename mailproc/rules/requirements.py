@@ -10,7 +10,7 @@ from typing import Final
 
 from mailproc.mail.message import Attachment
 from mailproc.rules.answers import extract_answers, first_line, own_text
-from mailproc.rules.prose import find_in_prose, find_named_text
+from mailproc.rules.prose import find_in_prose, find_named_text, find_steps
 from mailproc.rules.rulebook import AnswerRequirement, AttachmentKind, AttachmentRequirement, Theme
 from mailproc.rules.screenshots import Print, judge
 
@@ -181,8 +181,11 @@ def _offered(required: AnswerRequirement, evidence: Evidence) -> Iterator[tuple[
 
 
 def _in_prose(required: AnswerRequirement, body: str) -> str | None:
-    """A value the validator knows in prose ("UASG 160123"), or a free text the answer's
-    label names there ('a mensagem "Sessão expirada"', "no módulo Contratos")."""
+    """A value the validator knows in prose ("UASG 160123"), a free text the answer's label
+    names there ('a mensagem "Sessão expirada"', "no módulo Contratos"), or the sentences
+    of a narrative answer ("Entrei em ..., cliquei em ...")."""
+    if required.narrative:
+        return find_steps(body)
     if required.validator == "nonempty" and not required.from_body:
         return find_named_text(required.labels, body)
     return find_in_prose(required.validator, body)

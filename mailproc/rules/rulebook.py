@@ -73,6 +73,9 @@ class AnswerRequirement:
     example: str
     from_body: bool
     feminine: bool = False
+    # The account of what the sender did (``narrative = true``): in prose, the sentences that
+    # say it in the first person ("entrei", "cliquei") are the answer.
+    narrative: bool = False
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -301,6 +304,7 @@ _ATTACHMENT_KEYS: Final = frozenset({"kind", "count", "description", "min_width"
 _IMAGE_SIZE_KEYS: Final = ("min_width", "min_height")
 _ANSWER_FIELDS: Final = frozenset(
     {"key", "label", "aliases", "validator", "hint", "example", "from_body", "gender"}
+    | {"narrative"}
 )
 _VALIDATOR_PARAMS: Final = frozenset[str]().union(*(v.params for v in VALIDATORS.values()))
 _ANSWER_KEYS: Final = _ANSWER_FIELDS | _VALIDATOR_PARAMS
@@ -398,6 +402,7 @@ def _answer(table: _Table) -> AnswerRequirement:
         example=table.line("example", required=False),
         from_body=table.flag("from_body"),
         feminine=table.choice("gender", ["masculine", "feminine"], "masculine") == "feminine",
+        narrative=table.flag("narrative"),
     )
     for name, label in _named_labels(answer):
         if ":" in label or "=" in label:
