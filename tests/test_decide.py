@@ -155,6 +155,44 @@ def test_forward_from_anyone_else_is_their_own_message(rulebook: Rulebook) -> No
     assert (request.requester, request.forwarder) == (MARIA, None)
 
 
+CHIEFS_FORWARD = """Prezados, encaminho o relato da servidora para providências.
+
+Atenciosamente,
+
+Carlos Eduardo Mattos
+Superintendente
+
+________________________________
+De: Lúcia Ferraz <lucia.ferraz@seplag.rj.gov.br>
+Enviado: segunda-feira, 7 de dezembro de 2026 09:12
+Para: Carlos Eduardo Mattos <carlos.mattos@seplag.rj.gov.br>
+Assunto: Erro ao publicar aviso
+
+UASG: 160555
+Módulo: Divulgação de Compras
+Data e hora do erro: 07/12/2026 às 09:00
+Mensagem de erro: Erro interno no servidor (código 500)
+Passo a passo: Entrei em Divulgação de Compras, selecionei o pregão e cliquei em Publicar.
+
+Att.,
+Lúcia
+"""
+
+
+def test_a_report_forwarded_on_the_senders_own_behalf_is_read_from_the_forward(
+    rulebook: Rulebook,
+) -> None:
+    forward = message(
+        "ENC: Erro ao publicar aviso", CHIEFS_FORWARD, sender=MARIA, attachments=(SCREENSHOT,)
+    )
+
+    decision = decide(Facts(forward, None, rulebook, POLICY, proof=AUTHENTIC))
+
+    assert (decision.outcome, decision.theme_id) == (Outcome.CREATED, "erro-siasg")
+    assert decision.request is not None and decision.request.requester == MARIA
+    assert decision.answers["uasg"] == "160555"
+
+
 # -- conversations ----------------------------------------------------------------------------
 
 CODE = "2026-000007"
