@@ -134,16 +134,24 @@ _PNG_SIGMA = 1.0
 _PNG_RANGE = (3_000, 420_000)
 
 
+# A print is a screen: the desk counts an image as one from 300x200 pixels (issue 17).
+_SCREEN = (1366, 768)
+
+
 def png(size: int, rng: random.Random) -> bytes:
-    """A valid RGB PNG of about ``size`` bytes (noisy pixels, so it does not compress)."""
-    side = max(4, int((size / 3) ** 0.5))
-    rows = b"".join(b"\x00" + rng.randbytes(side * 3) for _ in range(side))
+    """A valid RGB PNG of a screen's size and about ``size`` bytes: noisy rows (which do not
+    compress) up to ``size``, then a flat window background."""
+    width, height = _SCREEN
+    noisy = min(height, size // (width * 3))
+    flat = b"\x00" + b"\xf0" * (width * 3)
+    rows = b"".join(b"\x00" + rng.randbytes(width * 3) for _ in range(noisy))
+    rows += flat * (height - noisy)
 
     def chunk(kind: bytes, data: bytes) -> bytes:
         crc = zlib.crc32(kind + data) & 0xFFFFFFFF
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
 
-    header = struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0)
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     return (
         b"\x89PNG\r\n\x1a\n"
         + chunk(b"IHDR", header)

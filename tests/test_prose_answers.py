@@ -554,6 +554,7 @@ def test_the_text_part_of_an_outlook_table_is_read_without_the_html(text: str) -
         ),
         # one action is not an account of steps; a question tells none
         ("Tentei de novo e não deu.", None),
+        ("Já tentei em outro navegador. Já tentei de novo e o problema persiste.", None),
         ("Gostaria de saber como faço a inclusão da IRP. Obrigado.", None),
     ],
 )

@@ -194,9 +194,9 @@ def requester_command(facts: Facts) -> Decision | None:
 
 def _not_for_now(command: Command, facts: Facts) -> bool:
     """A command in words the message is better read without: a status asked in a mail that
-    brings files (not its signature's logos), or about a ticket waiting for the sender's information, is a reply (the
-    answer says what is still missing); a cancellation by someone other than the requester
-    is a reply for the area to read."""
+    brings files (not its signature's logos), or about a ticket waiting for the sender's
+    information, is a reply (the answer says what is still missing); a cancellation by
+    someone other than the requester is a reply for the area to read."""
     thread = facts.thread
     if not command.in_words or thread is None:
         return False

@@ -164,23 +164,25 @@ _SENTENCE: Final = re.compile(r"(?:[^.!?\n]|\n(?![ \t]*(?:\n|$)))+(?:[.!?]+|$)",
 _FIRST_PERSON_ACTION: Final = re.compile(
     r"(?<!\w)(?:[a-z]{3,}ei|abri|preenchi|inclui|escolhi|cliquei|fui)(?!\w)"
 )
-# An account of steps tells two actions at least: "entrei no sistema e cliquei em Publicar".
+# An account of steps tells two distinct actions at least: "entrei no sistema e cliquei em
+# Publicar"; "já tentei de novo ... já tentei outro navegador" tells what was tried, not how
+# the error came.
 MIN_ACTIONS: Final = 2
 
 
 def find_steps(text: str) -> str | None:
     """The sentences that tell what the sender did, as written: from the first to the last
-    sentence with an action in the first person, when they tell MIN_ACTIONS at least."""
+    sentence with an action in the first person, when they tell MIN_ACTIONS distinct ones."""
     folded = _light_fold(text)
     first = last = None
-    actions = 0
+    actions: set[str] = set()
     for sentence in _SENTENCE.finditer(folded):
-        told = len(_FIRST_PERSON_ACTION.findall(sentence.group()))
+        told = _FIRST_PERSON_ACTION.findall(sentence.group())
         if told:
-            actions += told
+            actions.update(told)
             first = sentence.start() if first is None else first
             last = sentence.end()
-    if first is None or last is None or actions < MIN_ACTIONS:
+    if first is None or last is None or len(actions) < MIN_ACTIONS:
         return None
     return text[first:last].strip()
 
