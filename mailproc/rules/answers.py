@@ -115,11 +115,13 @@ def own_text(text: str) -> str:
     return _tidy(_own_lines(text))
 
 
+@lru_cache(maxsize=4096)
 def label_form(text: str) -> str:
     """How a label compares: its words folded, without markup, a trailing "(note)",
     punctuation and stop words, abbreviations written out ("Nº da UASG" -> "uasg",
     "Fone/Ramal" -> "telefone ramal"). "" for a label of stop words only, which matches
-    nothing."""
+    nothing. Cached: each line's start is compared with every theme's labels, and mail
+    repeats its lines' starts ("UASG", "Att.")."""
     bare = _TRAILING_NOTE.sub("", fold(text).strip(_MARKUP))
     words = (LABEL_ABBREVIATIONS.get(word, word) for word in _LABEL_WORD.findall(bare))
     return " ".join(word for word in words if word not in LABEL_STOP_WORDS)
