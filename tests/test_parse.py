@@ -788,3 +788,47 @@ def test_an_encoded_word_with_non_ascii_base64_is_left_as_written() -> None:
 def test_encoded_words_in_one_charset_are_joined_before_decoding() -> None:
     # A two-byte UTF-8 character split across two words.
     assert decode_encoded_words("=?utf-8?q?a=C3?= =?utf-8?q?=A7=C3=A3o?= ok") == "ação ok"
+
+
+def test_format_flowed_text_is_joined_back_into_the_lines_its_writer_typed() -> None:
+    # Thunderbird cuts a long line at about 72 characters, each cut ending in a space.
+    raw = (
+        b"From: Ana <ana@fazenda.rj.gov.br>\r\nTo: suporte@compras.example.gov.br\r\n"
+        b"Subject: Erro ao homologar\r\nMIME-Version: 1.0\r\n"
+        b"Content-Type: text/plain; charset=UTF-8; format=flowed\r\n"
+        b"Content-Transfer-Encoding: 8bit\r\n\r\n"
+        + 'Ao homologar, o sistema exibe a mensagem "Não foi possível \r\n'
+        'homologar: fornecedor com pendência no SICAF".\r\n'
+        "\r\n"
+        "> Uma citação que \r\n"
+        "> continua\r\n"
+        "-- \r\n"
+        "Ana\r\n".encode()
+    )
+    message = parse_message(raw)
+
+    assert message.text.splitlines() == [
+        'Ao homologar, o sistema exibe a mensagem "Não foi possível homologar: fornecedor com '
+        'pendência no SICAF".',
+        "",
+        "> Uma citação que continua",
+        "-- ",
+        "Ana",
+    ]
+
+
+def test_delsp_removes_the_space_of_each_soft_break() -> None:
+    raw = (
+        b"From: Ana <ana@fazenda.rj.gov.br>\r\nSubject: x\r\nMIME-Version: 1.0\r\n"
+        b"Content-Type: text/plain; charset=us-ascii; format=flowed; delsp=yes\r\n\r\n"
+        b"Passo a pas \r\nso: entrei\r\n"
+    )
+    assert parse_message(raw).text.strip() == "Passo a passo: entrei"
+
+
+def test_unflowing_is_linear() -> None:
+    from mailproc.mail.flowed import unflow
+    from tests.test_answers import cpu_growth
+
+    ratio = cpu_growth(lambda n: unflow("palavra \n" * n), 20_000)
+    assert ratio < 8.0, ratio

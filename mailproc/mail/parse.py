@@ -24,6 +24,7 @@ import filetype
 
 from mailproc.mail.charsets import decode_bytes, decode_encoded_words, text_from_raw_header
 from mailproc.mail.fingerprint import fingerprint
+from mailproc.mail.flowed import unflow
 from mailproc.mail.html_safety import bound_html
 from mailproc.mail.message import Address, Attachment, InboundMessage
 from mailproc.mail.safe_names import (
@@ -146,6 +147,9 @@ class _PartInfo:
     disposition: str | None
     filename: str
     content_id: str | None
+    # format=flowed text (RFC 3676), and whether its soft breaks' spaces are to be deleted.
+    flowed: bool = False
+    delsp: bool = False
 
 
 @dataclass(frozen=True)
@@ -621,6 +625,8 @@ def _part_info(part: Message) -> _PartInfo:
         disposition=content.get_content_disposition(),
         filename=decode_filename(content),
         content_id=content_id or None,
+        flowed=str(content.get_param("format", "")).lower() == "flowed",
+        delsp=str(content.get_param("delsp", "")).lower() == "yes",
     )
 
 
@@ -688,7 +694,12 @@ def _add_body_text(part: Message, info: _PartInfo, walk: _Walk) -> None:
         walk.defects.append(
             f"{info.content_type}: charset {info.charset!r} unusable, read as {decoded.charset}"
         )
-    (walk.html if info.content_type == "text/html" else walk.plain).append(decoded.text)
+    if info.content_type == "text/html":
+        walk.html.append(decoded.text)
+    elif info.flowed:
+        walk.plain.append(unflow(_clean_text(decoded.text), delsp=info.delsp))
+    else:
+        walk.plain.append(decoded.text)
 
 
 def _add_file(part: Message, info: _PartInfo, walk: _Walk) -> None:

@@ -309,14 +309,15 @@ def classify(themes: Sequence[T], subject: str, body: str) -> Classification[T]:
     """Score every theme on the subject and the sender's own text of ``body``, and judge
     the result. ``body`` is the mail's new text (InboundMessage.fresh_text: quoted replies
     already cut); what follows a closing or a "> " quote is left out here too."""
-    own = own_text(body)[:BODY_CHARS]
+    written = own_text(body)[:BODY_CHARS]
     subject = subject[:BODY_CHARS]  # a subject is a line; a longer one is an attack
     vague = is_vague(subject)
-    if vague:  # its words count as the body's first line
-        own = f"{subject}\n{own}"
+    # A vague subject's words count as the body's first line (but never as a label over
+    # the body: "Pedido" is no questionnaire).
+    own = f"{subject}\n{written}" if vague else written
     subject_text = None if vague else read_text(strip_reply_prefixes(subject))
     body_text = read_text(own, lines=True)
-    scores = [_score(theme, subject_text, body_text, own) for theme in themes]
+    scores = [_score(theme, subject_text, body_text, written) for theme in themes]
     ranked = sorted(
         (s for s in scores if s.points > 0), key=lambda s: (-s.points, s.theme.precedence)
     )
