@@ -412,6 +412,8 @@ def test_podem_cancelar_asks_the_requester_to_confirm_and_cancels_nothing(
     assert f"“cancelar {code}”" in confirm.text and "Nada foi alterado" in confirm.text
     assert "Não foi possível" not in confirm.text
     assert queued(app, "cancelled") == [] and queued(app, "area_cancelled") == []
+    # Mail about her ticket: replying to this very notice is the one reply that confirms.
+    assert confirm.message["Reply-To"].addresses[0].addr_spec == signed(code)
 
     ingest(reply(code, f"cancelar {code}"))  # the confirmation, to the signed address
 

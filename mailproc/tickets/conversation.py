@@ -246,14 +246,16 @@ def cancel(p: Applier, a: Applying, ticket: m.Ticket | None) -> int:
 
 
 def help_reply(p: Applier, a: Applying, ticket: m.Ticket | None) -> int:
-    """The short list of commands, with what was wrong with this one, if anything."""
+    """The short list of commands, with what was wrong with this one, if anything. Bound
+    to the sender's ticket, it is mail about that ticket: its signed reply address lets a
+    confirmation ("cancelar 2026-000123") act in one reply."""
     command = a.decision.command
     problem = command.problem if command else ""
     store.add_event(a.session, "command_help", ticket=ticket, message=a.row, problem=problem)
     context = p.base_context(a)
     context["problem"] = problem
     context["example_tag"] = p.replier.config.desk.code_tag.format(code=EXAMPLE_CODE)
-    return p.send(a, Notice("command_help", a.request.requester.email, context))
+    return p.send(a, Notice("command_help", a.request.requester.email, context, ticket))
 
 
 COMMANDS: dict[CommandKind, CommandHandler] = {
