@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-
 import pytest
 
 from mailproc.rules.answers import extract_answers, first_line, label_form, own_text
+from tests.timing import growth
 
 LABELS = {
     "uasg": ["UASG", "Código da UASG"],
@@ -335,26 +333,12 @@ def test_first_line_of_a_one_item_answer_stops_before_the_signature() -> None:
 # --- Linear time for the new readers ----------------------------------------------------------
 
 
-def cpu_growth(work: Callable[[int], object], n: int) -> float:
-    """How many times more CPU ``work`` takes at 4n than at n (about 4 when linear)."""
-
-    def best(size: int) -> float:
-        times = []
-        for _ in range(3):
-            start = time.process_time()
-            work(size)
-            times.append(time.process_time() - start)
-        return max(min(times), 1e-3)
-
-    return best(4 * n) / best(n)
-
-
 @pytest.mark.parametrize(
     "piece",
     ["–", "\t", "Nº ", "UASG\n", "UASG:\n\n", "x" * 50 + "\n", "Cód. da UASG – "],
 )
 def test_new_label_readers_are_linear(piece: str) -> None:
-    ratio = cpu_growth(lambda n: extract_answers(piece * n, WIDE_LABELS), 5000)
+    ratio = growth(lambda n: extract_answers(piece * n, WIDE_LABELS), 5000)
     assert ratio < 8.0, ratio
 
 

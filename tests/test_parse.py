@@ -828,7 +828,7 @@ def test_delsp_removes_the_space_of_each_soft_break() -> None:
 
 def test_unflowing_is_linear() -> None:
     from mailproc.mail.flowed import unflow
-    from tests.test_answers import cpu_growth
+    from tests.timing import growth
 
-    ratio = cpu_growth(lambda n: unflow("palavra \n" * n), 20_000)
+    ratio = growth(lambda n: unflow("palavra \n" * n), 20_000)
     assert ratio < 8.0, ratio

@@ -7,7 +7,6 @@ A servidor who wrote UASG, date, error message and steps in a paragraph was told
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -21,6 +20,7 @@ from mailproc.rules.requirements import CheckResult, check_message
 from mailproc.rules.rulebook import Rulebook, Theme, load_rulebook
 from mailproc.rules.validators import settle_date
 from tests.e2e import Desk, bare_id, message_id
+from tests.timing import growth
 
 FIXTURES = Path(__file__).parent / "fixtures" / "rules"
 RIO = ZoneInfo("America/Sao_Paulo")
@@ -302,18 +302,6 @@ def test_spellings_that_read_alike_may_stay_in_one_answer(tmp_path: Path) -> Non
 # --- Bounded time -------------------------------------------------------------------------
 
 
-def cpu_growth(work: Callable[[int], object], n: int) -> float:
-    def best(size: int) -> float:
-        times = []
-        for _ in range(3):
-            start = time.process_time()
-            work(size)
-            times.append(time.process_time() - start)
-        return max(min(times), 1e-3)
-
-    return best(4 * n) / best(n)
-
-
 @pytest.mark.parametrize(
     "piece",
     [
@@ -329,7 +317,7 @@ def cpu_growth(work: Callable[[int], object], n: int) -> float:
 )
 @pytest.mark.parametrize("validator", ["uasg", "cnpj", "cpf", "phone", "date"])
 def test_prose_readers_are_linear(piece: str, validator: str) -> None:
-    ratio = cpu_growth(lambda n: find_in_prose(validator, piece * n), 2500)
+    ratio = growth(lambda n: find_in_prose(validator, piece * n), 2500)
     assert ratio < 8.0, ratio
 
 
@@ -590,5 +578,5 @@ def test_only_a_narrative_answer_reads_steps(tmp_path: Path) -> None:
 
 
 def test_the_steps_reader_is_linear() -> None:
-    ratio = cpu_growth(lambda n: find_steps("entrei, cliquei e abri. " * n), 2500)
+    ratio = growth(lambda n: find_steps("entrei, cliquei e abri. " * n), 2500)
     assert ratio < 8.0, ratio

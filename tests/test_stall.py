@@ -32,9 +32,7 @@ from mailproc.storage import models as m
 from tests.conftest import REPO
 from tests.e2e import Desk, complete_report, message_id, wait_for
 from tests.mails import REQUESTER, SUPPORT
-
-# Linear work grows 4 times with 4 times the input, quadratic 16 times.
-LINEAR_BOUND = 8.0
+from tests.timing import LINEAR_BOUND, growth
 
 # Markup each library tried took time growing with the square (or worse) of its size.
 HOSTILE_HTML: dict[str, Callable[[int], str]] = {
@@ -64,20 +62,6 @@ def html_mail(html: str, subject: str = "Erro no SIASG ao publicar aviso") -> by
     msg["Message-ID"] = f"<html-{abs(hash(html)) % 10**9}@saude.rj.gov.br>"
     msg.set_content(html, subtype="html")
     return msg.as_bytes()
-
-
-def cpu_seconds(work: Callable[[], object]) -> float:
-    best = float("inf")
-    for _ in range(3):
-        start = time.process_time()
-        work()
-        best = min(best, time.process_time() - start)
-    return max(best, 1e-3)
-
-
-def growth(work: Callable[[int], object], n: int) -> float:
-    """How many times more CPU ``work`` takes at 4n than at n."""
-    return cpu_seconds(lambda: work(4 * n)) / cpu_seconds(lambda: work(n))
 
 
 @pytest.mark.parametrize("build", HOSTILE_HTML.values(), ids=HOSTILE_HTML.keys())
