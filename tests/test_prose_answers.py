@@ -170,6 +170,7 @@ def test_without_a_date_header_the_relative_date_is_kept_as_written(shipped: Rul
         ("hoje às 9h", "07/12/2026 09:00"),
         ("Hoje, 9:05", "07/12/2026 09:05"),
         ("ontem à tarde", "06/12/2026 (tarde)"),
+        ("ontem à tarde, por volta das 16h", "06/12/2026 por volta das 16:00 (tarde)"),
         ("anteontem", "05/12/2026"),
         ("hoje pela manhã", "07/12/2026 (manhã)"),
         ("agora há pouco", "07/12/2026 por volta das 10:47"),

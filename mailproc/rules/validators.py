@@ -190,8 +190,13 @@ _CLOCK = r"""
       | \s?(?:h|hs|horas?)
     )
 """
-_PERIOD = r"""
-    (?:,?\s(?:a|de|pela|na|durante\sa)\s|\s?\()(?P<period>manha|tarde|noite|madrugada)\)?
+_PERIOD_WORDS = r"(?:,?\s(?:a|de|pela|na|durante\sa)\s|\s?\()"
+_PERIOD = rf"""
+    {_PERIOD_WORDS}(?P<period>manha|tarde|noite|madrugada)\)?
+"""
+# The part of the day may come before the time too: "ontem à tarde, por volta das 16h".
+_EARLY_PERIOD = rf"""
+    {_PERIOD_WORDS}(?P<early_period>manha|tarde|noite|madrugada)\)?
 """
 WHEN_PATTERN: Final = rf"""
     (?:(?:segunda|terca|quarta|quinta|sexta)(?:-feira)?,?\s|sabado,?\s|domingo,?\s)?
@@ -204,6 +209,7 @@ WHEN_PATTERN: Final = rf"""
       | (?P<name_day>\d{{1,2}})o?\s(?:de\s)?(?P<month_name>[a-z]+)\.?
         (?:,?\s(?:de\s)?(?P<name_year>\d{{4}}))?
     )
+    (?:{_EARLY_PERIOD})?
     (?:(?:t|,?\s?-?\s?(?:(?:as|(?P<approx>{_APPROXIMATELY}))\s)?){_CLOCK})?
     (?:{_PERIOD})?
 """
@@ -290,7 +296,7 @@ def settle_date(value: str, sent: dt.datetime) -> str:
     if hour is not None:
         about = "por volta das " if found["approx"] or groups.get("moment") else ""
         stored += f" {about}{int(hour):02d}:{minute}"
-    period = groups.get("period")
+    period = groups.get("period") or groups.get("early_period")
     return f"{stored} ({_PERIOD_NAMES[period]})" if period else stored
 
 
