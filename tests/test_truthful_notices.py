@@ -266,6 +266,18 @@ def test_a_stranger_gets_a_ticket_with_a_clean_subject_and_is_told_they_were_not
     assert code in _visible(_html(notice))
 
 
+def test_a_forwarded_report_opens_a_ticket_without_the_forward_prefix(
+    ingest: Ingest, app: App
+) -> None:
+    result = ingest(mail("ENC: Erro ao publicar aviso no SIASG", error_body(), attachments=PRINT))
+
+    with app.sessions() as session:
+        subject = session.scalar(select(m.Ticket.subject).where(m.Ticket.code == result["ticket"]))
+    assert subject == "Erro ao publicar aviso no SIASG"
+    notice = _last(app, "created")
+    assert "ENC:" not in str(notice.message["Subject"])
+
+
 def test_a_stranger_quoting_a_code_that_names_no_ticket_gets_the_same_words(
     ingest: Ingest, app: App
 ) -> None:

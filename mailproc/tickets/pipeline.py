@@ -37,7 +37,7 @@ from mailproc.mail.addresses import domain_of
 from mailproc.mail.authresults import authenticated
 from mailproc.mail.message import InboundMessage
 from mailproc.mail.parse import parse_message
-from mailproc.mail.subject_codes import find_ticket_code, untagged
+from mailproc.mail.subject_codes import find_ticket_code, strip_reply_prefixes, untagged
 from mailproc.outgoing import bounces
 from mailproc.outgoing.notice import Notice
 from mailproc.outgoing.notices import (
@@ -429,9 +429,10 @@ class Pipeline:
         return a.decision.quoted_code or find_ticket_code(a.request.subject, tag)
 
     def _subject(self, a: Applying, quoted: str | None) -> str:
-        """A new ticket's subject: without the quoted ticket's tag, the reply prefixes and
-        the opening of our own subject that a reply to our mail carries."""
-        subject = a.request.subject
+        """A new ticket's subject: without reply and forward prefixes ("ENC: Erro …" is
+        the ticket "Erro …"), the quoted ticket's tag and the opening of our own subject that
+        a reply to our mail carries."""
+        subject = strip_reply_prefixes(a.request.subject) or a.request.subject
         if quoted is None:
             return subject
         untouched = untagged(subject, quoted, self.replier.config.desk.code_tag)
