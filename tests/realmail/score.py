@@ -73,6 +73,17 @@ def expectations(path: Path = EXPECTED) -> dict[str, dict[str, Any]]:
         return tomllib.load(file)
 
 
+def expected_outcomes(wanted: Mapping[str, Mapping[str, Any]]) -> set[str]:
+    """Every outcome an expectations file names (an outcome, or a list of acceptable ones)."""
+    return {
+        outcome
+        for expected in wanted.values()
+        for outcome in (
+            [expected["outcome"]] if isinstance(expected["outcome"], str) else expected["outcome"]
+        )
+    }
+
+
 # --- Judging -------------------------------------------------------------------------------
 
 
