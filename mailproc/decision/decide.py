@@ -260,6 +260,7 @@ def reply_to_ticket(facts: Facts) -> Decision | None:
         missing=result.missing,
         answers=result.answers,
         completed=not result.missing,
+        read_as=result.how,
     )
 
 
@@ -301,6 +302,7 @@ def new_request(facts: Facts) -> Decision:
             request=request,
             quoted_code=quoted,
             likely=tuple(t.id for t in found.likely),
+            classified=found,
             asked_urgency=asks_urgency(request.subject, body),
         )
     result = check_message(
@@ -318,6 +320,8 @@ def new_request(facts: Facts) -> Decision:
         missing=result.missing,
         answers=result.answers,
         quoted_code=quoted,
+        classified=found,
+        read_as=result.how,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -10,7 +11,9 @@ from mailproc.decision.proofs import Role
 from mailproc.decision.ratings import Rating
 from mailproc.decision.staff import StaffAnswer
 from mailproc.mail.message import Address, Attachment
+from mailproc.rules.classify import Classification
 from mailproc.rules.requirements import MissingItem
+from mailproc.rules.rulebook import Theme
 
 
 class Outcome(StrEnum):
@@ -85,7 +88,9 @@ class Decision:
     message adds to its ticket as participants. ``likely`` are the ids of the one or two
     themes a ``no_theme`` mail most likely is about (mailproc.rules.classify), best first;
     ``asked_urgency`` says that it opened with "Urgente" (the notice says how to ask for
-    urgency once a ticket exists).
+    urgency once a ticket exists). ``classified`` is the scoring that chose (or did not
+    choose) a new request's theme, and ``read_as`` how each answer was read ("rótulo",
+    "texto", "corpo", "anterior"): what `mailproc rules test` explains a decision with.
     """
 
     outcome: Outcome
@@ -106,3 +111,5 @@ class Decision:
     copied: tuple[str, ...] = ()
     likely: tuple[str, ...] = ()
     asked_urgency: bool = False
+    classified: Classification[Theme] | None = None
+    read_as: Mapping[str, str] = field(default_factory=dict)

@@ -287,7 +287,7 @@ def cmd_rules_test(app: App, args: argparse.Namespace) -> None:
     decision = decide(Facts(message, None, app.rulebook, app.pipeline.policy))
     theme = app.rulebook.get(decision.theme_id) if decision.theme_id else None
     request = decision.request
-    found = app.rulebook.classify(request.subject, request.text) if request else None
+    found = decision.classified
     report = {
         "outcome": decision.outcome.value,
         "reason": decision.reason,
@@ -296,6 +296,7 @@ def cmd_rules_test(app: App, args: argparse.Namespace) -> None:
         "classification": _classification(found) if found else None,
         "requester": request.requester.email if request else None,
         "answers": decision.answers,
+        "answers_read_as": dict(decision.read_as),
         "missing": [f"{i.label}: {i.reason}" for i in decision.missing],
         "replies": _trial_replies(app, raw),
         "defects": list(message.defects),
