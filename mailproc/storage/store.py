@@ -481,19 +481,36 @@ def link_message(session: Session, row: m.Message, ticket: m.Ticket | None) -> N
 
 
 def update_ticket(
-    ticket: m.Ticket, theme: Theme | None, decision: Decision, close_days: int, now: datetime
+    ticket: m.Ticket,
+    theme: Theme | None,
+    decision: Decision,
+    now: datetime,
+    *,
+    close_days: int,
+    urgent_percent: int,
 ) -> None:
-    """A reply's answers join the ticket. The last missing item opens it with a deadline; a
-    partial answer to a ticket closed untreated sets it waiting again, for a new period."""
+    """A reply's answers join the ticket. The last missing item opens it with a deadline
+    (response_deadline); a partial answer to a ticket closed untreated sets it waiting
+    again, for a new period."""
     ticket.answers.update(decision.answers)
     if decision.completed and theme is not None:
         ticket.state = TicketState.OPEN
-        set_deadline(ticket, now + timedelta(hours=theme.response_hours))
+        set_deadline(ticket, response_deadline(ticket, theme, urgent_percent, now))
         ticket.incomplete_until = None
     elif decision.missing and ticket.state == TicketState.CLOSED_UNTREATED:
         ticket.state = TicketState.AWAITING_INFORMATION
         ticket.incomplete_until = now + timedelta(days=close_days)
     ticket.updated_at = now
+
+
+def response_deadline(
+    ticket: m.Ticket, theme: Theme, urgent_percent: int, now: datetime
+) -> datetime:
+    """When the area must answer a ticket put in service now: the theme's hours, cut to
+    ``urgent_percent`` of them once its requester asked for urgency (as _hurry cuts a
+    running deadline)."""
+    share = urgent_percent / 100 if ticket.urgent_at is not None else 1
+    return now + timedelta(hours=theme.response_hours * share)
 
 
 def set_deadline(ticket: m.Ticket, due: datetime | None) -> None:

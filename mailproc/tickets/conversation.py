@@ -15,7 +15,6 @@ COMMANDS below map decisions to handlers, in one place.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
-from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
@@ -121,9 +120,10 @@ def reply(p: Applier, a: Applying, ticket: m.Ticket) -> int:
     theme = p.replier.rulebook.get(ticket.theme_id) if ticket.theme_id else None
     close_days = p.replier.config.desk.incomplete_close_days
     earlier = ticket.state
-    store.update_ticket(ticket, theme, decision, close_days, a.now)
-    if decision.completed and theme is not None:  # an urgent ticket keeps its shorter deadline
-        store.set_deadline(ticket, _response_deadline(p, ticket, theme, a.now))
+    urgent_percent = p.settings.urgent_deadline_percent
+    store.update_ticket(
+        ticket, theme, decision, a.now, close_days=close_days, urgent_percent=urgent_percent
+    )
     resumed = store.resume(ticket, a.now)
     rated = earlier == TicketState.RESOLVED and read_rating(a.request.text) is not None
     reopened = earlier in REOPENED_BY_REPLY and not rated
@@ -307,16 +307,10 @@ def _back_in_service(p: Applier, a: Applying, ticket: m.Ticket) -> None:
     if theme is None:
         return
     never_routed = ticket.due_at is None  # a deadline is set exactly when a ticket is routed
-    store.set_deadline(ticket, _response_deadline(p, ticket, theme, a.now))
+    percent = p.settings.urgent_deadline_percent
+    store.set_deadline(ticket, store.response_deadline(ticket, theme, percent, a.now))
     if never_routed:
         p.route(a.session, ticket, theme, a.now)
-
-
-def _response_deadline(p: Applier, ticket: m.Ticket, theme: Theme, now: datetime) -> datetime:
-    """When the area must answer a ticket (back) in service: the theme's hours from now, cut
-    to the urgent share once its requester asked for urgency (as store.make_urgent cuts it)."""
-    share = p.settings.urgent_deadline_percent / 100 if ticket.urgent_at is not None else 1
-    return now + timedelta(hours=theme.response_hours * share)
 
 
 def ticket_context(p: Applier, ticket: m.Ticket) -> dict[str, object]:
