@@ -288,10 +288,7 @@ def new_request(facts: Facts) -> Decision:
     """Anything else opens a ticket: themed and checked, or answered with the theme list."""
     request = _request(facts)
     quoted = facts.thread.code if facts.thread else None
-    text, attachments = _read_text(facts, request)
-    # The sender's new text: a mail that quotes the desk's notice (all the themes' words)
-    # must not score on them. A forward's original has no quote of ours.
-    body = facts.message.fresh_text if text is facts.message.text else text
+    text, body, attachments = _read_text(facts, request)
     found = facts.rulebook.classify(request.subject, body)
     default = facts.policy.default_theme
     theme = found.theme or (facts.rulebook.get(default) if default else None)
@@ -438,20 +435,23 @@ def _request(facts: Facts) -> Request:
     return _own_request(message, text=message.text)
 
 
-def _read_text(facts: Facts, request: Request) -> tuple[str, tuple[Attachment, ...]]:
-    """The text and files a new request is read from. Someone who forwards a report on their
-    own behalf (a chief, a colleague: not a trusted forwarder) stays its requester, but the
-    facts are in what they forward, under their short comment and its closing: the forwarded
-    report is read, with the files of an attached original too."""
+def _read_text(facts: Facts, request: Request) -> tuple[str, str, tuple[Attachment, ...]]:
+    """(text, body, files): what a new request's questionnaire and files are read from, and
+    the text its theme is scored on. For the sender's own mail that is its new text: a mail
+    that quotes the desk's notice (all the themes' words) must not score on them. Someone
+    who forwards a report on their own behalf (a chief, a colleague: not a trusted
+    forwarder) stays its requester, but the facts are in what they forward, under their
+    short comment and its closing: the forwarded report is read, with the files of an
+    attached original too. A forward's original holds no quote of ours."""
     if request.forwarder:
-        return request.text, request.attachments
+        return request.text, request.text, request.attachments
     original = extract_forward(facts.message)
     if original is None:
-        return request.text, request.attachments
+        return request.text, facts.message.fresh_text, request.attachments
     files = (
         request.attachments if original.inline else (*request.attachments, *original.attachments)
     )
-    return original.text, files
+    return original.text, original.text, files
 
 
 def _checked(command: Command, thread: Thread | None) -> Command:
