@@ -72,7 +72,7 @@ def test_shipped_themes_are_ordered_by_precedence(shipped: Rulebook) -> None:
 def test_each_shipped_theme_is_matched_by_its_examples(
     shipped: Rulebook, subject: str, theme_id: str
 ) -> None:
-    theme = shipped.match(subject)
+    theme = shipped.classify(subject, "").theme
     assert theme is not None
     assert theme.id == theme_id
 
@@ -91,7 +91,7 @@ def test_each_shipped_theme_is_matched_by_its_examples(
     ],
 )
 def test_precedence_decides_between_themes(shipped: Rulebook, subject: str, theme_id: str) -> None:
-    theme = shipped.match(subject)
+    theme = shipped.classify(subject, "").theme
     assert theme is not None
     assert theme.id == theme_id
 
@@ -108,12 +108,12 @@ def test_precedence_decides_between_themes(shipped: Rulebook, subject: str, them
     ],
 )
 def test_subjects_of_no_theme(shipped: Rulebook, subject: str) -> None:
-    assert shipped.match(subject) is None
+    assert shipped.classify(subject, "").theme is None
 
 
 def test_shipped_example_subjects_lead_to_their_own_theme(shipped: Rulebook) -> None:
     for theme in shipped.themes:
-        assert shipped.match(theme.example_subject) is theme
+        assert shipped.classify(theme.example_subject, "").theme is theme
 
 
 def test_shipped_requirements_follow_the_seed(shipped: Rulebook) -> None:
@@ -185,7 +185,7 @@ def test_keyword_star_matches_a_prefix_and_phrases_span_collapsed_spaces(
     shipped: Rulebook,
 ) -> None:
     for subject in ("Indisponibilidade", "indisponíveis", "Sistema   FORA   do AR"):
-        theme = shipped.match(subject)
+        theme = shipped.classify(subject, "").theme
         assert theme is not None
         assert theme.id == "erro-siasg"
 

@@ -149,10 +149,6 @@ class Rulebook:
         """The themes a mail's subject and own text point to, scored and judged."""
         return classify(self.themes, subject, body)
 
-    def match(self, subject: str) -> Theme | None:
-        """The theme a subject alone surely names, or None."""
-        return self.classify(subject, "").theme
-
 
 # --- Reading one file ------------------------------------------------------------------------
 
