@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from mailproc.storage import models as m
-from tests.conftest import alive, process_tree
+from tests.conftest import REPO, alive, process_tree
 from tests.e2e import Batch, Desk, wait_for
 
 
@@ -41,6 +44,61 @@ def test_poll_killed_with_sigkill_leaves_none_of_its_processes_behind(desk: Desk
 
     os.kill(child.pid, signal.SIGKILL)
     child.wait()
+
+    assert wait_for(lambda: not any(alive(pid) for pid in started), 5), [
+        Path(f"/proc/{pid}/cmdline").read_bytes()[:120] for pid in started if alive(pid)
+    ]
+
+
+@pytest.mark.servers
+def test_run_killed_while_its_parse_worker_waits_leaves_none_of_its_processes_behind(
+    desk: Desk,
+) -> None:
+    # The worker has read the mail and waits for more: nothing it reads will ever end it.
+    desk.imap.append_many("INBOX", Batch.of(3).raws)
+    child = desk.spawn("run")
+    worker_up = wait_for(
+        lambda: (
+            any(descendants(pid) for pid in descendants(child.pid))
+            and desk.count(m.RawMessage) >= 3
+        ),
+        60,
+    )
+    assert worker_up, desk.output(child)
+    started = descendants(child.pid)
+
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+
+    assert wait_for(lambda: not any(alive(pid) for pid in started), 5), [
+        Path(f"/proc/{pid}/cmdline").read_bytes()[:120] for pid in started if alive(pid)
+    ]
+
+
+# A process that reads mail through a parse worker without pause, as a backlog does.
+BUSY_READER = """
+from mailproc.mail.parse import parse_ahead
+from mailproc.service.parsing import ParseWorker
+raw = b"From: a@b.c\\r\\nSubject: x\\r\\n\\r\\ncorpo\\r\\n"
+with ParseWorker(10, parse_ahead) as worker:
+    while True:
+        worker.result(worker.submit(raw))
+"""
+
+
+@pytest.mark.parametrize("after", [0.3, 0.6, 0.9])
+def test_a_reader_killed_while_its_worker_parses_leaves_none_of_its_processes_behind(
+    after: float,
+) -> None:
+    # The worker holds the forkserver's "alive" pipe and waits on a queue it can also write
+    # to: neither ends by itself once the reader is gone.
+    reader = subprocess.Popen([sys.executable, "-c", BUSY_READER], cwd=REPO)
+    assert wait_for(lambda: any(descendants(pid) for pid in descendants(reader.pid)), 30)
+    time.sleep(after)
+    started = descendants(reader.pid)
+
+    os.kill(reader.pid, signal.SIGKILL)
+    reader.wait()
 
     assert wait_for(lambda: not any(alive(pid) for pid in started), 5), [
         Path(f"/proc/{pid}/cmdline").read_bytes()[:120] for pid in started if alive(pid)

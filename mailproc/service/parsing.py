@@ -206,15 +206,24 @@ def _serve(tasks: Any, results: Connection, parse: Parse) -> None:
 
 
 def end_with_parent() -> None:
-    """A worker's first step: the kernel kills it when its parent process ends, even by
+    """A worker's first step: it ends when the process that started it ends, even by
     SIGKILL (parse workers left behind held ~30 MB each, forever).
 
-    Its parent is the forkserver, which ends as soon as the process that started it does.
-    One that ended before this call is caught by looking at it afterwards."""
+    Its parent in the kernel's eyes is the forkserver (PR_SET_PDEATHSIG covers the
+    forkserver's end), but the forkserver lives as long as a worker holds its "alive" pipe:
+    an idle worker, waiting on a queue it also holds the writing end of, kept both alive
+    for ever. So a thread watches the process that started it (its sentinel closes when
+    that process ends, however), and ends the worker then; one that ended before this call
+    is seen at once."""
     if sys.platform.startswith("linux"):
         libc = ctypes.CDLL(None, use_errno=True)
         if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL) != 0:
             log.warning("prctl(PR_SET_PDEATHSIG) failed: errno %d", ctypes.get_errno())
     parent = multiprocessing.parent_process()
-    if parent is not None and not parent.is_alive():
-        os._exit(1)
+    if parent is not None:
+        threading.Thread(target=_end_after, args=(parent,), daemon=True).start()
+
+
+def _end_after(parent: multiprocessing.process.BaseProcess) -> None:
+    parent.join()  # returns when the parent's sentinel closes: it has ended
+    os._exit(1)
