@@ -155,4 +155,4 @@ def test_migration_heads_of_branches_and_merges(
 
 
 def test_outbox_statuses_of_the_command_line_are_the_outboxs() -> None:
-    assert cli.OUTBOX_STATUSES == STATUSES
+    assert cli.outbox.STATUSES == STATUSES
