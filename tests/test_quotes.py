@@ -125,9 +125,88 @@ def test_keeps_text_that_only_looks_like_history(body: str) -> None:
 
 
 def test_long_text_with_many_on_words_is_read_in_linear_time() -> None:
-    # email-reply-parser's own "On ... wrote:" search took 35 s on 1,000 such lines.
+    # A search for "On ... wrote:" spread over lines (email-reply-parser's) took 35 s here.
     body = "On the day the SIASG failed, On Monday.\n" * 5000
     assert new_text(body) == body.strip()
+
+
+OUTLOOK_SIGNATURE = (
+    "Att.,\nAna Costa\n______________________________\nSetor de Compras – SEEDUC\n"
+    "Tel.: (21) 2299-0000\n----------------------------------------\n"
+    "Esta mensagem pode conter informação restrita."
+)
+DESK_QUOTED = "> Prezado(a) João,\n>\n> Recebemos sua solicitação.\n>\n> Central de Atendimento"
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        # Outlook desktop pt-BR: the signature's rules stay as written, the block goes.
+        (
+            f"Bom dia,\n\nSegue o CNPJ: 11.222.333/0001-81.\n\n{OUTLOOK_SIGNATURE}\n\n"
+            "________________________________\nDe: Central <suporte@compras.example.gov.br>\n"
+            "Enviado: terça-feira, 10 de novembro de 2026 14:30\nPara: Ana Costa\n"
+            f"Assunto: RE: [#2026-000124] Erro\n\n{OUR_MAIL}\n",
+            f"Bom dia,\n\nSegue o CNPJ: 11.222.333/0001-81.\n\n{OUTLOOK_SIGNATURE}",
+        ),
+        # Outlook "-----Mensagem original-----" under a reply typed right above it.
+        (
+            f"{NEW}\n-----Mensagem original-----\nDe: Central [mailto:suporte@compras.example"
+            ".gov.br]\nEnviada em: terça-feira, 10 de novembro de 2026 14:30\nPara: João\n"
+            f"Assunto: Erro\n\n{OUR_MAIL}",
+            NEW,
+        ),
+        # Gmail pt-BR: the desk's mail quoted, with an older quote nested in it.
+        (
+            f"{NEW}\n\nEm qua., 10 de nov. de 2026 às 14:30, Central <suporte@compras.example"
+            f".gov.br> escreveu:\n\n{DESK_QUOTED}\n>\n>> Em 9/11/2026, João escreveu:\n"
+            ">> O SIASG não abre.\n",
+            NEW,
+        ),
+        # Thunderbird, format=flowed: quoted lines keep their trailing space.
+        (
+            f"{NEW}\n\nEm 10/11/2026 14:30, Central de Atendimento escreveu:\n"
+            "> Prezado(a) João, \n> Recebemos sua solicitação.\n",
+            NEW,
+        ),
+        # iPhone: the device line, then Apple's attribution inside the quote.
+        (
+            "Segue o print.\n\nEnviado do meu iPhone\n\n> Em 10 de nov. de 2026, à(s) 14:30,"
+            f" Central <suporte@compras.example.gov.br> escreveu:\n>\n{DESK_QUOTED}\n",
+            "Segue o print.",
+        ),
+        # Answers typed between the desk's questions, quoted two levels deep.
+        (
+            "Bom dia,\n\n>> Qual a UASG?\n\n925001\n\n> > Qual o erro?\n\nErro ao emitir o"
+            " empenho.\n\n>> Central de Atendimento\n",
+            "Bom dia,\n925001\nErro ao emitir o empenho.",
+        ),
+        # Bottom-posting: the quote first, the answer under it, a "--" signature last.
+        (
+            f"{DESK_QUOTED}\n\nO erro continua.\n\n-- \nJoão Pereira\nSES-RJ",
+            "O erro continua.",
+        ),
+    ],
+)
+def test_full_replies_keep_the_new_text_as_written(body: str, expected: str) -> None:
+    assert new_text(body) == expected
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        # A user pastes the notice a mail server sent back: English header lines in the text
+        # are not a quoted message (no sender with a time of day), and the question after
+        # them is new text.
+        "Recebi esta mensagem ao enviar o pedido:\n\nYour message was not delivered.\n"
+        "Subject: Pedido de reativação\nTo: suporte@compras.example.gov.br\n\n"
+        "O que devo fazer?",
+        "To: Central de Atendimento\nFrom: Setor de Compras\nSubject: UASG 925123\n\n"
+        "Please reactivate the UASG.",
+    ],
+)
+def test_english_header_lines_without_a_date_are_kept(body: str) -> None:
+    assert new_text(body) == body
 
 
 def test_a_reply_that_is_only_history_has_no_new_text() -> None:

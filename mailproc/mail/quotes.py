@@ -5,8 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-
-from email_reply_parser import EmailMessage
+from itertools import groupby
 
 from mailproc.mail.textfold import fold
 
@@ -67,7 +66,6 @@ _DEVICE_LINE = re.compile(
 )
 _DEVICE_LINE_MAX = 80  # "Enviado do meu iPhone" is short; a long line is someone's sentence
 _SIGNATURE_DELIMITER = re.compile(r"^--\s*$")
-_NEVER = re.compile(r"(?!)")
 
 
 @dataclass(frozen=True)
@@ -191,12 +189,11 @@ _HISTORY_MARKERS: tuple[Callable[[Sequence[str], int], bool], ...] = (
 
 
 def _without_quoted_lines(text: str) -> str:
-    """The text without ">"-quoted fragments and English "On ... wrote:" headers."""
-    parsed = EmailMessage(text)
-    # email-reply-parser takes any line opening with "--", "__" or "-word" after a blank line
-    # for a signature and drops what follows, so a list of steps ("-abri o SIASG") vanished.
-    # Its search for "On ... wrote:" spread over lines backtracks without end on text with
-    # many "On"s (35 s for 30 kB). Both are cut before it runs, so both are switched off.
-    parsed.SIG_REGEX = _NEVER
-    parsed.MULTI_QUOTE_HDR_REGEX_MULTILINE = _NEVER
-    return str(parsed.read().reply)
+    """The text without its ">"-quoted lines, each run of them taking the blank lines around
+    it: answers typed between the quoted questions come out one per line."""
+    kept = (
+        "\n".join(run).strip()
+        for quoted, run in groupby(text.split("\n"), key=lambda line: line.startswith(">"))
+        if not quoted
+    )
+    return "\n".join(run for run in kept if run)
