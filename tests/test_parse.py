@@ -677,6 +677,26 @@ def test_multipart_with_a_wrong_boundary_is_recovered() -> None:
     assert any("boundary" in defect for defect in message.defects)
 
 
+def test_a_file_after_a_nested_multipart_that_reused_the_boundary_is_kept() -> None:
+    # Outlook Express for Mac gave the alternative part its parent's boundary: the
+    # alternative's closing line closes the parent, and the picture after it is left in the
+    # epilogue (CPython's msg_15; mail-parser's mail_malformed_1 hides a zip this way).
+    body = (
+        b'--mesma\r\nContent-Type: multipart/alternative; boundary="mesma"\r\n\r\n'
+        b"--mesma\r\nContent-Type: text/plain\r\n\r\nSegue o print.\r\n"
+        b"--mesma\r\nContent-Type: text/html\r\n\r\n<p>Segue o print.</p>\r\n"
+        b"--mesma--\r\n\r\n"
+        b'--mesma\r\nContent-Type: image/png; name="erro.png"\r\n'
+        b"Content-Disposition: attachment\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+        + base64.encodebytes(PNG).replace(b"\n", b"\r\n")
+        + b"--mesma--\r\n"
+    )
+    message = parse_message(raw_mail('Content-Type: multipart/mixed; boundary="mesma"', body))
+    assert message.text.strip() == "Segue o print."
+    assert [(a.filename, a.data) for a in message.attachments] == [("erro.png", PNG)]
+    assert any("after its closing boundary" in defect for defect in message.defects)
+
+
 def test_undecodable_rfc2231_parameter_does_not_sink_the_message() -> None:
     # The stdlib's default policy raises UnicodeDecodeError while splitting these parts.
     raw = multipart(

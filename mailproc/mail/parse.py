@@ -645,7 +645,7 @@ def _describe(defect: email.errors.MessageDefect) -> str:
 def _visit_children(part: Message, info: _PartInfo, depth: int, walk: _Walk) -> None:
     children = _subparts(part) if part.is_multipart() else _recovered_children(part, info, walk)
     if children is not None:
-        for child in children:
+        for child in children + _parts_after_the_end(part, info, walk):
             _visit(child, depth + 1, walk)
     elif str(part.get_payload()).strip():
         walk.defects.append(f"{info.content_type} without a usable boundary: read as plain text")
@@ -663,6 +663,19 @@ def _recovered_children(part: Message, info: _PartInfo, walk: _Walk) -> list[Mes
     if not rebuilt.is_multipart():
         return None
     walk.defects.append(f"{info.content_type} without a usable boundary: parts recovered")
+    return _subparts(rebuilt)
+
+
+def _parts_after_the_end(part: Message, info: _PartInfo, walk: _Walk) -> list[Message]:
+    """Parts left in the epilogue, after the multipart's closing line: a nested multipart that
+    reused its parent's boundary (Outlook Express for Mac) closed the parent early."""
+    boundary, epilogue = part.get_boundary(), part.epilogue
+    match = _FIRST_BOUNDARY.search(epilogue) if boundary and epilogue else None
+    if match is None or match.group(1) != boundary:
+        return []
+    header = f'Content-Type: {info.content_type}; boundary="{boundary}"\n\n'
+    rebuilt = _stdlib_parse(header.encode() + match.string.encode("utf-8", "surrogateescape"))
+    walk.defects.append(f"{info.content_type}: parts after its closing boundary recovered")
     return _subparts(rebuilt)
 
 
