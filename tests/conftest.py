@@ -26,7 +26,8 @@ pytest_plugins = [
 ]
 
 REPO = Path(__file__).resolve().parents[1]
-CORPUS = REPO.parent / "shared" / "corpus"
+# Other projects' real test mail, beside the repository (MAILPROC_TEST_CORPUS elsewhere).
+CORPUS = Path(os.environ.get("MAILPROC_TEST_CORPUS") or REPO.parent / "shared" / "corpus")
 EXAMPLES = REPO / "examples"
 
 # The key that signs the desk's reply addresses in tests: known, so that tests can address a
@@ -55,20 +56,45 @@ outbox_maildir = "outbox"
 {delivery}
 
 {authentication}
+{calendar}
 {extra}
 """
 # Our receiving server, as the test desk knows it: mail that it vouches for (an aligned pass
 # in its Authentication-Results header: tests.mails.authenticated) has an authentic From.
 # A test's own [authentication] table replaces this one.
 AUTHENTICATION = f'[authentication]\nauthserv_id = "{AUTHSERV_ID}"\n'
+# The test desk works around the clock with no holidays, so that what a test asserts of
+# deadlines and reminders holds at any hour it runs; tests of the business calendar
+# (test_business_deadlines) give their own [calendar] table, which replaces this one.
+AROUND_THE_CLOCK = (
+    '[calendar]\nhours = "00:00-24:00"\ncountry = ""\nsubdivision = ""\n'
+    'weekdays = ["seg", "ter", "qua", "qui", "sex", "sab", "dom"]\n'
+)
+
+
+def require_corpus() -> None:
+    """What a test module or test that reads the corpus calls first. Without the corpus it is
+    skipped, and every such skip is raised here, so that they fold into one line of pytest's
+    summary (-ra); under CI, where the corpus belongs to the set-up, it fails instead."""
+    if CORPUS.is_dir():
+        return
+    reason = f"the shared mail corpus is not at {CORPUS} (MAILPROC_TEST_CORPUS says where)"
+    if os.environ.get("CI"):
+        pytest.fail(reason, pytrace=False)
+    pytest.skip(reason, allow_module_level=True)
 
 
 def write_config(folder: Path, database_url: str, extra: str = "", delivery: str = "") -> Path:
     """A desk's config: ``delivery`` lines go into ``[delivery]``; ``extra`` (whole tables)
     is appended."""
     authentication = "" if "[authentication]" in extra else AUTHENTICATION
+    calendar = "" if "[calendar]" in extra else AROUND_THE_CLOCK
     text = DESK_CONFIG.format(
-        database_url=database_url, extra=extra, delivery=delivery, authentication=authentication
+        database_url=database_url,
+        extra=extra,
+        delivery=delivery,
+        authentication=authentication,
+        calendar=calendar,
     )
     path = folder / "mailproc.toml"
     path.write_text(text, encoding="utf-8")

@@ -16,9 +16,12 @@ from sqlalchemy.exc import DBAPIError
 from mailproc.storage.db import make_engine
 from mailproc.storage.schema import upgrade
 
-# The server that holds the throwaway databases; CI may point elsewhere.
+# The server that holds the throwaway databases; CI may point elsewhere. The default role
+# logs in with a password, as a stock Debian cluster asks on 127.0.0.1 (scram-sha-256), and
+# may create databases: scripts/ensure-postgres creates it, and its database of the same name.
 POSTGRES_ADMIN_URL = os.environ.get(
-    "MAILPROC_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres?connect_timeout=5"
+    "MAILPROC_TEST_POSTGRES_URL",
+    "postgresql://mailproc_test:mailproc_test@127.0.0.1:5432/mailproc_test?connect_timeout=5",
 )
 
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.servers)]

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from mailproc.mail.machine import machine_reason, machine_verdict
+from tests.conftest import CORPUS, require_corpus
 
 parse = pytest.importorskip(
     "mailproc.mail.parse", reason="mailproc.mail.parse (parse_message) is absent"
 )
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+require_corpus()
+
 NOT_MESSAGES = {".yml", ".tsv", ".md"}
 OURS = ("suporte@compras.example.gov.br",)
 MACHINE, HUMAN = True, False
@@ -76,16 +76,8 @@ BOUNCED = {
 
 
 def _corpus_files() -> list[str]:
-    if not CORPUS.is_dir():
-        return []
     files = (path for path in CORPUS.rglob("*") if path.is_file())
     return sorted(str(p.relative_to(CORPUS)) for p in files if p.suffix not in NOT_MESSAGES)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _corpus_present() -> None:
-    if not CORPUS.is_dir():
-        pytest.skip(f"the shared corpus is not at {CORPUS}")
 
 
 @pytest.mark.parametrize("name", _corpus_files())

@@ -14,10 +14,9 @@ import pytest
 from mailproc.decision.values import Outcome
 from mailproc.mail.parse import parse_message
 from mailproc.service.app import App
-from tests.conftest import CORPUS
+from tests.conftest import CORPUS, require_corpus
 
-if not CORPUS.is_dir():
-    pytest.skip(f"shared corpus not found at {CORPUS}", allow_module_level=True)
+require_corpus()
 
 NO_THEME, IGNORED, QUARANTINED = Outcome.NO_THEME, Outcome.IGNORED, Outcome.QUARANTINED
 NO_SENDER = "no usable sender address"

@@ -12,10 +12,9 @@ import pytest
 from mailproc.mail.message import Address, Attachment, InboundMessage
 from mailproc.mail.parse import parse_message
 from mailproc.mail.safe_names import MAX_NAME_LENGTH
+from tests.conftest import CORPUS, require_corpus
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
-if not CORPUS.is_dir():
-    pytest.skip(f"shared mail corpus not found at {CORPUS}", allow_module_level=True)
+require_corpus()
 
 NOT_MESSAGES = {".yml", ".tsv", ".md"}  # zammad's expected results, the manifest, the notes
 

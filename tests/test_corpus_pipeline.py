@@ -10,10 +10,9 @@ from sqlalchemy import select
 from mailproc.decision.values import Outcome
 from mailproc.service.app import App
 from mailproc.storage import models as m
-from tests.conftest import CORPUS
+from tests.conftest import CORPUS, require_corpus
 
-if not CORPUS.is_dir():
-    pytest.skip(f"shared corpus not found at {CORPUS}", allow_module_level=True)
+require_corpus()
 
 NOT_MAIL = {".yml", ".tsv", ".md"}
 FILES = sorted(p for p in CORPUS.rglob("*") if p.is_file() and p.suffix not in NOT_MAIL)

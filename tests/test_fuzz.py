@@ -40,7 +40,7 @@ from mailproc.decision.values import Outcome
 from mailproc.mail.parse import MAX_ATTACHMENTS
 from mailproc.service.app import App
 from mailproc.storage import models as m
-from tests.conftest import CORPUS
+from tests.conftest import CORPUS, require_corpus
 
 EXAMPLES = int(os.environ.get("MAILPROC_FUZZ_EXAMPLES", "0"))
 FUZZ = settings(
@@ -53,6 +53,7 @@ FUZZ = settings(
 # The big corpus files (screenshots and PDFs of 0.5-1.5 MB) add time and database size, not
 # new structure: the generated trees carry attachments of every kind.
 MAX_SAMPLE_BYTES = 256 * 1024
+require_corpus()
 SAMPLES = sorted(
     path
     for path in CORPUS.rglob("*")
@@ -60,8 +61,6 @@ SAMPLES = sorted(
     and path.suffix not in {".yml", ".tsv", ".md"}
     and path.stat().st_size <= MAX_SAMPLE_BYTES
 )
-if not SAMPLES:
-    pytest.skip(f"shared corpus not found at {CORPUS}", allow_module_level=True)
 
 
 @pytest.fixture(scope="module")
