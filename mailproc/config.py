@@ -4,20 +4,28 @@ from __future__ import annotations
 
 import os
 import tomllib
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, Literal, TypeVar, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from mailproc.credentials import PasswordEnv
+from mailproc.decision.business_hours import (
+    BusinessCalendar,
+    parse_hours,
+    parse_weekdays,
+    region_problem,
+)
 from mailproc.decision.settings import STRANGER_REPLIES, ConversationSettings, StrangerReply
 from mailproc.errors import ConfigError
 from mailproc.mail.authresults import ON_FAILURE, OnFailure
 from mailproc.resources import shipped_dir
 from mailproc.sources.dkim import DkimSettings, parse_dns_server
 from mailproc.sources.imap import ImapSettings
-from mailproc.tls import TLS_MODES, TlsMode
+from mailproc.tls import TLS_MODES, TlsMode, is_loopback
 
 CONFIG_ENV = "MAILPROC_CONFIG"
 DATABASE_URL_ENV = "MAILPROC_DATABASE_URL"
@@ -82,7 +90,7 @@ class SmtpConfig:
     port: int
     tls: TlsMode
     user: str | None
-    password: str | None
+    password: PasswordEnv | None
     from_address: str
     timeout_seconds: int
 
@@ -153,10 +161,21 @@ class LoggingConfig:
 
 
 @dataclass(frozen=True)
+class MetricsConfig:
+    """Where ``mailproc run`` serves Prometheus metrics: loopback unless the operator says."""
+
+    port: int
+    address: str = "127.0.0.1"
+
+
+@dataclass(frozen=True)
 class Config:
     file: Path
     desk: DeskConfig
     database_url: str
+    # Merged into the URL when the engine is made ([database] password_env); None: the URL's
+    # own, if any.
+    database_password: PasswordEnv | None
     rules_dir: Path
     templates_dir: Path
     maildirs: tuple[MaildirConfig, ...]
@@ -170,9 +189,11 @@ class Config:
     message_seconds: float
     loop_caps: LoopCaps
     logging: LoggingConfig
-    metrics_port: int | None
+    metrics: MetricsConfig | None  # None: no metrics served
     retention_days: int
     authentication: AuthenticationConfig
+    # When the desk works: deadlines in working hours count only then ([calendar]).
+    calendar: BusinessCalendar
 
 
 class _Table:
@@ -215,21 +236,19 @@ class _Table:
             raise self.error(key, f"must be one of {', '.join(choices)}")
         return value
 
-    def secret(self, key: str) -> str | None:
-        """A password: the file names an environment variable, never the secret itself."""
+    def secret(self, key: str) -> PasswordEnv | None:
+        """A password: the file names an environment variable, never the secret itself. The
+        variable is read when a connection logs in (mailproc.credentials), not here."""
         if key.removesuffix("_env") == "password" and "password" in self.data:
             raise self.error("password", "passwords are not read from the file: use password_env")
-        name = self.get(key, str, "")
-        if not name:
-            return None
-        value = os.environ.get(name)
-        if value is None:
-            raise self.error(key, f"environment variable {name} is not set")
-        return value
+        name = self.get(key, str, "").strip()
+        return PasswordEnv(name, str(self.file), f"{self.prefix}{key}") if name else None
 
-    def path(self, key: str, default: str) -> Path:
+    def path(self, key: str, default: str, *, under: Path | None = None) -> Path:
+        """A path; a relative one is relative to ``under`` (the state folder, for what the
+        desk writes), else to the config file's folder."""
         raw = Path(self.get(key, str, default)).expanduser()
-        return raw if raw.is_absolute() else (self.file.parent / raw).resolve()
+        return raw if raw.is_absolute() else ((under or self.file.parent) / raw).resolve()
 
     def table(self, key: str) -> _Table:
         return _Table(self.file, f"{self.prefix}{key}.", self.get(key, dict, {}))
@@ -260,23 +279,30 @@ def load_config(path: Path) -> Config:
     message_seconds = _positive_seconds(limits, "message_seconds", 10)
     loop_caps = _loop_caps(limits)
     limits.finish()
+    paths = root.table("paths")
+    # What the desk writes (the SQLite file, the outbox, Maildir sources) is relative to the
+    # state folder: /var/lib/mailproc for a service, while its config stays read-only in /etc.
+    state = paths.path("state", ".")
+    database_url, database_password = _database(root.table("database"), state)
     config = Config(
         file=path,
         desk=desk,
-        database_url=_database_url(root.table("database")),
-        **_paths(root.table("paths")),
-        maildirs=tuple(_maildir(root, i, t) for i, t in enumerate(_array(root, "maildir"))),
+        database_url=database_url,
+        database_password=database_password,
+        **_paths(paths),
+        maildirs=tuple(_maildir(root, i, t, state) for i, t in enumerate(_array(root, "maildir"))),
         imap=tuple(_imap(root, i, t, max_bytes) for i, t in enumerate(_array(root, "imap"))),
         smtp=_smtp(root.table("smtp"), desk) if "smtp" in data else None,
-        delivery=_delivery(root.table("delivery")),
+        delivery=_delivery(root.table("delivery"), state),
         scheduler=_scheduler(root.table("scheduler")),
         max_message_bytes=max_bytes,
         message_seconds=message_seconds,
         loop_caps=loop_caps,
         logging=_logging(root.table("logging")),
-        metrics_port=_metrics_port(root.table("metrics")),
+        metrics=_metrics(root.table("metrics")),
         retention_days=_retention_days(root.table("retention")),
         authentication=_authentication(root.table("authentication")),
+        calendar=_calendar(root.table("calendar"), desk.timezone),
     )
     _check_unique_names(root, config)
     root.finish()
@@ -338,21 +364,26 @@ def _conversation(t: _Table) -> ConversationSettings:
     )
 
 
-def _database_url(t: _Table) -> str:
+def _database(t: _Table, state: Path) -> tuple[str, PasswordEnv | None]:
+    """The database URL, and the variable holding its password when it is kept apart."""
     # Read even when the environment overrides it: t.finish() must not call the key a typo.
-    configured = t.get("url", str, "sqlite:///var/mailproc.db")
+    configured = t.get("url", str, "sqlite:///mailproc.db")
     url = os.environ.get(DATABASE_URL_ENV) or configured
+    password = t.secret("password_env")
+    if password is not None and urllib.parse.urlsplit(url).password is not None:
+        raise t.error("password_env", "the url carries a password too: keep it in one place")
     t.finish()
     prefix = "sqlite:///"
     if url.startswith(prefix) and url != "sqlite:///:memory:":
-        # A relative SQLite path is relative to the config file, like every other path.
+        # A relative SQLite path is relative to the state folder, like the outbox.
         path = Path(url.removeprefix(prefix))
         if not path.is_absolute():
-            return prefix + str((t.file.parent / path).resolve())
-    return url
+            return prefix + str((state / path).resolve()), password
+    return url, password
 
 
 def _paths(t: _Table) -> dict[str, Path]:
+    # Configuration, relative to the config file (the state folder is for what is written).
     rules = t.get("rules", str, "")
     templates = t.get("templates", str, "")
     paths = {
@@ -366,21 +397,24 @@ def _paths(t: _Table) -> dict[str, Path]:
     return paths
 
 
-def _maildir(root: _Table, index: int, data: Mapping[str, Any]) -> MaildirConfig:
+def _maildir(root: _Table, index: int, data: Mapping[str, Any], state: Path) -> MaildirConfig:
     t = _Table(root.file, f"maildir[{index}].", data)
     if not t.get("path", str):
         raise t.error("path", "must not be empty")
-    source = MaildirConfig(name=t.get("name", str, f"maildir{index + 1}"), path=t.path("path", ""))
+    # Written to (new/ to cur/): state, like the outbox.
+    path = t.path("path", "", under=state)
+    source = MaildirConfig(name=t.get("name", str, f"maildir{index + 1}"), path=path)
     t.finish()
     return source
 
 
 def _imap(root: _Table, index: int, data: Mapping[str, Any], max_message_bytes: int) -> ImapConfig:
     t = _Table(root.file, f"imap[{index}].", data)
-    tls = cast(TlsMode, t.choice("tls", TLS_MODES, "ssl"))
+    host = t.get("host", str)
+    tls = _tls(t, host, "ssl")
     settings = ImapSettings(
         name=t.get("name", str, f"imap{index + 1}"),
-        host=t.get("host", str),
+        host=host,
         port=t.positive("port", 993 if tls == "ssl" else 143),
         tls=tls,
         user=t.get("user", str),
@@ -399,10 +433,25 @@ def _imap(root: _Table, index: int, data: Mapping[str, Any], max_message_bytes: 
     return source
 
 
+def _tls(t: _Table, host: str, default: TlsMode) -> TlsMode:
+    """The TLS mode; "none" only to this machine, unless the table allows it explicitly."""
+    tls = cast(TlsMode, t.choice("tls", TLS_MODES, default))
+    allowed = t.get("allow_plaintext", bool, False)  # read always: finish() checks every key
+    if tls == "none" and not allowed and not is_loopback(host):
+        raise t.error(
+            "tls",
+            f'"none" would send the password and the mail unencrypted to {host}: use "ssl" '
+            'or "starttls", or, on a network you trust, set allow_plaintext = true in this '
+            "table",
+        )
+    return tls
+
+
 def _smtp(t: _Table, desk: DeskConfig) -> SmtpConfig:
-    tls = cast(TlsMode, t.choice("tls", TLS_MODES, "starttls"))
+    host = t.get("host", str)
+    tls = _tls(t, host, "starttls")
     smtp = SmtpConfig(
-        host=t.get("host", str),
+        host=host,
         port=t.positive("port", {"ssl": 465, "starttls": 587, "none": 25}[tls]),
         tls=tls,
         user=t.get("user", str, "") or None,
@@ -414,9 +463,9 @@ def _smtp(t: _Table, desk: DeskConfig) -> SmtpConfig:
     return smtp
 
 
-def _delivery(t: _Table) -> DeliveryConfig:
+def _delivery(t: _Table, state: Path) -> DeliveryConfig:
     delivery = DeliveryConfig(
-        outbox_maildir=t.path("outbox_maildir", "var/outbox"),
+        outbox_maildir=t.path("outbox_maildir", "outbox", under=state),
         max_attempts=t.positive("max_attempts", 10),
         retry_base_seconds=t.positive("retry_base_seconds", 60),
         retry_max_seconds=t.positive("retry_max_seconds", 3600),
@@ -469,12 +518,13 @@ def _logging(t: _Table) -> LoggingConfig:
     return config
 
 
-def _metrics_port(t: _Table) -> int | None:
+def _metrics(t: _Table) -> MetricsConfig | None:
     port = t.get("port", int, 0)
     if not 0 <= port <= 65535:
         raise t.error("port", "must be a TCP port (0 turns metrics off)")
+    address = t.get("address", str, MetricsConfig.address)
     t.finish()
-    return port or None
+    return MetricsConfig(port, address) if port else None
 
 
 def _retention_days(t: _Table) -> int:
@@ -507,6 +557,68 @@ def _dkim(t: _Table) -> DkimSettings:
         dns_servers=tuple(servers),
         dns_timeout_seconds=t.positive("dns_timeout_seconds", 5),
     )
+
+
+def _calendar(t: _Table, timezone: ZoneInfo) -> BusinessCalendar:
+    """The desk's working hours and closed days (mailproc.decision.business_hours); the
+    defaults are the seed's: Monday to Friday, 08:00-18:00, Brazil's and Rio's holidays."""
+    hours = t.get("hours", str, "08:00-18:00")
+    names = t.strings("weekdays") if "weekdays" in t.data else ("seg", "ter", "qua", "qui", "sex")
+    country, subdivision = _holiday_region(t)
+    try:
+        opens, closes = parse_hours(hours)
+    except ValueError as error:
+        raise t.error("hours", str(error)) from None
+    try:
+        weekdays = parse_weekdays(names)
+    except ValueError as error:
+        raise t.error("weekdays", str(error)) from None
+    dates, yearly = _closed_dates(t, "extra_holidays")
+    calendar = BusinessCalendar(
+        timezone=timezone,
+        opens=opens,
+        closes=closes,
+        weekdays=weekdays,
+        country=country,
+        subdivision=subdivision,
+        optional_holidays=t.get("optional_holidays", bool, True),
+        extra_dates=dates,
+        extra_yearly=yearly,
+    )
+    t.finish()
+    return calendar
+
+
+def _holiday_region(t: _Table) -> tuple[str | None, str | None]:
+    """The country and subdivision whose holidays close the desk ("" for none), checked
+    against the ``holidays`` library."""
+    country = t.get("country", str, "BR").strip().upper() or None
+    subdivision = t.get("subdivision", str, "RJ").strip().upper() or None
+    if country is None:
+        if subdivision:
+            raise t.error("subdivision", 'needs a country (country = "" has no holidays)')
+        return None, None
+    if problem := region_problem(country, None):
+        raise t.error("country", problem)
+    if subdivision and (problem := region_problem(country, subdivision)):
+        raise t.error("subdivision", problem)
+    return country, subdivision
+
+
+def _closed_dates(t: _Table, key: str) -> tuple[frozenset[date], frozenset[tuple[int, int]]]:
+    """ "2026-12-24" closes one date; "01-20" the same day of every year."""
+    dates: set[date] = set()
+    yearly: set[tuple[int, int]] = set()
+    for text in t.strings(key):
+        try:
+            if len(text) == len("MM-DD"):
+                found = date.fromisoformat(f"2000-{text}")  # a leap year: 02-29 is a day
+                yearly.add((found.month, found.day))
+            else:
+                dates.add(date.fromisoformat(text))
+        except ValueError:
+            raise t.error(key, f"{text!r} is not a date, YYYY-MM-DD, or a yearly MM-DD") from None
+    return frozenset(dates), frozenset(yearly)
 
 
 def _check_unique_names(root: _Table, config: Config) -> None:

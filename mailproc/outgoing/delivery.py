@@ -12,7 +12,8 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from mailproc.errors import DeliveryError
+from mailproc.credentials import Password, reveal
+from mailproc.errors import ConfigError, DeliveryError
 from mailproc.tls import TLS_MODES, TlsMode
 
 if TYPE_CHECKING:
@@ -22,13 +23,15 @@ log = logging.getLogger(__name__)
 
 
 class Sender(Protocol):
-    """Hands one built e-mail to its recipients; raises DeliveryError when it cannot.
+    """Hands one built e-mail to its recipients and returns what took it, for the log (an
+    SMTP server's answer to DATA, the Maildir file written); raises DeliveryError when it
+    cannot.
 
     ``batch()`` gives a sender for several mails in a row that may share resources (one SMTP
     connection); it is for one thread, and the resources are released when it closes.
     """
 
-    def send(self, raw: bytes, sender: str, recipients: Sequence[str]) -> None: ...
+    def send(self, raw: bytes, sender: str, recipients: Sequence[str]) -> str: ...
 
     def batch(self) -> AbstractContextManager[Sender]: ...
 
@@ -47,7 +50,7 @@ class SmtpSender:
         port: int,
         tls: TlsMode,
         user: str | None,
-        password: str | None,
+        password: Password | None,
         timeout: float = 30,
     ) -> None:
         # Checked here too: a misspelt mode must not quietly mean "no TLS".
@@ -59,9 +62,9 @@ class SmtpSender:
         # Built once: loading the CA store is the costly part of a TLS context.
         self._context = ssl.create_default_context() if tls != "none" else None
 
-    def send(self, raw: bytes, sender: str, recipients: Sequence[str]) -> None:
+    def send(self, raw: bytes, sender: str, recipients: Sequence[str]) -> str:
         with self.batch() as connection:
-            connection.send(raw, sender, recipients)
+            return connection.send(raw, sender, recipients)
 
     @contextlib.contextmanager
     def batch(self) -> Iterator[Sender]:
@@ -76,6 +79,7 @@ class SmtpSender:
 
     def _connect(self) -> _Smtp:
         """A connection ready for MAIL FROM: TLS started and logged in as configured."""
+        login = self._login()
         smtp: _Smtp
         if self._tls == "ssl":
             smtp = _SmtpSsl(self._host, self._port, timeout=self._timeout, context=self._context)
@@ -84,12 +88,23 @@ class SmtpSender:
         try:
             if self._tls == "starttls":
                 smtp.starttls(context=self._context)
-            if self._user is not None:
-                smtp.login(self._user, self._password or "")
+            if login is not None:
+                smtp.login(*login)
         except BaseException:
             smtp.close()
             raise
         return smtp
+
+    def _login(self) -> tuple[str, str] | None:
+        """User and password, the password read now: a command that sends nothing runs
+        without its variable. Unset, the mail waits in the outbox (a temporary failure)
+        until the operator sets it."""
+        if self._user is None:
+            return None
+        try:
+            return self._user, reveal(self._password or "")
+        except ConfigError as exc:
+            raise DeliveryError(f"{self._where}: login: {exc}", permanent=False) from exc
 
     @property
     def _where(self) -> str:
@@ -103,10 +118,10 @@ class _SmtpConnection:
         self._relay = relay
         self._smtp: _Smtp | None = None
 
-    def send(self, raw: bytes, sender: str, recipients: Sequence[str]) -> None:
+    def send(self, raw: bytes, sender: str, recipients: Sequence[str]) -> str:
         where = self._relay._where
         try:
-            refused = self._transact(raw, sender, list(recipients))
+            refused, answer = self._transact(raw, sender, list(recipients))
         except OSError as exc:  # smtplib's own exceptions are OSErrors too
             # Whatever state the session is in now, the next mail starts on a fresh one.
             self.close()
@@ -114,19 +129,22 @@ class _SmtpConnection:
         if refused:
             # Some recipients took it: retrying would send them a second copy.
             log.warning("%s delivered, but refused some recipients: %s", where, refused)
+        return answer
 
     def batch(self) -> AbstractContextManager[Sender]:
         return contextlib.nullcontext(self)
 
     def _transact(
         self, raw: bytes, sender: str, recipients: list[str]
-    ) -> dict[str, tuple[int, bytes]]:
+    ) -> tuple[dict[str, tuple[int, bytes]], str]:
+        """The recipients refused, and the server's answer to DATA."""
         if self._smtp is None:
             self._smtp = self._relay._connect()
         # SMTPUTF8 asked of a server without it fails in sendmail (SMTPNotSupportedError)
         # before anything is sent.
         options = _mail_options(raw, sender, recipients)
-        return self._smtp.sendmail(sender, recipients, raw, mail_options=options)
+        refused = self._smtp.sendmail(sender, recipients, raw, mail_options=options)
+        return refused, self._smtp.data_answer
 
     def close(self) -> None:
         """QUIT and close; the mails are handed over (or not) by now, so a failing QUIT
@@ -146,9 +164,18 @@ DATA_PIECE = 64 * 1024
 class _Smtp(smtplib.SMTP):
     """smtplib's client, writing DATA in pieces: ``SMTP.data`` builds two more whole copies
     of the message (dot-stuffed, then with the final "."), 52 MB for a 26 MB routed copy.
-    Everything else (envelope, SMTPUTF8, errors) is smtplib's own ``sendmail``."""
+    Everything else (envelope, SMTPUTF8, errors) is smtplib's own ``sendmail``, which does
+    not return the server's answer to DATA ("250 2.0.0 Ok: queued as 4Fz..."): kept in
+    ``data_answer``, the relay's name for the mail in its own log."""
+
+    data_answer = ""
 
     def data(self, msg: ReadableBuffer | str) -> tuple[int, bytes]:
+        code, reply = self._data(msg)
+        self.data_answer = " ".join(f"{code} {_text(reply)}".split())
+        return code, reply
+
+    def _data(self, msg: ReadableBuffer | str) -> tuple[int, bytes]:
         if not isinstance(msg, bytes):
             return super().data(msg)
         self.putcmd("data")
@@ -234,7 +261,8 @@ class MaildirSender:
     def batch(self) -> AbstractContextManager[Sender]:
         return contextlib.nullcontext(self)
 
-    def send(self, raw: bytes, sender: str, recipients: Sequence[str]) -> None:
+    def send(self, raw: bytes, sender: str, recipients: Sequence[str]) -> str:
+        """The file written."""
         for address in (sender, *recipients):
             if not address.isprintable() or " " in address:
                 raise DeliveryError(f"invalid envelope address {address!r}", permanent=True)
@@ -246,6 +274,7 @@ class MaildirSender:
         try:
             # Maildir(create=True) makes the folder itself, not its parents ("var/outbox").
             self._path.parent.mkdir(parents=True, exist_ok=True)
-            mailbox.Maildir(self._path, create=True).add(message)
+            key = mailbox.Maildir(self._path, create=True).add(message)
         except (OSError, mailbox.Error) as exc:
             raise DeliveryError(f"Maildir {self._path}: {exc}", permanent=False) from exc
+        return str(self._path / "new" / key)

@@ -28,10 +28,16 @@ class App:
     validated) eagerly by ``start`` so that a broken file stops start-up, not a poll."""
 
     config: Config
+    # False: a SQLite file that is not there is an error ("no database at PATH") instead of
+    # a new, empty database. The command line creates it only for `db upgrade`.
+    create_database: bool = True
 
     @cached_property
     def engine(self) -> Engine:
-        return make_engine(self.config.database_url)
+        config = self.config
+        return make_engine(
+            config.database_url, password=config.database_password, create=self.create_database
+        )
 
     @cached_property
     def sessions(self) -> sessionmaker[Session]:

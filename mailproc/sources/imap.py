@@ -14,16 +14,19 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Self
 
-from mailproc.errors import MailprocError
+from mailproc.credentials import Password, reveal
+from mailproc.errors import ConfigError, MailprocError
 from mailproc.tls import TLS_MODES, TlsMode
 
 logger = logging.getLogger(__name__)
 
 
-# RFC 2177 lets a server end an IDLE after 29 minutes. Renewing far sooner also bounds how long
-# a silently dead connection can pass for a quiet mailbox: idle_check() swallows EOF, and only
-# the DONE/OK exchange of a renewal proves the server is still there.
-_IDLE_RENEW_SECONDS = 300.0
+# A session left quiet longer than this may be ended by the server: RFC 2177 asks a client to
+# renew its IDLE (DONE, then IDLE again) within 29 minutes, RFC 3501's inactivity timer is at
+# least 30. (`mailproc run` reads every poll_seconds on its session, each read a proof that
+# the server is still there: idle_check() swallows EOF, a silently dead connection shows
+# only at the next command.)
+SESSION_QUIET_SECONDS = 29 * 60.0
 # While idling, how often a stop request is looked at: a SIGTERM must not wait out the IDLE.
 _STOP_CHECK_SECONDS = 1.0
 # The bodies of one FETCH sit in memory together, so a batch is capped by bytes as well as count.
@@ -61,7 +64,7 @@ class ImapSettings:
     port: int
     tls: TlsMode
     user: str
-    password: str = field(repr=False)
+    password: Password = field(repr=False)
     folder: str = "INBOX"
     processed_folder: str = "Processados"
     quarantine_folder: str = "Quarentena"
@@ -119,6 +122,10 @@ class ImapMailbox:
         from imapclient import IMAPClient
 
         s = self.settings
+        try:
+            password = reveal(s.password)
+        except ConfigError as exc:  # this mailbox cannot log in; the others go on
+            raise ImapUnavailable(f"{self._where()}: login: {exc}", retryable=False) from exc
         context = None if s.tls == "none" else self._ssl_context or ssl.create_default_context()
         with self._failures("connecting"):
             # Kept at once, so that a failure below still closes the socket.
@@ -128,7 +135,7 @@ class ImapMailbox:
             _quiet_imaplib(client)
             if s.tls == "starttls":
                 client.starttls(context)
-            client.login(s.user, s.password)
+            client.login(s.user, password)
             self._ensure_folders(client)
             self._newest_uid = self._select(client).last_uid
         return self
@@ -242,7 +249,7 @@ class ImapMailbox:
                 return self._has_arrivals(client)
             deadline = time.monotonic() + timeout
             while (left := deadline - time.monotonic()) > 0 and not stop.is_set():
-                if self._idle_once(client, min(left, _IDLE_RENEW_SECONDS), stop):
+                if self._idle_once(client, min(left, SESSION_QUIET_SECONDS), stop):
                     return True
             return False
 

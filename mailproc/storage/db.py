@@ -15,12 +15,16 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from mailproc import DISTRIBUTION
+from mailproc.credentials import Password, reveal
 from mailproc.errors import StoreError
 
 log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT_SECONDS = 10
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+# What to do about a database that is missing, or whose schema is behind the code.
+UPGRADE_HINT = "run `mailproc db upgrade`"
 
 
 def utcnow() -> datetime:
@@ -28,13 +32,25 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for ``url``: SQLite in WAL mode with foreign keys, or PostgreSQL via psycopg 3."""
+def make_engine(url: str, *, password: Password | None = None, create: bool = True) -> Engine:
+    """An engine for ``url``: SQLite in WAL mode with foreign keys, or PostgreSQL via psycopg 3.
+
+    Without ``create``, connecting to a SQLite file that is not there is a StoreError ("no
+    database at PATH"), not a new empty database: a command given a wrong path must not
+    leave one behind.
+
+    ``password`` (PostgreSQL), kept apart from the URL, is read at each new connection and
+    handed to the driver: it never enters the URL that messages show (a URL's own password
+    is shown through ``render_as_string(hide_password=True)``).
+
+    Both happen when a connection opens, not here: building the desk without touching its
+    database (``rules test``) needs neither the file nor the password.
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        return _sqlite_engine(parsed)
+        return _sqlite_engine(parsed, create=create)
     if parsed.get_backend_name() == "postgresql":
-        return _postgresql_engine(parsed)
+        return _postgresql_engine(parsed, password)
     raise StoreError(f"unsupported database {parsed.drivername!r}: use sqlite or postgresql")
 
 
@@ -51,8 +67,10 @@ def connect(engine: Engine) -> Connection:
         raise StoreError(f"cannot reach the database {where}: {exc.orig}") from exc
 
 
-def _sqlite_engine(url: URL) -> Engine:
-    _create_parent_folder(url)
+def _sqlite_engine(url: URL, *, create: bool) -> Engine:
+    path = _sqlite_path(url)
+    if path is not None and create:
+        _create_folder(path.parent)
     # The sqlite3 module keeps each prepared statement with its last bound values, and SQLite
     # keeps the record it built, until the statement runs again: a 25 MB message would stay
     # in memory twice after its commit, and each large INSERT after it (its files, the routed
@@ -60,19 +78,29 @@ def _sqlite_engine(url: URL) -> Engine:
     # Each engine's connections queue for writing on a lock of their own (see _QueuedWriters).
     writers = type("QueuedWriters", (_QueuedWriters,), {"turn": threading.Lock()})
     engine = create_engine(url, connect_args={"cached_statements": 0, "factory": writers})
+    if path is not None and not create:
+        event.listen(engine, "do_connect", _refuse_missing_file(path))
     event.listen(engine, "connect", _on_sqlite_connect)
     event.listen(engine, "begin", _on_sqlite_begin)
     return engine
 
 
-def _create_parent_folder(url: URL) -> None:
-    path = _sqlite_path(url)
-    if path is None:
-        return
+def _create_folder(folder: Path) -> None:
+    # SQLite makes the file, not its folder.
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise StoreError(f"cannot create the database folder {path.parent}: {exc}") from exc
+        raise StoreError(f"cannot create the database folder {folder}: {exc}") from exc
+
+
+def _refuse_missing_file(path: Path) -> Callable[..., None]:
+    """A ``do_connect`` hook: connecting to a file that is not there would create it."""
+
+    def check(_dialect: Any, _record: Any, _cargs: Any, _cparams: Any) -> None:
+        if not path.is_file():
+            raise StoreError(f"no database at {path}: {UPGRADE_HINT}")
+
+    return check
 
 
 def _sqlite_path(url: URL) -> Path | None:
@@ -156,7 +184,7 @@ class _QueuedWriters(sqlite3.Connection):
             self.turn.release()
 
 
-def _postgresql_engine(url: URL) -> Engine:
+def _postgresql_engine(url: URL, password: Password | None) -> Engine:
     # Pinned so that SQLAlchemy 2.0 (default psycopg2) and 2.1 (default psycopg) agree.
     if url.drivername == "postgresql":
         url = url.set(drivername="postgresql+psycopg")
@@ -164,4 +192,22 @@ def _postgresql_engine(url: URL) -> Engine:
     if "connect_timeout" not in url.query:
         # Without it an unreachable server hangs the poller until the OS gives up.
         connect_args["connect_timeout"] = CONNECT_TIMEOUT_SECONDS
-    return create_engine(url, connect_args=connect_args, pool_pre_ping=True)
+    try:
+        engine = create_engine(url, connect_args=connect_args, pool_pre_ping=True)
+    except ImportError as exc:  # psycopg comes with an extra: SQLite needs none of it
+        raise StoreError(
+            f"PostgreSQL needs psycopg ({exc}): pip install '{DISTRIBUTION}[postgresql]'"
+        ) from exc
+    if password is not None:
+        event.listen(engine, "do_connect", _with_password(password))
+    return engine
+
+
+def _with_password(password: Password) -> Callable[..., None]:
+    """A ``do_connect`` hook giving the driver the password, read now (ConfigError naming
+    its variable when that is unset)."""
+
+    def add(_dialect: Any, _record: Any, _cargs: Any, cparams: dict[str, Any]) -> None:
+        cparams["password"] = reveal(password)
+
+    return add
