@@ -3,27 +3,37 @@
 from __future__ import annotations
 
 import email
+from datetime import UTC, datetime
 from email import policy
 from email.message import EmailMessage
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from mailproc.errors import TemplateError
 from mailproc.mail.message import Attachment
-from mailproc.outgoing.replies import RenderedReply, ReplyRenderer, build_email, make_message_id
+from mailproc.outgoing.replies import (
+    RenderedReply,
+    ReplyRenderer,
+    build_email,
+    deadline_text,
+    make_message_id,
+)
 from mailproc.resources import shipped_dir
 
 CODE = "2026-000123"
 ALERT_KEY = f"cap:ticket:{CODE}:2026-11-28T14"
+DUE = "terça-feira, 01/12/2026, até as 14:00 (horário de Brasília)"  # deadline_text
 TICKET = {
     "code": CODE,
     "tag": f"[#{CODE}]",
     "subject": "Erro ao publicar aviso de licitação",
     "theme_name": "Erro/Indisponibilidade – SIASG",
     "priority": "Média",
-    "due_at": "01/12/2026 às 14:00",
+    "due_at": DUE,
     "response_hours": 72,
+    "business_hours": True,
     "state": "aberto",
     "state_label": "em atendimento",
     "created_at": "28/11/2026 às 14:00",
@@ -115,7 +125,7 @@ _PURPOSE_CONTEXT: dict[str, dict[str, object]] = {
                 "code": CODE,
                 "subject": "Erro ao publicar aviso de licitação",
                 "state_label": "em atendimento",
-                "due_at": "01/12/2026 às 14:00",
+                "due_at": DUE,
                 "created_at": "28/11/2026 às 14:00",
             }
         ],
@@ -178,7 +188,8 @@ GREETINGS = dict.fromkeys(AREA_PURPOSES, "Prezada equipe Suporte") | {
 
 # Phrases the servant must find, in both the text and the HTML version.
 _REQUIRED = {
-    "created": [CODE, "Erro/Indisponibilidade – SIASG", "01/12/2026 às 14:00", "72 horas",
+    "created": [CODE, "Erro/Indisponibilidade – SIASG",
+                DUE, "72 horas úteis",
                 "print-erro.png", "Divulgação de Compras", "Como publicar um aviso",
                 f"[#{CODE}]", "0800 978 9001", "redecompras@planejamento.rj.gov.br",
                 "2026-000100", "não foi incluída"],
@@ -201,10 +212,10 @@ _REQUIRED = {
     "staff_answer": [CODE, "A UASG foi reativada.", "tela-erro.png", "resolvido",
                      "(muito insatisfeito)", "Nota: 4 - bom atendimento"],
     "rating_received": [CODE, "Registramos a nota", "Bom atendimento"],
-    "status": [CODE, "em atendimento", "01/12/2026 às 14:00", "Erro/Indisponibilidade – SIASG",
+    "status": [CODE, "em atendimento", DUE, "Erro/Indisponibilidade – SIASG",
                "Estamos analisando o erro.", "29/11/2026 às 10:00", "print-erro.png"],
-    "my_tickets": [CODE, "Você tem 25 chamados", "em atendimento", "01/12/2026 às 14:00"],
-    "urgent_received": [CODE, "O pregão será aberto amanhã.", "Média", "01/12/2026 às 14:00"],
+    "my_tickets": [CODE, "Você tem 25 chamados", "em atendimento", DUE],
+    "urgent_received": [CODE, "O pregão será aberto amanhã.", "Média", DUE],
     "cancelled": [CODE, "foi cancelado", "Resolvi pelo telefone."],
     "command_help": ["Informe o código do chamado", "meus chamados", "urgente 2026-000123",
                      "cancelar 2026-000123", f"[#{CODE}]", "0800 978 9001"],
@@ -217,7 +228,7 @@ _REQUIRED = {
                     "que estava resolvido", "reaberto"],
     "area_urgent": [CODE, "O pregão será aberto amanhã.", "Maria da Silva", "Média"],
     "area_cancelled": [CODE, "cancelou o chamado", "Resolvi pelo telefone."],
-    "deadline_reminder": [CODE, "01/12/2026 às 14:00", "23 horas"],
+    "deadline_reminder": [CODE, DUE, "23 horas úteis"],
     "deadline_escalation": [CODE, "venceu", "1 hora", "coordenacao@example.gov.br"],
     "operator_alert": [CODE, "mensagens automáticas na última hora", "laço de e-mails", ALERT_KEY],
 }  # fmt: skip
@@ -263,6 +274,24 @@ def test_every_purpose_renders_text_and_html(renderer: ReplyRenderer, purpose: s
     for phrase in _REQUIRED[purpose]:
         assert phrase in reply.text, phrase
         assert phrase in reply.html, phrase
+
+
+@pytest.mark.parametrize(
+    ("moment", "zone", "text"),
+    [
+        # 20:00 UTC is 17:00 in Rio: the requester reads the desk's own day and hour.
+        (datetime(2026, 12, 10, 20, 0, tzinfo=UTC), "America/Sao_Paulo",
+         "quinta-feira, 10/12/2026, até as 17:00 (horário de Brasília)"),
+        (datetime(2026, 12, 12, 2, 30, tzinfo=UTC), "America/Sao_Paulo",
+         "sexta-feira, 11/12/2026, até as 23:30 (horário de Brasília)"),
+        (datetime(2026, 12, 10, 20, 0, tzinfo=UTC), "America/Manaus",
+         "quinta-feira, 10/12/2026, até as 16:00 (horário do Amazonas)"),
+    ],
+)  # fmt: skip
+def test_a_deadline_reads_as_a_weekday_date_and_hour_of_the_desk(
+    moment: datetime, zone: str, text: str
+) -> None:
+    assert deadline_text(moment, ZoneInfo(zone)) == text
 
 
 def test_a_requester_without_name_is_greeted_politely(renderer: ReplyRenderer) -> None:

@@ -9,7 +9,13 @@ import pytest
 
 from mailproc.errors import RulesError
 from mailproc.resources import shipped_dir
-from mailproc.rules.rulebook import AttachmentKind, Priority, Rulebook, load_rulebook
+from mailproc.rules.rulebook import (
+    AttachmentKind,
+    DeadlineHours,
+    Priority,
+    Rulebook,
+    load_rulebook,
+)
 from mailproc.rules.validators import VALIDATORS
 
 FIXTURES = Path(__file__).parent / "fixtures" / "rules"
@@ -160,6 +166,8 @@ def test_shipped_priorities_deadlines_routing_and_knowledge(shipped: Rulebook) -
         "duvidas-compras": Priority.NORMAL,
     }
     assert {t.response_hours for t in shipped.themes} == {72}
+    # "em até 72 horas" are the desk's working hours (horas úteis), as its staff count them.
+    assert {t.deadline_hours for t in shipped.themes} == {DeadlineHours.BUSINESS}
     assert all(t.routing.address.endswith("@example.gov.br") for t in shipped.themes)
     assert all(a.url.startswith("https://www.gov.br/") for t in shipped.themes for a in t.knowledge)
 
@@ -242,6 +250,12 @@ def test_valid_fixture_loads_in_precedence_order() -> None:
         ("precedence = 10\n", "", "precedence", "missing"),
         ('priority = "normal"', 'priority = "urgente"', "priority", "must be one of"),
         ("response_hours = 72", "response_hours = 0", "response_hours", "integer >= 1"),
+        (
+            "response_hours = 72",
+            'response_hours = 72\ndeadline_hours = "uteis"',
+            "deadline_hours",
+            "must be one of: business, elapsed",
+        ),
         ('name = "Tema de exemplo"', 'name = ""', "name", "non-empty string"),
         (
             'description = "Tema usado pelos testes."',

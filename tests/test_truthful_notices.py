@@ -19,6 +19,7 @@ from sqlalchemy import select
 from mailproc.mail.subject_codes import untagged
 from mailproc.outgoing.delivery import MaildirSender
 from mailproc.outgoing.notices import without_opening
+from mailproc.outgoing.replies import deadline_text
 from mailproc.service.app import App
 from mailproc.storage import models as m
 from mailproc.storage.db import utcnow
@@ -175,7 +176,7 @@ def test_the_copies_are_capped(ingest: Ingest, app: App) -> None:
 def _deadline_text(app: App, code: str) -> str:
     due = ticket(app, code).due_at
     assert due is not None
-    return app.pipeline.replier.format_time(due)
+    return app.pipeline.replier.format_deadline(due)
 
 
 def test_after_urgency_every_notice_shows_the_new_deadline_and_no_urgency_hint(
@@ -434,7 +435,7 @@ def test_mail_after_urgency_every_mail_shows_the_new_deadline(desk: Desk) -> Non
 
     with desk.session() as session:
         due = session.scalars(select(m.Ticket.due_at).filter_by(code=code)).one()
-    deadline = due.astimezone(ZoneInfo("America/Sao_Paulo")).strftime("%d/%m/%Y às %H:%M")
+    deadline = deadline_text(due, ZoneInfo("America/Sao_Paulo"))
     later = [s for s in sent if "Pedido de urgência" in s[1] or "Situação do chamado" in s[1]]
     assert {s[1].split("]", 1)[1].split(":")[0].strip() for s in later} == {
         "Pedido de urgência registrado", "Pedido de urgência", "Situação do chamado"

@@ -13,6 +13,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from mailproc.config import Config
+from mailproc.decision.business_hours import ELAPSED, Clock, clock_for
 from mailproc.decision.proofs import ReplyKeys
 from mailproc.decision.states import PRIORITY_LABELS, state_label
 from mailproc.decision.values import Decision
@@ -22,7 +23,7 @@ from mailproc.mail.message import Attachment
 from mailproc.mail.subject_codes import tag_subject
 from mailproc.outgoing import bounces, loops
 from mailproc.outgoing.notice import Notice
-from mailproc.outgoing.replies import ReplyRenderer, build_email, make_message_id
+from mailproc.outgoing.replies import ReplyRenderer, build_email, deadline_text, make_message_id
 from mailproc.rules.requirements import MissingItem
 from mailproc.rules.rulebook import Rulebook, Theme
 from mailproc.storage import models as m
@@ -34,6 +35,8 @@ or None."""
 
 # The purpose of the mail that tells the operator of an alert (Replier.tell_operator).
 OPERATOR_ALERT = "operator_alert"
+# Why a silent replier's notices stay unsent: on each one's ticket as a reply_held event.
+HISTORY_HOLD = loops.Hold("imported as history: mailproc import answers nobody")
 # The most people a notice to a ticket's requester copies: its participants can grow by ten
 # with each proven mail (decide.MAX_COPIED), and a notice must not become a mailing list.
 MAX_NOTICE_COPIES = 10
@@ -97,6 +100,9 @@ class Replier:
     renderer: ReplyRenderer
     # Signs each ticket mail's Reply-To; None: mail goes out without one (see DeskConfig).
     reply_keys: ReplyKeys | None = None
+    # Every notice is held (HISTORY_HOLD): past mail imported as history is answered by
+    # nobody (mailproc.tickets.pipeline.Pipeline.history).
+    silent: bool = False
 
     def base_context(
         self, requester_email: str, requester_name: str, subject: str
@@ -119,8 +125,9 @@ class Replier:
             "subject": ticket.subject,
             "theme_name": theme.name if theme else "",
             "priority": PRIORITY_LABELS.get(ticket.priority, ticket.priority),
-            "due_at": self.format_time(ticket.due_at) if ticket.due_at else "",
+            "due_at": self.format_deadline(ticket.due_at) if ticket.due_at else "",
             "response_hours": theme.response_hours if theme and not urgent else 0,
+            "business_hours": self.clock(theme) is not ELAPSED,
             "urgent": urgent,
             "offer_urgency": not urgent and theme is not None and not theme.no_urgency,
             "state": ticket.state,
@@ -128,14 +135,21 @@ class Replier:
             "created_at": self.format_time(ticket.created_at),
         }
 
+    def clock(self, theme: Theme | None) -> Clock:
+        """How ``theme``'s deadline hours count: the desk's calendar, or the wall clock."""
+        return clock_for(theme, self.config.calendar)
+
+    def format_deadline(self, moment: datetime) -> str:
+        return deadline_text(moment, self.config.desk.timezone)
+
     def format_time(self, moment: datetime) -> str:
         local = moment.astimezone(self.config.desk.timezone)
         return local.strftime("%d/%m/%Y às %H:%M")
 
     def queue(self, session: Session, notice: Notice, now: datetime) -> bool:
         """Render and store the notice in the outbox; False when held back (an address that
-        bounces, a loop cap)."""
-        checked = self.held_back(session, notice, now)
+        bounces, a loop cap, a silent replier)."""
+        checked = HISTORY_HOLD if self.silent else self.held_back(session, notice, now)
         if isinstance(checked, loops.Hold):
             self.keep_unsent(session, notice, checked, now)
             return False

@@ -10,9 +10,12 @@
 #   original_subject  subject of the message being answered (may be empty)
 #
 # created            ticket accepted
-#   ticket            {code, subject, theme_name, priority, due_at (pt-BR text,
-#                      "01/12/2026 às 14:00"), response_hours (0 once urgency shortened
-#                      the deadline: the theme's hours no longer hold), urgent,
+#   ticket            {code, subject, theme_name, priority, due_at (pt-BR text in the
+#                      desk's time zone, deadline_text: "quinta-feira, 10/12/2026, até as
+#                      17:00 (horário de Brasília)"), response_hours (0 once urgency
+#                      shortened the deadline: the theme's hours no longer hold),
+#                      business_hours (the hours are the desk's working hours, "horas
+#                      úteis", not every hour of the clock), urgent,
 #                      offer_urgency (False once urgent, or for a no_urgency theme)}
 #   received          everything the ticket has received so far, files of earlier replies
 #                     included: {attachments: [{filename, size_kb}], answers: [{label, value}]}
@@ -87,9 +90,9 @@
 # area_cancelled     the requester cancelled the ticket
 #   reason
 # deadline_reminder  the deadline is near
-#   hours_left
+#   hours_left        (counted as the theme counts its deadline: ticket.business_hours)
 # deadline_escalation the deadline passed
-#   overdue_hours; escalated_to (the address copied, or "")
+#   overdue_hours (counted likewise); escalated_to (the address copied, or "")
 
 from __future__ import annotations
 
@@ -99,13 +102,16 @@ import re
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from email.utils import encode_rfc2231, formatdate
 from functools import cached_property
 from itertools import groupby
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import jinja2
+from babel.dates import format_datetime, get_timezone_name
 from jinja2 import nodes
 from jinja2.exceptions import SecurityError
 from jinja2.loaders import split_template_path
@@ -124,6 +130,17 @@ SUBJECT_BLOCK = "subject"
 # keep an operator's typo from exhausting the worker.
 _MAX_REPEAT = 100_000  # items or characters a `*` repetition may produce
 _MAX_EXPONENT = 100
+
+
+def deadline_text(moment: datetime, timezone: ZoneInfo) -> str:
+    """A deadline as the requester can trust it: the weekday, date and hour in the desk's
+    time zone, and that zone's name ("quinta-feira, 10/12/2026, até as 17:00 (horário de
+    Brasília)"). Babel knows the pt-BR names of weekdays and of every zone; the hour is cut
+    to the minute, never rounded past the deadline."""
+    local = moment.astimezone(timezone)
+    day = format_datetime(local, "EEEE, dd/MM/yyyy", locale="pt_BR")
+    zone = get_timezone_name(timezone, locale="pt_BR")
+    return f"{day}, até as {local:%H:%M} ({zone[0].lower()}{zone[1:]})"
 
 
 @dataclass(frozen=True)

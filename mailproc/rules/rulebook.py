@@ -32,6 +32,15 @@ class Priority(StrEnum):
     CRITICA = "critica"
 
 
+class DeadlineHours(StrEnum):
+    """How a theme's ``response_hours`` are counted (mailproc.decision.business_hours)."""
+
+    # "horas úteis": only while the desk works ([calendar]: working hours, holidays).
+    BUSINESS = "business"
+    # "horas corridas": every hour of the clock, for a service watched around the clock.
+    ELAPSED = "elapsed"
+
+
 class AttachmentKind(StrEnum):
     """What an attachment must really be (by its bytes) to count toward a requirement."""
 
@@ -128,6 +137,7 @@ class Theme:
     knowledge: tuple[Article, ...]
     # Its tickets are no problems to hurry (suggestions): notices do not offer urgency.
     no_urgency: bool = False
+    deadline_hours: DeadlineHours = DeadlineHours.BUSINESS
 
     @property
     def answer_labels(self) -> dict[str, tuple[str, ...]]:
@@ -292,7 +302,7 @@ class _Table:
 _THEME_KEYS: Final = frozenset(
     {"id", "name", "precedence", "priority", "response_hours", "description"}
     | {"example_subject", "match", "routing", "attachments", "answers", "knowledge"}
-    | {"no_urgency"}
+    | {"no_urgency", "deadline_hours"}
 )
 _MATCH_KEYS: Final = frozenset({"keywords", "regexes"})
 _ROUTING_KEYS: Final = frozenset({"area", "address"})
@@ -468,6 +478,9 @@ def _theme(source: _Source, data: Mapping[str, object], stem: str) -> Theme:
         answers=_answers(top),
         knowledge=tuple(_article(t) for t in top.tables("knowledge", _KNOWLEDGE_KEYS)),
         no_urgency=top.flag("no_urgency"),
+        deadline_hours=DeadlineHours(
+            top.choice("deadline_hours", list(DeadlineHours), DeadlineHours.BUSINESS)
+        ),
     )
 
 

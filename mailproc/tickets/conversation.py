@@ -74,6 +74,7 @@ def staff_answer(p: Applier, a: Applying, ticket: m.Ticket) -> int:
         a.now,
         urgent_percent=p.settings.urgent_deadline_percent,
         wait_days=p.replier.config.desk.incomplete_close_days,
+        clock=p.replier.clock(theme_of(p.replier.rulebook, ticket)),
     )
     store.add_event(a.session, "answered", ticket=ticket, message=a.row, by=staff_member, **changes)
     if changes.get("state") == TicketState.OPEN and earlier not in IN_HAND:
@@ -122,7 +123,13 @@ def reply(p: Applier, a: Applying, ticket: m.Ticket) -> int:
     earlier = ticket.state
     urgent_percent = p.settings.urgent_deadline_percent
     store.update_ticket(
-        ticket, theme, decision, a.now, close_days=close_days, urgent_percent=urgent_percent
+        ticket,
+        theme,
+        decision,
+        a.now,
+        close_days=close_days,
+        urgent_percent=urgent_percent,
+        clock=p.replier.clock(theme),
     )
     resumed = store.resume(ticket, a.now)
     rated = earlier == TicketState.RESOLVED and read_rating(a.request.text) is not None
@@ -194,7 +201,7 @@ def my_tickets(p: Applier, a: Applying, ticket: m.Ticket | None) -> int:
             "code": t.code,
             "subject": t.subject,
             "state_label": state_label(t.state),
-            "due_at": p.replier.format_time(t.due_at) if t.due_at else "",
+            "due_at": p.replier.format_deadline(t.due_at) if t.due_at else "",
             "created_at": p.replier.format_time(t.created_at),
         }
         for t in found
@@ -209,10 +216,10 @@ def urgent(p: Applier, a: Applying, ticket: m.Ticket | None) -> int:
     assert ticket is not None  # decide() binds urgente to a ticket, or turns it into help
     command = a.decision.command
     reason = command.reason if command else ""
-    store.make_urgent(ticket, p.settings.urgent_deadline_percent, a.now)
+    theme = theme_of(p.replier.rulebook, ticket)
+    store.make_urgent(ticket, p.settings.urgent_deadline_percent, a.now, p.replier.clock(theme))
     store.add_event(a.session, "urgent", ticket=ticket, message=a.row, reason=reason,
                     priority=ticket.priority)  # fmt: skip
-    theme = theme_of(p.replier.rulebook, ticket)
     by = {"email": a.request.requester.email, "name": a.request.requester.name}
     if theme is not None:
         extra: dict[str, object] = {"reason": reason, "by": by}
@@ -308,7 +315,8 @@ def _back_in_service(p: Applier, a: Applying, ticket: m.Ticket) -> None:
         return
     never_routed = ticket.due_at is None  # a deadline is set exactly when a ticket is routed
     percent = p.settings.urgent_deadline_percent
-    store.set_deadline(ticket, store.response_deadline(ticket, theme, percent, a.now))
+    clock = p.replier.clock(theme)
+    store.set_deadline(ticket, store.response_deadline(ticket, theme, percent, a.now, clock))
     if never_routed:
         p.route(a.session, ticket, theme, a.now)
 

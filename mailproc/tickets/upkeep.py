@@ -85,17 +85,25 @@ def close_unanswered_pending(pipeline: Pipeline) -> int:
 
 def remind_due(pipeline: Pipeline) -> int:
     """Remind each routing area, once, of its tickets whose deadline is near (by default
-    24 hours before it). A ticket whose deadline changes is reminded again."""
+    24 hours before it, counted as the theme counts its deadline: working hours, or every
+    hour). A ticket whose deadline changes is reminded again. A reminder is not sent while
+    the desk is closed: one that falls due at night goes when it opens."""
     replier, now = pipeline.replier, utcnow()
+    before = pipeline.settings.remind_before
+    # Working hours reach at least as far as the wall clock's: the candidates of every theme.
+    until = replier.config.calendar.add(now, before)
     reminded = 0
     with pipeline.sessions.begin() as session:
-        for ticket in store.due_for_reminder(session, now, pipeline.settings.remind_before):
+        for ticket in store.due_for_reminder(session, now, until):
+            theme = theme_of(replier.rulebook, ticket)
+            clock = replier.clock(theme)
+            if not clock.is_open(now) or clock.between(now, _due(ticket)) > before:
+                continue
             ticket.reminded_at = now  # even without a theme: there is nobody to remind later
             reminded += 1
-            theme = theme_of(replier.rulebook, ticket)
             if theme is None:
                 continue
-            left = {"hours_left": _hours(_due(ticket) - now)}
+            left = {"hours_left": _hours(clock.between(now, _due(ticket)))}
             replier.queue(
                 session, area_notice(replier, ticket, theme, "deadline_reminder", left), now
             )
@@ -107,19 +115,23 @@ def remind_due(pipeline: Pipeline) -> int:
 
 def escalate_overdue(pipeline: Pipeline) -> int:
     """Warn each routing area, once, of its tickets past their deadline, copying the
-    escalation address when one is set."""
+    escalation address when one is set; while the desk is closed, at its next opening (a
+    deadline at Friday's closing is escalated on Monday morning, "há cerca de 1 hora útil")."""
     replier, now = pipeline.replier, utcnow()
     escalation = pipeline.settings.escalation_address
     escalated = 0
     with pipeline.sessions.begin() as session:
         for ticket in store.overdue(session, now):
+            theme = theme_of(replier.rulebook, ticket)
+            clock = replier.clock(theme)
+            if not clock.is_open(now):
+                continue
             ticket.escalated_at = now
             escalated += 1
-            theme = theme_of(replier.rulebook, ticket)
             if theme is None:
                 continue
             extra: dict[str, object] = {
-                "overdue_hours": _hours(now - _due(ticket)),
+                "overdue_hours": _hours(clock.between(_due(ticket), now)),
                 "escalated_to": escalation or "",
             }
             cc = (escalation,) if escalation else ()
