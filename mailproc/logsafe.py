@@ -12,12 +12,17 @@ wrote, which an operator needs), CPF and CNPJ (numeric and the alphanumeric form
 a DDD in parentheses, or a hyphen before the last four digits). Not masked, to keep log
 lines that hold counts, UIDs and timestamps readable: bare runs of 10 digits or of 12 and
 more, which cannot be told from those. Names are not masked: no pattern can find them.
+
+A log line may also carry named fields (``Fields``: outcome, ticket, outbox id...), passed as
+``extra=fields(...)``: mailproc.service.logs writes them as JSON keys, or as ``key=value``
+after the text. Its formatters mask each part of a line as they write it (``MasksItself``).
 """
 
 from __future__ import annotations
 
 import logging
 import re
+from typing import TypedDict, Unpack
 
 from mailproc.rules.validators import cnpj as cnpj_problem
 from mailproc.rules.validators import cpf as cpf_problem
@@ -70,11 +75,56 @@ def _masked_cpf(found: re.Match[str]) -> str:
     return "[cpf]"
 
 
+class Fields(TypedDict, total=False):
+    """The fields a log line may carry besides its text: named once, here."""
+
+    outcome: str  # a message's (mailproc.decision.values.Outcome)
+    ticket: str | None  # a ticket's code
+    theme: str | None
+    replies: int  # queued for the message
+    origin: str  # where a message came from: "imap:suporte/INBOX", "maildir:local", "stdin"
+    raw_id: int  # the stored raw message (`mailproc reprocess RAW_ID`)
+    outbox: int  # an outbox mail's id (`mailproc outbox list`)
+    message_id: str  # the Message-ID of the desk's own mail, bare
+    relay: str  # what took a mail: the SMTP server's answer to DATA, or the Maildir file
+
+
+FIELDS = frozenset(Fields.__optional_keys__)
+# Not masked: made by mailproc out of nothing a person wrote, and useless masked. The desk's
+# Message-IDs are a uuid, "@", its domain: masked, they would match nothing in the relay's
+# log or in a bounce.
+UNMASKED = frozenset({"message_id"})
+
+
+def fields(**values: Unpack[Fields]) -> dict[str, object]:
+    """The ``extra`` of a log call that carries ``values``."""
+    return dict(values)
+
+
+def masked(name: str, value: object) -> object:
+    """A field's value as a log line may show it: text masked, numbers and None as they are."""
+    if name in UNMASKED:
+        return value
+    if isinstance(value, str):
+        return mask(value)
+    if isinstance(value, list | tuple):
+        return [masked(name, item) for item in value]
+    return value
+
+
+class MasksItself:
+    """Marks a formatter that masks each part of a line as it writes it: the message with
+    its arguments, each field (``masked``), the traceback (mailproc.service.logs). Masking
+    the finished line instead (MaskingFormatter) would mask the fields kept whole
+    (UNMASKED), take a JSON number for a CPF, and miss a CPF behind a "\\n" of JSON text."""
+
+
 class MaskingFormatter(logging.Formatter):
-    """Wraps the handler's formatter and masks everything it writes, traceback included.
+    """Wraps the handler's formatter and masks everything it writes, traceback included: for
+    a formatter that does not mask itself (another library's, a test's).
 
     A formatter rather than a logging.Filter: a filter sees the record before the traceback
-    is rendered, and formatters such as mailproc.service.logs.JsonFormatter render it themselves.
+    is rendered, and some formatters render it themselves.
     """
 
     def __init__(self, inner: logging.Formatter | None = None) -> None:
@@ -86,6 +136,7 @@ class MaskingFormatter(logging.Formatter):
 
 
 def install_masking(handler: logging.Handler) -> None:
-    """Mask what ``handler`` writes, keeping its formatter (idempotent)."""
-    if not isinstance(handler.formatter, MaskingFormatter):
+    """Mask what ``handler`` writes, keeping its formatter (idempotent; a formatter that
+    MasksItself is left as it is)."""
+    if not isinstance(handler.formatter, MaskingFormatter | MasksItself):
         handler.setFormatter(MaskingFormatter(handler.formatter))

@@ -26,9 +26,11 @@ from typing import Any, Literal
 
 from alembic import context
 from alembic.autogenerate.api import AutogenContext
+from alembic.runtime.migration import MigrationContext, MigrationInfo
 from sqlalchemy import Connection
 
 from mailproc.storage.models import Base, UTCDateTime
+from mailproc.storage.schema import Migration
 
 
 def _render_item(kind: str, obj: Any, autogen: AutogenContext) -> str | Literal[False]:
@@ -38,6 +40,15 @@ def _render_item(kind: str, obj: Any, autogen: AutogenContext) -> str | Literal[
     return False
 
 
+def _applied(ctx: MigrationContext, step: MigrationInfo, heads: set[str], run_args: Any) -> None:
+    """Record each migration applied, for ``mailproc db upgrade`` to say (Alembic's own
+    lines are debug detail: mailproc.service.logs)."""
+    doc = step.up_revision.doc if step.up_revision else ""  # the docstring's first paragraph
+    applied = context.config.attributes.get("applied")
+    if isinstance(applied, list):
+        applied.append(Migration(str(step.up_revision_id), " ".join((doc or "").split())))
+
+
 def _run(connection: Connection) -> None:
     context.configure(
         connection=connection,
@@ -45,6 +56,7 @@ def _run(connection: Connection) -> None:
         # SQLite alters most things only by re-creating the table.
         render_as_batch=connection.dialect.name == "sqlite",
         render_item=_render_item,
+        on_version_apply=_applied,
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -102,7 +102,8 @@ class SmtpTestServer:
                     mail_options=tuple(envelope.mail_options),
                 )
             )
-        return "250 OK"
+            # As Postfix does: the name of the mail in the server's own log.
+            return f"250 OK queued as {len(self._messages)}"
 
     def authenticate(
         self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any

@@ -115,7 +115,7 @@ def test_json_logs_give_one_object_per_message_with_outcome_and_code(
 
     assert run_cli(config, "ingest", str(eml)) == 0
     records = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
-    outcome_lines = [r for r in records if "outcome=created" in r["message"]]
+    outcome_lines = [r for r in records if r.get("outcome") == "created"]
     assert len(outcome_lines) == 1
     assert outcome_lines[0]["level"] == "info"
 

@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from mailproc.config import DeliveryConfig
 from mailproc.errors import DeliveryError
+from mailproc.logsafe import fields
 from mailproc.outgoing.delivery import Sender
 from mailproc.storage import models as m
 from mailproc.storage.db import utcnow
@@ -99,6 +100,7 @@ class _Due:
     it is sent: a batch of routed copies with attachments can be large)."""
 
     id: int
+    message_id: str
     sender: str
     recipients: list[str]
 
@@ -127,11 +129,11 @@ def _deliver_claimed(
                 )
                 continue
             try:
-                sender.send(raw, mail.sender, mail.recipients)
+                answer = sender.send(raw, mail.sender, mail.recipients)
             except DeliveryError as exc:
                 outbox.failed(mail, exc)
                 continue
-            outbox.sent(mail.id)
+            outbox.sent(mail, answer)
     finally:
         if left:
             outbox.hand_back([mail.id for mail in left])
@@ -158,7 +160,7 @@ _JUDGED = (
     .values(status=bindparam("to"), lease_owner=None, lease_until=None)
 )
 _CLAIMABLE = (
-    select(_T.id, _T.sender, _T.recipients)
+    select(_T.id, _T.message_id, _T.sender, _T.recipients)
     .where(
         _T.status == "pending",
         _T.next_attempt_at <= _at("now"),
@@ -250,7 +252,7 @@ class _Outbox:
             if rows:
                 lease = {"mails": [row.id for row in rows], "worker": WORKER, "until": now + LEASE}
                 db.execute(_LEASE, lease)
-        return [_Due(row.id, row.sender, list(row.recipients)) for row in rows]
+        return [_Due(row.id, row.message_id, row.sender, list(row.recipients)) for row in rows]
 
     def start(self, outbox_id: int) -> bytes | None:
         """Commit that the attempt starts, before the server sees the mail: "sending",
@@ -264,10 +266,15 @@ class _Outbox:
             raw: bytes = db.execute(_BYTES, {"mail": outbox_id}).scalar_one()
         return raw
 
-    def sent(self, outbox_id: int) -> None:
-        """The server took the mail (250): "sent" goes into the next commit."""
-        self._taken = (outbox_id, utcnow())
+    def sent(self, mail: _Due, answer: str) -> None:
+        """The server took the mail (250): "sent" goes into the next commit. One line says
+        so, with what the relay calls it (``answer``), to follow it in the relay's log."""
+        self._taken = (mail.id, utcnow())
         self._report.sent += 1
+        log.info(
+            "outbox delivered",
+            extra=fields(outbox=mail.id, message_id=mail.message_id, relay=answer),
+        )
 
     def record_sent(self) -> None:
         """Commit a "sent" mark still waiting for a commit (at the end of a run)."""
@@ -296,10 +303,10 @@ class _Outbox:
                     _EVENT, {"ticket_id": ticket_id, "kind": "delivery_failed", "detail": detail}
                 )
                 log.error(
-                    "outbox %s failed permanently after %d attempts: %s",
-                    mail.id,
+                    "outbox failed permanently after %d attempts: %s",
                     tries,
                     error.reason,
+                    extra=fields(outbox=mail.id, message_id=mail.message_id),
                 )
                 self._report.failed += 1
                 return
@@ -307,7 +314,12 @@ class _Outbox:
             delay = min(policy.retry_base_seconds * 2 ** (tries - 1), policy.retry_max_seconds)
             retry_at = utcnow() + timedelta(seconds=delay)
             db.execute(_ATTEMPT_FAILED, {**attempt, "status": "pending", "retry_at": retry_at})
-        log.warning("outbox %s: temporary failure (%s); retry in %ds", mail.id, error.reason, delay)
+        log.warning(
+            "outbox temporary failure (%s); retry in %ds",
+            error.reason,
+            delay,
+            extra=fields(outbox=mail.id, message_id=mail.message_id),
+        )
         self._report.retrying += 1
 
     def _judge_abandoned(self, db: Connection, now: datetime) -> int:

@@ -8,6 +8,7 @@ the database's from Alembic's version table, with SQLAlchemy alone.
 from __future__ import annotations
 
 import ast
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,21 +17,31 @@ from sqlalchemy.exc import DBAPIError
 
 from mailproc.errors import StoreError
 from mailproc.resources import shipped_dir
-from mailproc.storage.db import connect
+from mailproc.storage.db import UPGRADE_HINT, connect
 
 if TYPE_CHECKING:
     from alembic.config import Config
 
-UPGRADE_HINT = "run `mailproc db upgrade`"
 # Alembic's default, which migrations/env.py keeps.
 VERSION_TABLE = "alembic_version"
 
 
-def upgrade(engine: Engine) -> None:
-    """Bring the schema to the newest migration, in one transaction."""
+@dataclass(frozen=True)
+class Migration:
+    """A migration applied: its revision id and the first paragraph of its docstring."""
+
+    revision: str
+    about: str
+
+
+def upgrade(engine: Engine) -> list[Migration]:
+    """Bring the schema to the newest migration, in one transaction; returns the migrations
+    applied, oldest first (migrations/env.py records them)."""
     from alembic import command
 
     config = _alembic_config()
+    applied: list[Migration] = []
+    config.attributes["applied"] = applied
     with connect(engine) as connection:
         sqlite = engine.dialect.name == "sqlite"
         if sqlite:
@@ -45,6 +56,7 @@ def upgrade(engine: Engine) -> None:
         finally:
             if sqlite:
                 _set_sqlite_foreign_keys(connection, enabled=True)
+    return applied
 
 
 def require_current(engine: Engine) -> None:

@@ -11,6 +11,8 @@ to routing areas is built by mailproc.tickets.routing.
 
 Anything unexpected after the raw bytes are safe becomes a ``quarantined`` outcome with the
 error as reason (the shunt): the poller never dies on a message and never loses one.
+
+Mail stored under a HISTORY_ORIGIN is the past, imported: Pipeline.history applies it.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from mailproc.decision.settings import ConversationSettings
 from mailproc.decision.states import state_label
 from mailproc.decision.values import Decision, Outcome, Request
 from mailproc.errors import StoreError
-from mailproc.logsafe import mask
+from mailproc.logsafe import fields, mask
 from mailproc.mail.addresses import domain_of
 from mailproc.mail.authresults import authenticated
 from mailproc.mail.message import InboundMessage
@@ -61,6 +63,11 @@ from mailproc.tickets.routing import routed_notice
 log = logging.getLogger(__name__)
 
 
+# The origin of mail imported as history ("history:2024.mbox": mailproc import without
+# --replies). Pipeline.history applies it wherever it is processed, again too: the stray
+# raw an interrupted import left, a quarantined message reprocessed.
+HISTORY_ORIGIN = "history:"
+
 # The defects kept on a message's event: enough to see what was wrong, bounded.
 MAX_DEFECTS, DEFECT_CHARS = 50, 300
 
@@ -87,12 +94,31 @@ class Stored:
 class Pipeline:
     """The pipeline with its collaborators, built once at start (see mailproc.service.app).
 
-    ``conversation`` overrides the conversation settings of the ``[desk]`` configuration.
+    ``conversation`` overrides the conversation settings of the ``[desk]`` configuration;
+    ``past`` is set on the pipeline ``history`` gives.
     """
 
     sessions: sessionmaker[Session]
     replier: Replier
     conversation: ConversationSettings | None = None
+    past: bool = False
+
+    @cached_property
+    def history(self) -> Pipeline:
+        """This pipeline for past mail, imported to know the desk's history (HISTORY_ORIGIN).
+        It is answered by nobody: each notice it calls for is held on its ticket (a silent
+        Replier). Each message happened when it was written (``clock``), and the tickets it
+        joins keep no deadline and no waiting period (store.keep_as_history), so that no
+        reminder, escalation or closing notice comes of history later. Live mail on such a
+        ticket is handled as usual: a reply that completes it gives it a deadline."""
+        return replace(self, replier=replace(self.replier, silent=True), past=True)
+
+    def clock(self, message: InboundMessage) -> datetime:
+        """When ``message`` is applied: now; for past mail, when it was written (its Date),
+        unless it has none or claims a time still to come."""
+        now = utcnow()
+        written = message.date
+        return written if self.past and written is not None and written < now else now
 
     @cached_property
     def settings(self) -> ConversationSettings:
@@ -154,7 +180,9 @@ class Pipeline:
         try:
             try:
                 proof = self.prove(stored.raw, message)  # before the transaction: DKIM asks DNS
-                result = self._decide_and_apply(record, message, stored.oversize, proof)
+                past = stored.origin.startswith(HISTORY_ORIGIN)
+                applier = self.history if past else self
+                result = applier._decide_and_apply(record, message, stored.oversize, proof)
             except (StoreError, OperationalError):
                 raise
             except Exception as exc:  # the shunt: see the module docstring
@@ -165,12 +193,15 @@ class Pipeline:
         except OperationalError as exc:
             raise StoreError(f"database error: {exc.orig}") from exc
         log.info(
-            "message outcome=%s ticket=%s theme=%s replies=%d origin=%s",
-            result.outcome.value,
-            result.ticket,
-            result.theme,
-            result.replies,
-            stored.origin,
+            "message processed",
+            extra=fields(
+                outcome=result.outcome.value,
+                ticket=result.ticket,
+                theme=result.theme,
+                replies=result.replies,
+                origin=stored.origin,
+                raw_id=record.id,
+            ),
         )
         if message.defects:
             kinds = defect_kinds(message.defects)
@@ -217,8 +248,8 @@ class Pipeline:
                 message, thread, self.replier.rulebook, self.policy, oversize, proof, logos
             )
             decision = decide(facts)
-            row = store.record_message(session, record.id, key, message, decision)
-            now = utcnow()
+            now = self.clock(message)
+            row = store.record_message(session, record.id, key, message, decision, now)
             restored = bounces.restore(session, message, decision.outcome)  # before any reply
             applying = Applying(session, row, message, decision, now, ticket, thread)
             applied = APPLY[decision.outcome](self, applying)
@@ -232,6 +263,8 @@ class Pipeline:
                     session, "parse_defects", ticket=row.ticket, message=row,
                     defects=[d[:DEFECT_CHARS] for d in message.defects[:MAX_DEFECTS]],
                 )  # fmt: skip
+            if self.past:
+                store.keep_as_history(session, row, now)
             store.mark_raw(session, record.id, decision.outcome, decision.reason)
             return applied
 
@@ -266,8 +299,9 @@ class Pipeline:
         year = a.now.astimezone(desk.timezone).year
         quoted = self._quoted_code(a)
         opened = replace(decision, request=replace(request, subject=self._subject(a, quoted)))
+        clock = self.replier.clock(theme)
         ticket = store.open_ticket(
-            a.session, theme, opened, desk.incomplete_close_days, a.now, year
+            a.session, theme, opened, desk.incomplete_close_days, a.now, year, clock
         )
         store.add_participants(a.session, ticket, request, list(a.decision.copied), a.now)
         store.link_message(a.session, a.row, ticket)
