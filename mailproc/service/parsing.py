@@ -194,6 +194,9 @@ def _abandoned(reason: str) -> InboundMessage:
 
 def _serve(tasks: Any, results: Connection, parse: Parse) -> None:
     """The worker: each message's start, then its parse, in the order they come."""
+    # A terminal's Ctrl-C reaches every process of its group: when the worker ends is its
+    # parent's to say (it finishes the parses in hand, or ends the worker), not a traceback's.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     end_with_parent()
     while True:
         number, raw = tasks.get()

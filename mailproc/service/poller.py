@@ -20,7 +20,13 @@ from mailproc.outgoing.outbox import DeliveryReport, deliver_due
 from mailproc.service import metrics
 from mailproc.service.app import App
 from mailproc.service.parsing import ParseWorker, Stopped
-from mailproc.sources.imap import Fetched, ImapMailbox, ImapUnavailable, MailboxCursor
+from mailproc.sources.imap import (
+    SESSION_QUIET_SECONDS,
+    Fetched,
+    ImapMailbox,
+    ImapUnavailable,
+    MailboxCursor,
+)
 from mailproc.sources.leases import mailbox_lease
 from mailproc.sources.maildir import MaildirSource
 from mailproc.storage import store
@@ -44,6 +50,15 @@ ALONGSIDE_PAUSE_SECONDS = 0.1
 # hold two more copies of it (the memory target is 4x a message's size). Their parse is
 # bounded all the same (mail.html_safety, mail.parse.Limits), only not cut short.
 PARSE_IN_WORKER_MAX_BYTES = 2 * 1024 * 1024
+# A mailbox that cannot be read is tried again this long after, then twice as long each time
+# up to RETRY_MAX_SECONDS: mail waiting when the server comes back is read within seconds.
+# (An attempt at a server that is down costs a refused connection; one that does not answer
+# takes its timeout_seconds anyway.)
+RETRY_FIRST_SECONDS = 1.0
+RETRY_MAX_SECONDS = 5.0
+# A failure that trying again cannot mend (a refused login, an untrusted certificate) would
+# fail the same way each time: tried again less often, for the operator to fix.
+REFUSED_RETRY_MAX_SECONDS = 900.0
 
 
 @dataclass
@@ -77,29 +92,6 @@ def poll_maildir(
             return
         report.count(app.pipeline.process(item.raw, source.origin))
         source.ack(item)  # only now: process() returned after its commit
-
-
-def poll_imap(
-    app: App,
-    source: ImapConfig,
-    report: PollReport,
-    stopping: threading.Event | None = None,
-    watch_seconds: float = 0,
-) -> None:
-    """Read one IMAP mailbox's new mail; with ``watch_seconds``, stay connected that long and
-    read again whenever the server announces new mail (IDLE), so replies go out at once."""
-    settings = source.settings
-    deadline = time.monotonic() + watch_seconds
-    with ImapMailbox(settings) as box, ParseAhead(app.pipeline, stopping) as parsing:
-        while True:
-            before = report.processed
-            _drain(app, box, source, report, stopping, parsing)
-            if watch_seconds and report.processed > before:
-                deliver(app, stopping)  # answer now, not at the outbox job's next run
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or (stopping is not None and stopping.is_set()):
-                return
-            box.wait_for_news(min(remaining, 60.0), stopping)  # ends early on SIGTERM
 
 
 def _drain(
@@ -276,33 +268,160 @@ class ParseAhead:
         return pending.fetched, self.pipeline.complete(pending.stored, message)
 
 
-def poll_source(
-    app: App,
-    source: ImapConfig,
-    report: PollReport,
-    stopping: threading.Event | None = None,
-    watch_seconds: float = 0,
-) -> bool:
-    """Poll one IMAP mailbox, recording success or the failure; other mailboxes go on.
+class MailboxReader:
+    """Reads one IMAP mailbox again and again, on one logged-in session.
 
-    With several workers on PostgreSQL, a mailbox another worker is reading is skipped.
+    The session is kept from one read to the next: ``mailproc run`` logs in once, not at
+    each poll, and watches an IDLE mailbox on it (each read renews the IDLE, and a long one
+    is renewed within RFC 2177's 29 minutes). A session that fails is replaced at once; a
+    mailbox that cannot be read is tried again 1 s later, then twice as long each time up to
+    RETRY_MAX_SECONDS, so mail waiting when the server comes back is read within seconds.
+    Each read's success or failure is recorded as it happens, for ``mailproc status`` and
+    the metrics; an outage is logged when it starts and when it ends. Use it as a context
+    manager: the session is logged out with it. With several workers on PostgreSQL, a
+    mailbox another worker is reading is skipped.
     """
-    name, folder = source.settings.name, source.settings.folder
-    with mailbox_lease(app.engine, name) as granted:
-        if not granted:
-            log.debug("mailbox %s is being read by another worker", name)
-            return True
-        try:
-            with metrics.POLL_SECONDS.labels(name).time():
-                poll_imap(app, source, report, stopping, watch_seconds)
-            error = None
-        except ImapUnavailable as exc:
-            metrics.POLL_ERRORS.labels(name).inc()
-            log.error("mailbox %s unavailable: %s", name, exc.reason)
-            report.errors[name] = error = exc.reason
-        with app.sessions.begin() as session:
-            store.record_poll(session, name, folder, error and error[:2000])
-        return error is None
+
+    def __init__(self, app: App, source: ImapConfig) -> None:
+        self.app, self.source = app, source
+        self.name = source.settings.name
+        self._box: ImapMailbox | None = None
+        self._retry = Retry()
+        self._outage: Outage | None = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        box, self._box = self._box, None
+        if box is not None:
+            box.close()
+
+    def read(
+        self,
+        report: PollReport,
+        stopping: threading.Event | None = None,
+        within_seconds: float = 0,
+        *,
+        idle: bool = False,
+    ) -> None:
+        """Read the new mail. Within ``within_seconds``, a failure is tried again, and with
+        ``idle`` the mailbox is watched: its new mail is read (and answered) as the server
+        announces it. Failures are in ``report.errors`` while they last."""
+        with mailbox_lease(self.app.engine, self.name) as granted:
+            if not granted:
+                log.debug("mailbox %s is being read by another worker", self.name)
+                self.close()
+                return
+            deadline = time.monotonic() + within_seconds
+            self._read(report, stopping or threading.Event(), deadline, idle)
+        if self.source.poll_seconds >= SESSION_QUIET_SECONDS:
+            self.close()  # unused until the next read, the server would end it
+
+    def _read(
+        self, report: PollReport, stopping: threading.Event, deadline: float, idle: bool
+    ) -> None:
+        with ParseAhead(self.app.pipeline, stopping) as parsing:
+            while not stopping.is_set():
+                if self._retry.ready():
+                    had_session = self._box is not None and self._box.connected
+                    try:
+                        self._watch(report, stopping, parsing, deadline, idle)
+                        return
+                    except ImapUnavailable as exc:
+                        if had_session and self._outage is None:
+                            # Dropped by the server or the network: a new session, at once.
+                            log.debug("mailbox %s: session lost: %s", self.name, exc.reason)
+                            continue
+                        self._failed(exc, report)
+                pause = min(self._retry.next_try, deadline) - time.monotonic()
+                if pause <= 0:
+                    return
+                stopping.wait(pause)
+
+    def _watch(
+        self,
+        report: PollReport,
+        stopping: threading.Event,
+        parsing: ParseAhead,
+        deadline: float,
+        idle: bool,
+    ) -> None:
+        while True:
+            box = self._session()
+            before = report.processed
+            # Only the reading is timed: waiting in IDLE is not work.
+            with metrics.POLL_SECONDS.labels(self.name).time():
+                _drain(self.app, box, self.source, report, stopping, parsing)
+            self._succeeded(report)
+            if not idle:
+                return
+            if report.processed > before:
+                deliver(self.app, stopping)  # answer now, not at the outbox job's next run
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not box.wait_for_news(remaining, stopping):
+                return  # the run's time is up, or a stop was asked for (SIGTERM)
+
+    def _session(self) -> ImapMailbox:
+        if self._box is None or not self._box.connected:
+            self._box = ImapMailbox(self.source.settings).__enter__()  # logs in
+        return self._box
+
+    def _succeeded(self, report: PollReport) -> None:
+        report.errors.pop(self.name, None)
+        self._retry = Retry()
+        self._record(None)
+        if self._outage is not None:
+            took = time.monotonic() - self._outage.since
+            log.info("mailbox %s available again after %.0f s", self.name, took)
+            self._outage = None
+
+    def _failed(self, error: ImapUnavailable, report: PollReport) -> None:
+        metrics.POLL_ERRORS.labels(self.name).inc()
+        report.errors[self.name] = error.reason
+        self._record(error.reason)
+        self._retry.failed(retryable=error.retryable)
+        # Logged when the outage starts and when its reason changes, not at every retry.
+        level = logging.DEBUG
+        if self._outage is None or self._outage.reason != error.reason:
+            level = logging.ERROR
+            since = self._outage.since if self._outage else time.monotonic()
+            self._outage = Outage(error.reason, since)
+        log.log(level, "mailbox %s unavailable: %s", self.name, error.reason)
+
+    def _record(self, error: str | None) -> None:
+        folder = self.source.settings.folder
+        with self.app.sessions.begin() as session:
+            store.record_poll(session, self.name, folder, error and error[:2000])
+
+
+@dataclass
+class Retry:
+    """When to try a failing mailbox again: RETRY_FIRST_SECONDS after the first failure, then
+    twice as long each time, up to RETRY_MAX_SECONDS; a failure that waiting cannot mend (a
+    refused login, an untrusted certificate) up to REFUSED_RETRY_MAX_SECONDS."""
+
+    delay: float = 0.0
+    next_try: float = 0.0
+
+    def ready(self) -> bool:
+        return time.monotonic() >= self.next_try
+
+    def failed(self, *, retryable: bool) -> None:
+        cap = RETRY_MAX_SECONDS if retryable else REFUSED_RETRY_MAX_SECONDS
+        self.delay = min(self.delay * 2 or RETRY_FIRST_SECONDS, cap)
+        self.next_try = time.monotonic() + self.delay
+
+
+@dataclass(frozen=True)
+class Outage:
+    """A mailbox that cannot be read: why, and since when (time.monotonic)."""
+
+    reason: str
+    since: float
 
 
 def poll_once(app: App, stopping: threading.Event | None = None) -> PollReport:
@@ -312,7 +431,8 @@ def poll_once(app: App, stopping: threading.Event | None = None) -> PollReport:
     for config in app.config.maildirs:
         poll_maildir(app, MaildirSource(config.name, config.path), report, stopping)
     for source in app.config.imap:
-        poll_source(app, source, report, stopping)
+        with MailboxReader(app, source) as reader:
+            reader.read(report, stopping)
     report.delivery.add(deliver(app, stopping))
     return report
 
@@ -324,6 +444,9 @@ def stop_on_signals(stopping: threading.Event, then: Callable[[], None] | None =
     crash)."""
 
     def stop(signum: int, _frame: FrameType | None) -> None:
+        if stopping.is_set():  # a second Ctrl-C, or an impatient service manager
+            log.info("signal %d: already stopping", signum)
+            return
         log.info("signal %d: finishing the message in hand, then stopping", signum)
         stopping.set()
         if then is not None:

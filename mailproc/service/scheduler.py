@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from contextlib import ExitStack
 from datetime import UTC, datetime
 
 from apscheduler.schedulers.blocking import BlockingScheduler
@@ -15,7 +14,13 @@ from sqlalchemy.exc import OperationalError
 from mailproc.config import ImapConfig
 from mailproc.errors import StoreError
 from mailproc.service.app import App
-from mailproc.service.poller import PollReport, deliver, poll_maildir, poll_source, stop_on_signals
+from mailproc.service.poller import (
+    MailboxReader,
+    PollReport,
+    deliver,
+    poll_maildir,
+    stop_on_signals,
+)
 from mailproc.sources.maildir import MaildirSource
 from mailproc.tickets.upkeep import (
     close_expired_incomplete,
@@ -29,27 +34,10 @@ log = logging.getLogger(__name__)
 
 # Jobs that were due while the previous run was still going run late rather than never.
 MISFIRE_GRACE_SECONDS = 300
-# A failing mailbox is retried after poll_seconds, then twice as long each time, up to this.
-MAX_BACKOFF_SECONDS = 900.0
-# An IDLE window ends this long before the next run is due, so runs never overlap.
-WINDOW_MARGIN_SECONDS = 2.0
-
-
-@dataclass
-class Backoff:
-    """Exponential backoff for one mailbox: skip runs until ``next_try``."""
-
-    base: float
-    failures: int = 0
-    next_try: float = 0.0
-
-    def ready(self) -> bool:
-        return time.monotonic() >= self.next_try
-
-    def record(self, ok: bool) -> None:
-        self.failures = 0 if ok else self.failures + 1
-        delay = min(self.base * 2 ** (self.failures - 1), MAX_BACKOFF_SECONDS) if not ok else 0
-        self.next_try = time.monotonic() + delay
+# A mailbox's run ends this long before the next is due, so that runs do not overlap (the
+# scheduler would skip one, with a warning) even when mail announced at the end of the run is
+# read then. Short: mail arriving in between waits for the next run.
+WINDOW_MARGIN_SECONDS = 1.0
 
 
 def _guarded(name: str, job: Callable[[], object]) -> Callable[[], None]:
@@ -71,16 +59,15 @@ def _guarded(name: str, job: Callable[[], object]) -> Callable[[], None]:
     return run
 
 
-def _imap_job(app: App, source: ImapConfig, stopping: threading.Event) -> Callable[[], None]:
-    backoff = Backoff(base=source.poll_seconds)
-    # With IDLE the job stays connected for the whole interval and answers new mail at once.
-    window = max(source.poll_seconds - WINDOW_MARGIN_SECONDS, 0) if source.idle else 0
-
-    def run() -> None:
-        if backoff.ready():
-            backoff.record(poll_source(app, source, PollReport(), stopping, window))
-
-    return run
+def _imap_job(
+    app: App, source: ImapConfig, stopping: threading.Event, sessions: ExitStack
+) -> Callable[[], None]:
+    # One session for every run, logged out when the scheduler has stopped.
+    reader = sessions.enter_context(MailboxReader(app, source))
+    # Each run lasts until the next is due: a failing mailbox is tried again within it,
+    # seconds apart, and with IDLE the mailbox is watched, new mail answered at once.
+    window = max(source.poll_seconds - WINDOW_MARGIN_SECONDS, 0)
+    return lambda: reader.read(PollReport(), stopping, window, idle=source.idle)
 
 
 def _maildir_job(app: App, source: MaildirSource, stopping: threading.Event) -> Callable[[], None]:
@@ -111,7 +98,7 @@ def _deadlines_job(app: App) -> Callable[[], None]:
     return run
 
 
-def build_scheduler(app: App, stopping: threading.Event) -> BlockingScheduler:
+def build_scheduler(app: App, stopping: threading.Event, sessions: ExitStack) -> BlockingScheduler:
     """One job per source, one for the outbox, one for upkeep; each runs one at a time."""
     scheduler = BlockingScheduler(
         job_defaults={
@@ -121,20 +108,28 @@ def build_scheduler(app: App, stopping: threading.Event) -> BlockingScheduler:
         },
     )
     every, now = app.config.scheduler, datetime.now(UTC)
-    jobs: list[tuple[str, Callable[[], None], float]] = [
-        (f"imap:{s.name}", _imap_job(app, s, stopping), s.poll_seconds) for s in app.config.imap
-    ]
+    # (id, name: what the log lines call the job, the job, its interval)
+    jobs: list[tuple[str, str, Callable[[], None], float]] = []
+    for s in app.config.imap:
+        job = _imap_job(app, s, stopping, sessions)
+        jobs.append((f"imap:{s.name}", f"poll imap {s.name}", job, s.poll_seconds))
     for config in app.config.maildirs:
         source = MaildirSource(config.name, config.path)
-        jobs.append(
-            (source.origin, _maildir_job(app, source, stopping), every.maildir_poll_seconds)
-        )
-    jobs.append(("outbox", _outbox_job(app, stopping), every.outbox_seconds))
-    jobs.append(("housekeeping", _housekeeping_job(app), every.housekeeping_seconds))
-    jobs.append(("deadlines", _deadlines_job(app), every.deadlines_seconds))
-    for name, job, seconds in jobs:
+        job = _maildir_job(app, source, stopping)
+        jobs.append((source.origin, f"poll maildir {config.name}", job, every.maildir_poll_seconds))
+    jobs += [
+        ("outbox", "deliver outbox", _outbox_job(app, stopping), every.outbox_seconds),
+        ("housekeeping", "housekeeping", _housekeeping_job(app), every.housekeeping_seconds),
+        ("deadlines", "deadlines", _deadlines_job(app), every.deadlines_seconds),
+    ]
+    for job_id, name, job, seconds in jobs:
         scheduler.add_job(
-            _guarded(name, job), "interval", seconds=seconds, id=name, next_run_time=now
+            _guarded(name, job),
+            "interval",
+            seconds=seconds,
+            id=job_id,
+            name=name,
+            next_run_time=now,
         )
     return scheduler
 
@@ -142,12 +137,13 @@ def build_scheduler(app: App, stopping: threading.Event) -> BlockingScheduler:
 def run_forever(app: App) -> None:
     """Run until SIGTERM or Ctrl-C; the message in hand is finished, then the jobs stop."""
     stopping = threading.Event()  # the poll jobs stop between two messages
-    scheduler = build_scheduler(app, stopping)
-    stop_on_signals(stopping, then=lambda: scheduler.shutdown(wait=True))
-    log.info(
-        "mailproc running: %d IMAP and %d Maildir sources",
-        len(app.config.imap),
-        len(app.config.maildirs),
-    )
-    scheduler.start()
+    with ExitStack() as sessions:  # the mailbox sessions, logged out after the last job
+        scheduler = build_scheduler(app, stopping, sessions)
+        stop_on_signals(stopping, then=lambda: scheduler.shutdown(wait=True))
+        log.info(
+            "mailproc running: %d IMAP and %d Maildir sources",
+            len(app.config.imap),
+            len(app.config.maildirs),
+        )
+        scheduler.start()
     log.info("mailproc stopped")

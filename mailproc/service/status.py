@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -12,6 +12,7 @@ from mailproc.config import ImapConfig
 from mailproc.errors import StoreError
 from mailproc.outgoing.bounces import failing_count
 from mailproc.service.app import App
+from mailproc.service.cli.output import desk_time
 from mailproc.sources.imap import ImapMailbox, ImapUnavailable
 from mailproc.storage import models as m
 from mailproc.storage.db import utcnow
@@ -88,21 +89,22 @@ def collect(app: App, *, ask_servers: bool = True) -> Status:
         status.database = str(exc)
         status.problems.append(f"database: {exc}")
         return status
-    now = utcnow()
+    now, zone = utcnow(), app.config.desk.timezone
     with app.sessions() as session:
-        _outbox(session, status, now)
+        _outbox(session, status, now, zone)
         _tickets(session, status, now)
         status.alerts = _alerts(session, now)
         status.failing_addresses = failing_count(session)
         status.mailboxes = [_mailbox(session, source) for source in app.config.imap]
     for source, mailbox in zip(app.config.imap, status.mailboxes, strict=True):
-        _judge(mailbox, source.poll_seconds, now, status)
-        if ask_servers:
-            _measure_backlog(source, mailbox, status)
+        unreachable = _measure_backlog(source, mailbox) if ask_servers else None
+        problem = unreachable or _judge(mailbox, source.poll_seconds, now, zone)
+        if problem:  # one per mailbox: what the server says now outranks what was recorded
+            status.problems.append(f"mailbox {mailbox.name}: {problem}")
     return status
 
 
-def _outbox(session: Session, status: Status, now: datetime) -> None:
+def _outbox(session: Session, status: Status, now: datetime, zone: tzinfo) -> None:
     pending = select(func.count(), func.min(m.OutboxMail.next_attempt_at)).where(
         m.OutboxMail.status == "pending"
     )
@@ -113,7 +115,7 @@ def _outbox(session: Session, status: Status, now: datetime) -> None:
     status.outbox_uncertain = by_status.get("uncertain", 0)
     due = status.outbox_oldest_due
     if due is not None and now - due > OUTBOX_STUCK_AFTER:
-        status.problems.append(f"outbox: mail due since {due.isoformat()} not delivered")
+        status.problems.append(f"outbox: mail due since {desk_time(due, zone)} not delivered")
     if status.outbox_uncertain:
         # Nothing resolves these by itself: an operator must say whether they arrived.
         status.problems.append(
@@ -155,22 +157,25 @@ def _mailbox(session: Session, source: ImapConfig) -> MailboxStatus:
     )
 
 
-def _judge(mailbox: MailboxStatus, poll_seconds: int, now: datetime, status: Status) -> None:
+def _judge(mailbox: MailboxStatus, poll_seconds: int, now: datetime, zone: tzinfo) -> str | None:
+    """What is wrong with the service's reading of ``mailbox``, as its last read recorded
+    (the service records each read as it ends: a recovery shows at once)."""
     if mailbox.last_error:
-        status.problems.append(f"mailbox {mailbox.name}: {mailbox.last_error}")
-    elif mailbox.last_poll_at is None:
-        status.problems.append(f"mailbox {mailbox.name}: never read")
-    elif now - mailbox.last_poll_at > timedelta(seconds=poll_seconds * MISSED_POLLS):
-        when = mailbox.last_poll_at.isoformat()
-        status.problems.append(f"mailbox {mailbox.name}: last read at {when}")
+        return mailbox.last_error
+    if mailbox.last_poll_at is None:
+        return "never read"
+    if now - mailbox.last_poll_at > timedelta(seconds=poll_seconds * MISSED_POLLS):
+        return f"last read at {desk_time(mailbox.last_poll_at, zone)}"
+    return None
 
 
-def _measure_backlog(source: ImapConfig, mailbox: MailboxStatus, status: Status) -> None:
+def _measure_backlog(source: ImapConfig, mailbox: MailboxStatus) -> str | None:
+    """Asks the server how much mail waits; the reason it cannot be asked, if so."""
     try:
         with ImapMailbox(source.settings) as box:
             server = box.state()
     except ImapUnavailable as exc:
-        status.problems.append(f"mailbox {mailbox.name}: {exc.reason}")
-        return
+        return exc.reason
     read = mailbox.last_uid if server.uidvalidity == mailbox.uidvalidity else 0
     mailbox.backlog = max(0, server.last_uid - read)
+    return None
