@@ -12,7 +12,7 @@ from tqdm import tqdm
 
 from mailproc.decision.values import Outcome
 from mailproc.storage import models as m
-from mailproc.tickets.pipeline import Pipeline
+from mailproc.tickets.pipeline import HISTORY_ORIGIN, Pipeline
 
 # Oversize mail is stored as its header only: processing that again cannot help.
 _HEADER_ONLY_REASON = "message of % bytes is over the limit%"
@@ -27,11 +27,14 @@ def read_backlog(path: Path) -> tuple[int, Iterator[bytes]]:
     return len(keys), (box.get_bytes(key) for key in keys)
 
 
-def import_backlog(pipeline: Pipeline, path: Path, *, progress: bool = True) -> Counter[str]:
-    """Every message of ``path`` through the pipeline, as if it had just arrived."""
+def import_backlog(
+    pipeline: Pipeline, path: Path, *, replies: bool = False, progress: bool = True
+) -> Counter[str]:
+    """Every message of ``path`` through the pipeline: as the desk's history, answering
+    nobody (Pipeline.history), or with ``replies`` as if it had just arrived."""
     total, messages = read_backlog(path)
     outcomes: Counter[str] = Counter()
-    origin = f"import:{path.name}"
+    origin = f"{'import:' if replies else HISTORY_ORIGIN}{path.name}"
     for raw in tqdm(messages, total=total, unit="msg", disable=not progress, desc=path.name):
         outcomes[pipeline.process(raw, origin).outcome.value] += 1
     return outcomes
