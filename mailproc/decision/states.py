@@ -2,27 +2,8 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
-
+from mailproc.decision.ticket_state import TicketState as TicketState
 from mailproc.rules.rulebook import Priority
-
-
-class TicketState(StrEnum):
-    OPEN = "aberto"
-    AWAITING_INFORMATION = "aguardando_informacoes"
-    # Closed because the missing information never came; a reply that completes it reopens it.
-    CLOSED_UNTREATED = "encerrado_sem_tratamento"
-    # Staff wait on something (often the requester): the deadline is not watched meanwhile,
-    # and a reply by the requester or a participant puts the ticket back in service. Without
-    # one within incomplete_close_days the ticket is closed (CLOSED_UNANSWERED).
-    PENDING = "pendente"
-    # Staff answered with #resolvido: the requester is asked to rate the service.
-    RESOLVED = "resolvido"
-    # Pending on the requester, who never answered; a reply reopens it, like a resolved one.
-    CLOSED_UNANSWERED = "encerrado_sem_retorno"
-    # By the requester ("cancelar") or by staff (#cancelado).
-    CANCELLED = "cancelado"
-
 
 # A reply to a ticket in one of these states is checked against its theme again.
 WAITING_FOR_REQUESTER = frozenset({TicketState.AWAITING_INFORMATION, TicketState.CLOSED_UNTREATED})

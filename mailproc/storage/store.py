@@ -35,10 +35,12 @@ from sqlalchemy.orm import (
     Session,
     lazyload,
     make_transient_to_detached,
+    selectinload,
     sessionmaker,
 )
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.attributes import flag_modified, set_committed_value
 
+from mailproc.decision.business_hours import Clock
 from mailproc.decision.decide import Thread
 from mailproc.decision.ratings import Rating
 from mailproc.decision.staff import StaffAnswer
@@ -256,6 +258,15 @@ def find_ticket_by_code(session: Session, code: str) -> m.Ticket | None:
     return session.scalars(select(m.Ticket).filter_by(code=code)).first()
 
 
+def conversation(session: Session, code: str) -> m.Ticket | None:
+    """A ticket with its story loaded to be read (``mailproc tickets show``): its messages
+    and their files, history and rating. The files' bytes load one by one, when read."""
+    files = selectinload(m.Ticket.messages).selectinload(m.Message.attachments)
+    loads = (files.defer(m.Attachment.data), selectinload(m.Ticket.events))
+    query = select(m.Ticket).filter_by(code=code).options(*loads)
+    return session.scalars(query).first()
+
+
 def find_ticket(session: Session, code: str | None, message: InboundMessage) -> m.Ticket | None:
     """The ticket a message refers to: by the code in its subject, else by its headers.
 
@@ -363,10 +374,15 @@ def images_sent_before(
 
 
 def record_message(
-    session: Session, raw_id: int, key: str, message: InboundMessage, decision: Decision
+    session: Session,
+    raw_id: int,
+    key: str,
+    message: InboundMessage,
+    decision: Decision,
+    now: datetime,
 ) -> m.Message:
     """The message row goes in first: its unique dedup key stops a concurrent duplicate
-    before it can take a ticket code."""
+    before it can take a ticket code. ``now`` is when it is applied (Pipeline.clock)."""
     sender = message.sender
     row = _inserted(
         session,
@@ -385,7 +401,7 @@ def record_message(
         body_text=decision.request.text if decision.request else message.text,
         # The mail as received, for staff to read; never the sender's markup as it came.
         body_html=message.html,  # sanitized by the parse stage, not here in the transaction
-        created_at=utcnow(),
+        created_at=now,
     )
     set_committed_value(row, "ticket", None)
     for attachment in decision.request.attachments if decision.request else ():
@@ -394,10 +410,16 @@ def record_message(
 
 
 def open_ticket(
-    session: Session, theme: Theme, decision: Decision, close_days: int, now: datetime, year: int
+    session: Session,
+    theme: Theme,
+    decision: Decision,
+    close_days: int,
+    now: datetime,
+    year: int,
+    clock: Clock,
 ) -> m.Ticket:
-    """A new ticket with the next code of the (desk's local) year: open, or waiting for
-    what is missing."""
+    """A new ticket with the next code of the (desk's local) year: open, with the theme's
+    hours counted by ``clock`` to answer it, or waiting for what is missing."""
     request = decision.request
     assert request is not None
     incomplete = decision.outcome is Outcome.INCOMPLETE
@@ -412,7 +434,7 @@ def open_ticket(
         requester_name=request.requester.name[:200],
         subject=request.subject,
         answers=dict(decision.answers),
-        due_at=None if incomplete else now + timedelta(hours=theme.response_hours),
+        due_at=None if incomplete else clock.add(now, timedelta(hours=theme.response_hours)),
         reminded_at=None,
         escalated_at=None,
         urgent_at=None,
@@ -488,6 +510,7 @@ def update_ticket(
     *,
     close_days: int,
     urgent_percent: int,
+    clock: Clock,
 ) -> None:
     """A reply's answers join the ticket. The last missing item opens it with a deadline
     (response_deadline); a partial answer to a ticket closed untreated sets it waiting
@@ -495,7 +518,7 @@ def update_ticket(
     ticket.answers.update(decision.answers)
     if decision.completed and theme is not None:
         ticket.state = TicketState.OPEN
-        set_deadline(ticket, response_deadline(ticket, theme, urgent_percent, now))
+        set_deadline(ticket, response_deadline(ticket, theme, urgent_percent, now, clock))
         ticket.incomplete_until = None
     elif decision.missing and ticket.state == TicketState.CLOSED_UNTREATED:
         ticket.state = TicketState.AWAITING_INFORMATION
@@ -504,19 +527,34 @@ def update_ticket(
 
 
 def response_deadline(
-    ticket: m.Ticket, theme: Theme, urgent_percent: int, now: datetime
+    ticket: m.Ticket, theme: Theme, urgent_percent: int, now: datetime, clock: Clock
 ) -> datetime:
-    """When the area must answer a ticket put in service now: the theme's hours, cut to
-    ``urgent_percent`` of them once its requester asked for urgency (as _hurry cuts a
-    running deadline)."""
+    """When the area must answer a ticket put in service now: the theme's hours (counted by
+    ``clock``), cut to ``urgent_percent`` of them once its requester asked for urgency (as
+    _hurry cuts a running deadline)."""
     share = urgent_percent / 100 if ticket.urgent_at is not None else 1
-    return now + timedelta(hours=theme.response_hours * share)
+    return clock.add(now, timedelta(hours=theme.response_hours * share))
 
 
 def set_deadline(ticket: m.Ticket, due: datetime | None) -> None:
     """A new deadline: the area is reminded of it and warned after it, once each, again."""
     ticket.due_at = due
     ticket.reminded_at = ticket.escalated_at = None
+
+
+def keep_as_history(session: Session, row: m.Message, now: datetime) -> None:
+    """An imported message (Pipeline.history) and the ticket it joined: an ``imported`` event,
+    and the ticket without deadline or waiting period, which only live mail sets again.
+    Its last change is the message's time: given, else the column's onupdate would put the
+    import's."""
+    ticket = row.ticket
+    add_event(session, "imported", ticket=ticket, message=row)
+    if ticket is None:
+        return
+    set_deadline(ticket, None)
+    ticket.incomplete_until = None
+    ticket.updated_at = max(ticket.updated_at, now)
+    flag_modified(ticket, "updated_at")
 
 
 def resume(ticket: m.Ticket, now: datetime) -> bool:
@@ -535,7 +573,13 @@ def reopen(ticket: m.Ticket, now: datetime) -> None:
 
 
 def apply_staff_answer(
-    ticket: m.Ticket, answer: StaffAnswer, now: datetime, *, urgent_percent: int, wait_days: int
+    ticket: m.Ticket,
+    answer: StaffAnswer,
+    now: datetime,
+    *,
+    urgent_percent: int,
+    wait_days: int,
+    clock: Clock,
 ) -> dict[str, str]:
     """The state and priority a staff answer's directives set; returns what changed.
 
@@ -553,24 +597,25 @@ def apply_staff_answer(
     if answer.priority is not None and answer.priority != ticket.priority:
         changes["priority"] = answer.priority
         if is_higher_priority(answer.priority, ticket.priority):
-            _hurry(ticket, answer.priority, urgent_percent, now)
+            _hurry(ticket, answer.priority, urgent_percent, now, clock)
         else:
             ticket.priority = answer.priority
     ticket.updated_at = now
     return changes
 
 
-def make_urgent(ticket: m.Ticket, percent: int, now: datetime) -> None:
+def make_urgent(ticket: m.Ticket, percent: int, now: datetime, clock: Clock) -> None:
     """Raise the priority one level, shortening the deadline (see _hurry)."""
-    _hurry(ticket, raised_priority(ticket.priority), percent, now)
+    _hurry(ticket, raised_priority(ticket.priority), percent, now, clock)
 
 
-def _hurry(ticket: m.Ticket, priority: str, percent: int, now: datetime) -> None:
+def _hurry(ticket: m.Ticket, priority: str, percent: int, now: datetime, clock: Clock) -> None:
     """A higher priority; the first time a ticket is hurried, also shorten what is left of
-    its deadline to ``percent`` of it (repeated requests must not shrink it to nothing)."""
+    its deadline (as ``clock`` counts it) to ``percent`` of it (repeated requests must not
+    shrink it to nothing)."""
     ticket.priority = priority
     if ticket.urgent_at is None and ticket.due_at is not None and ticket.due_at > now:
-        set_deadline(ticket, now + (ticket.due_at - now) * percent / 100)
+        set_deadline(ticket, clock.add(now, clock.between(now, ticket.due_at) * percent / 100))
     ticket.urgent_at = ticket.urgent_at or now
     ticket.updated_at = now
 
@@ -606,6 +651,14 @@ def tickets_of(session: Session, email: str, limit: int) -> tuple[list[m.Ticket]
     return list(session.scalars(newest)), total
 
 
+def newest_tickets(session: Session, state: str | None, limit: int) -> list[m.Ticket]:
+    """The newest tickets, of one state or all (``mailproc tickets list``)."""
+    query = select(m.Ticket).order_by(m.Ticket.id.desc()).limit(limit)
+    if state:
+        query = query.where(m.Ticket.state == state)
+    return list(session.scalars(query))
+
+
 def last_staff_answer(session: Session, ticket_id: int) -> m.Message | None:
     """The latest staff answer of a ticket (the message of its newest "answered" event)."""
     query = (
@@ -618,8 +671,9 @@ def last_staff_answer(session: Session, ticket_id: int) -> m.Message | None:
     return session.scalars(query).first()
 
 
-def due_for_reminder(session: Session, now: datetime, before: timedelta) -> list[m.Ticket]:
-    """Tickets in service whose deadline is within ``before`` and who were not reminded.
+def due_for_reminder(session: Session, now: datetime, until: datetime) -> list[m.Ticket]:
+    """Tickets in service whose deadline is still ahead, by ``until``, and who were not
+    reminded.
 
     The rows are locked (SKIP LOCKED on PostgreSQL), so two workers never remind twice.
     """
@@ -627,7 +681,7 @@ def due_for_reminder(session: Session, now: datetime, before: timedelta) -> list
         m.Ticket.state == TicketState.OPEN,
         m.Ticket.reminded_at.is_(None),
         m.Ticket.due_at > now,
-        m.Ticket.due_at <= now + before,
+        m.Ticket.due_at <= until,
     )
     return list(session.scalars(query.with_for_update(skip_locked=True)))
 
@@ -780,10 +834,14 @@ class OutboxEntry:
     next_attempt_at: datetime
     sent_at: datetime | None
     last_error: str | None
+    message_id: str  # bare, as the delivery's log line and the relay's log have it
 
 
-def outbox_entries(session: Session, status: str | None, limit: int) -> list[OutboxEntry]:
-    """The newest outbox mail, of one status or all, with its ticket's code."""
+def outbox_entries(
+    session: Session, status: str | None, limit: int | None, ticket_id: int | None = None
+) -> list[OutboxEntry]:
+    """The newest outbox mail, of one status or all, of one ticket or all, with its ticket's
+    code."""
     query = (
         select(m.OutboxMail, m.Ticket.code)
         .outerjoin(m.Ticket, m.OutboxMail.ticket_id == m.Ticket.id)
@@ -793,6 +851,8 @@ def outbox_entries(session: Session, status: str | None, limit: int) -> list[Out
     )
     if status:
         query = query.where(m.OutboxMail.status == status)
+    if ticket_id is not None:
+        query = query.where(m.OutboxMail.ticket_id == ticket_id)
     return [
         OutboxEntry(
             mail.id,
@@ -806,6 +866,7 @@ def outbox_entries(session: Session, status: str | None, limit: int) -> list[Out
             mail.next_attempt_at,
             mail.sent_at,
             mail.last_error,
+            mail.message_id,
         )
         for mail, code in session.execute(query)
     ]
@@ -897,7 +958,9 @@ def _attachment_values(message_id: int, attachment: Attachment) -> dict[str, Any
 
 def load_cursor(session: Session, mailbox: str, folder: str) -> MailboxCursor | None:
     state = _mailbox_state(session, mailbox, folder)
-    return MailboxCursor(state.uidvalidity, state.last_uid) if state else None
+    # UIDVALIDITY 0 (never a server's: RFC 3501 makes it non-zero) is a row record_poll made
+    # before any message was read: no cursor yet, not a changed folder.
+    return MailboxCursor(state.uidvalidity, state.last_uid) if state and state.uidvalidity else None
 
 
 def save_cursor(session: Session, mailbox: str, folder: str, cursor: MailboxCursor) -> None:

@@ -1,10 +1,12 @@
-"""Keeping the database: its schema, and what it may keep (retention, LGPD erasure)."""
+"""Keeping the database: its schema, what it may keep (retention, LGPD erasure), backups."""
 
 from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
 from datetime import timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mailproc.service.cli.arguments import Commands, add_command, add_group
@@ -24,8 +26,16 @@ def add_commands(commands: Commands) -> None:
         erase_address,
         "delete everything about one e-mail address (LGPD art. 18)",
     )
-    erasing.add_argument("address")
+    erasing.add_argument("address", help="the e-mail address, as the desk recorded it")
     erasing.add_argument("--dry-run", action="store_true", help="only count what would go")
+    backup = add_command(
+        commands,
+        "backup",
+        backup_database,
+        "copy the SQLite database, consistent while the desk runs (PostgreSQL: pg_dump)",
+    )
+    backup.add_argument("path", help="the file to write (refused if it exists)")
+    backup.add_argument("--force", action="store_true", help="replace PATH if it exists")
     db = add_group(commands, "db", "database schema")
     add_command(db, "upgrade", upgrade_schema, "apply the migrations")
 
@@ -50,8 +60,17 @@ def erase_address(app: App, args: argparse.Namespace) -> int:
     return 0 if report.dry_run or report.compacted else 1
 
 
+def backup_database(app: App, args: argparse.Namespace) -> None:
+    from mailproc.storage.backup import backup_sqlite
+
+    backup = backup_sqlite(app.config.database_url, Path(args.path), force=args.force)
+    print(json.dumps(backup.as_json(), ensure_ascii=False))
+
+
 def upgrade_schema(app: App, args: argparse.Namespace) -> None:
     from mailproc.storage.schema import upgrade
 
-    upgrade(app.engine)
+    app = replace(app, create_database=True)  # the one command that makes the SQLite file
+    for migration in upgrade(app.engine):
+        print(f"applied {migration.revision}: {migration.about}")
     print(f"database at head: {app.engine.url.render_as_string(hide_password=True)}")

@@ -10,8 +10,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from mailproc.outgoing.statuses import STATUSES
-from mailproc.service.cli.arguments import Commands, add_command, add_group
-from mailproc.service.cli.output import say, say_json
+from mailproc.service.cli.arguments import Commands, add_command, add_group, add_json_option
+from mailproc.service.cli.output import desk_time, say, say_json
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -22,15 +22,19 @@ if TYPE_CHECKING:
 def add_commands(commands: Commands) -> None:
     outbox = add_group(commands, "outbox", "list outbox mail; resolve uncertain deliveries")
     mails = add_command(outbox, "list", list_mail, "newest outbox mail first")
-    mails.add_argument("--status", choices=STATUSES)
-    mails.add_argument("--limit", type=int, default=50)
-    mails.add_argument("--json", action="store_true")
+    mails.add_argument(
+        "--status", choices=STATUSES, metavar="STATUS", help=f"only in it: {', '.join(STATUSES)}"
+    )
+    mails.add_argument(
+        "--limit", type=int, default=50, metavar="N", help="at most N mails (default: 50)"
+    )
+    add_json_option(mails)
     resend = add_command(
         outbox, "resend", resend_mail, "queue uncertain or failed mail to be sent again"
     )
-    resend.add_argument("ids", nargs="+", type=int, metavar="ID")
+    resend.add_argument("ids", nargs="+", type=int, metavar="ID", help="outbox ids (outbox list)")
     confirm = add_command(outbox, "mark-sent", mark_sent, "record uncertain mail as delivered")
-    confirm.add_argument("ids", nargs="+", type=int, metavar="ID")
+    confirm.add_argument("ids", nargs="+", type=int, metavar="ID", help="outbox ids (outbox list)")
 
 
 def list_mail(app: App, args: argparse.Namespace) -> None:
@@ -42,10 +46,10 @@ def list_mail(app: App, args: argparse.Namespace) -> None:
         say_json([asdict(e) for e in entries])
         return
     for e in entries:
-        when = e.sent_at or e.next_attempt_at
+        when = desk_time(e.sent_at or e.next_attempt_at, app.config.desk.timezone)
         say(
-            f"{e.id:>6}  {e.status:<9} {e.ticket or '-':<11} {when:%Y-%m-%d %H:%M} "
-            f"{e.purpose:<18} {', '.join(e.to):<32} {e.subject}"
+            f"{e.id:>6}  {e.status:<9} {e.ticket or '-':<11} {when} "
+            f"{e.purpose:<18} {', '.join(e.to):<32} {e.message_id}  {e.subject}"
         )
         if e.last_error:
             say(f"{'':>8}last error: {e.last_error}")
