@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import update
 
-from mailproc.decision.states import TicketState
+from mailproc.decision.ticket_state import TicketState
 from mailproc.service.app import App
 from mailproc.service.cli import _parser, main
 from mailproc.service.cli.output import desk_time, human_size

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from mailproc.decision.ratings import Rating, read_rating
 from mailproc.decision.settings import ConversationSettings
 from mailproc.decision.staff import StaffAnswer, read_staff_answer
-from mailproc.decision.states import TicketState
+from mailproc.decision.ticket_state import TicketState
 from mailproc.resources import shipped_dir
 from mailproc.rules.rulebook import Priority
 from mailproc.service.app import App

@@ -11,7 +11,7 @@ from mailproc.decision.decide import STAGES, Facts, Policy, Thread, decide
 from mailproc.decision.proofs import Proof
 from mailproc.decision.ratings import Rating
 from mailproc.decision.staff import StaffAnswer
-from mailproc.decision.states import TicketState
+from mailproc.decision.ticket_state import TicketState
 from mailproc.decision.values import Outcome, Unproven
 from mailproc.mail.message import Address, Attachment, InboundMessage
 from mailproc.resources import shipped_dir

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import JSON, LargeBinary, String, Text, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailproc.decision.states import TicketState
+from mailproc.decision.ticket_state import TicketState
 from mailproc.decision.values import Outcome
 from mailproc.service.app import App
 from mailproc.service.cli import main

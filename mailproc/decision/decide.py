@@ -22,9 +22,9 @@ from mailproc.decision.states import (
     FOLLOWED_UP_BY_A_NEW_TICKET,
     URGENCY_ALLOWED,
     WAITING_FOR_REQUESTER,
-    TicketState,
     state_label,
 )
+from mailproc.decision.ticket_state import TicketState
 from mailproc.decision.values import AuthFailure, Decision, Outcome, Request, Unproven
 from mailproc.mail.addresses import is_own
 from mailproc.mail.authresults import OnFailure, Verdict, verdict

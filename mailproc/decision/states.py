@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mailproc.decision.ticket_state import TicketState as TicketState
+from mailproc.decision.ticket_state import TicketState
 from mailproc.rules.rulebook import Priority
 
 # A reply to a ticket in one of these states is checked against its theme again.

@@ -45,7 +45,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
 
-from mailproc.decision.states import TicketState
+from mailproc.decision.ticket_state import TicketState
 from mailproc.logsafe import mask
 from mailproc.storage import models as m
 from mailproc.storage.db import utcnow

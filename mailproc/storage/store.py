@@ -46,10 +46,10 @@ from mailproc.decision.ratings import Rating
 from mailproc.decision.staff import StaffAnswer
 from mailproc.decision.states import (
     WAITING_FOR_REQUESTER,
-    TicketState,
     is_higher_priority,
     raised_priority,
 )
+from mailproc.decision.ticket_state import TicketState
 from mailproc.decision.values import Decision, Outcome, Request
 from mailproc.mail.message import Attachment, InboundMessage
 from mailproc.rules.rulebook import Theme

@@ -20,7 +20,8 @@ from sqlalchemy.orm import Session
 
 from mailproc.decision.commands import CommandKind
 from mailproc.decision.ratings import read_rating
-from mailproc.decision.states import REOPENED_BY_REPLY, ROUTED, TicketState, state_label
+from mailproc.decision.states import REOPENED_BY_REPLY, ROUTED, state_label
+from mailproc.decision.ticket_state import TicketState
 from mailproc.decision.values import Decision
 from mailproc.outgoing.notice import Notice
 from mailproc.outgoing.notices import (

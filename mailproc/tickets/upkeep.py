@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
-from mailproc.decision.states import TicketState
+from mailproc.decision.ticket_state import TicketState
 from mailproc.outgoing.notice import Notice
 from mailproc.outgoing.notices import missing_context
 from mailproc.rules.requirements import check_message
