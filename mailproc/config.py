@@ -22,6 +22,8 @@ from mailproc.decision.business_hours import (
 from mailproc.decision.settings import STRANGER_REPLIES, ConversationSettings, StrangerReply
 from mailproc.errors import ConfigError
 from mailproc.mail.authresults import ON_FAILURE, OnFailure
+from mailproc.oauth2 import PROVIDERS, OAuth2Settings, Provider, TokenCache, token_cache
+from mailproc.oauth2.generic import token_url_problem
 from mailproc.resources import shipped_dir
 from mailproc.sources.dkim import DkimSettings, parse_dns_server
 from mailproc.sources.imap import ImapSettings
@@ -93,6 +95,8 @@ class SmtpConfig:
     password: PasswordEnv | None
     from_address: str
     timeout_seconds: int
+    # auth = "oauth2": the tokens of the [oauth2.NAME] table named; None: user and password.
+    oauth2: TokenCache | None = None
 
 
 # What a mail whose worker died while sending it becomes (see mailproc.outgoing.outbox): held for an
@@ -239,8 +243,9 @@ class _Table:
     def secret(self, key: str) -> PasswordEnv | None:
         """A password: the file names an environment variable, never the secret itself. The
         variable is read when a connection logs in (mailproc.credentials), not here."""
-        if key.removesuffix("_env") == "password" and "password" in self.data:
-            raise self.error("password", "passwords are not read from the file: use password_env")
+        bare = key.removesuffix("_env")  # password, secret
+        if bare != key and bare in self.data:
+            raise self.error(bare, f"{bare}s are not read from the file: use {key}")
         name = self.get(key, str, "").strip()
         return PasswordEnv(name, str(self.file), f"{self.prefix}{key}") if name else None
 
@@ -284,6 +289,7 @@ def load_config(path: Path) -> Config:
     # state folder: /var/lib/mailproc for a service, while its config stays read-only in /etc.
     state = paths.path("state", ".")
     database_url, database_password = _database(root.table("database"), state)
+    oauth2 = _oauth2_tables(root.table("oauth2"))
     config = Config(
         file=path,
         desk=desk,
@@ -291,8 +297,10 @@ def load_config(path: Path) -> Config:
         database_password=database_password,
         **_paths(paths),
         maildirs=tuple(_maildir(root, i, t, state) for i, t in enumerate(_array(root, "maildir"))),
-        imap=tuple(_imap(root, i, t, max_bytes) for i, t in enumerate(_array(root, "imap"))),
-        smtp=_smtp(root.table("smtp"), desk) if "smtp" in data else None,
+        imap=tuple(
+            _imap(root, i, t, max_bytes, oauth2) for i, t in enumerate(_array(root, "imap"))
+        ),
+        smtp=_smtp(root.table("smtp"), desk, oauth2) if "smtp" in data else None,
         delivery=_delivery(root.table("delivery"), state),
         scheduler=_scheduler(root.table("scheduler")),
         max_message_bytes=max_bytes,
@@ -408,10 +416,17 @@ def _maildir(root: _Table, index: int, data: Mapping[str, Any], state: Path) -> 
     return source
 
 
-def _imap(root: _Table, index: int, data: Mapping[str, Any], max_message_bytes: int) -> ImapConfig:
+def _imap(
+    root: _Table,
+    index: int,
+    data: Mapping[str, Any],
+    max_message_bytes: int,
+    oauth2: Mapping[str, TokenCache],
+) -> ImapConfig:
     t = _Table(root.file, f"imap[{index}].", data)
     host = t.get("host", str)
     tls = _tls(t, host, "ssl")
+    tokens = _login_tokens(t, oauth2)
     settings = ImapSettings(
         name=t.get("name", str, f"imap{index + 1}"),
         host=host,
@@ -419,6 +434,7 @@ def _imap(root: _Table, index: int, data: Mapping[str, Any], max_message_bytes: 
         tls=tls,
         user=t.get("user", str),
         password=t.secret("password_env") or "",
+        oauth2=tokens,
         folder=t.get("folder", str, "INBOX"),
         processed_folder=t.get("processed_folder", str, "Processados"),
         quarantine_folder=t.get("quarantine_folder", str, "Quarentena"),
@@ -447,9 +463,12 @@ def _tls(t: _Table, host: str, default: TlsMode) -> TlsMode:
     return tls
 
 
-def _smtp(t: _Table, desk: DeskConfig) -> SmtpConfig:
+def _smtp(t: _Table, desk: DeskConfig, oauth2: Mapping[str, TokenCache]) -> SmtpConfig:
     host = t.get("host", str)
     tls = _tls(t, host, "starttls")
+    tokens = _login_tokens(t, oauth2)
+    if tokens is not None and not t.get("user", str, ""):
+        raise t.error("user", 'is required with auth = "oauth2": the mailbox the token is for')
     smtp = SmtpConfig(
         host=host,
         port=t.positive("port", {"ssl": 465, "starttls": 587, "none": 25}[tls]),
@@ -458,9 +477,92 @@ def _smtp(t: _Table, desk: DeskConfig) -> SmtpConfig:
         password=t.secret("password_env"),
         from_address=t.get("from_address", str, desk.address).lower(),
         timeout_seconds=t.positive("timeout_seconds", 30),
+        oauth2=tokens,
     )
     t.finish()
     return smtp
+
+
+def _login_tokens(t: _Table, oauth2: Mapping[str, TokenCache]) -> TokenCache | None:
+    """The token cache an [[imap]] or [smtp] logs in with (auth = "oauth2"), or None for a
+    password. One cache per [oauth2.NAME]: the mailboxes and the relay naming it share tokens."""
+    if t.choice("auth", ("password", "oauth2"), "password") == "password":
+        if "oauth2" in t.data:
+            raise t.error("oauth2", 'is only read with auth = "oauth2"')
+        return None
+    if "password_env" in t.data:
+        raise t.error("password_env", 'auth = "oauth2" logs in with a token, not a password')
+    name = t.get("oauth2", str, "")
+    if name not in oauth2:
+        known = ", ".join(sorted(oauth2)) or "none"
+        raise t.error("oauth2", f"names no [oauth2.NAME] table (defined: {known})")
+    return oauth2[name]
+
+
+# The keys each provider needs (besides ``provider``), and those it may take.
+_OAUTH2_REQUIRED: dict[Provider, tuple[str, ...]] = {
+    "generic": ("token_url", "client_id", "secret_env"),
+    "microsoft": ("tenant", "client_id"),
+    "google": ("key_file", "subject"),
+}
+_OAUTH2_OPTIONAL: dict[Provider, tuple[str, ...]] = {
+    "generic": ("scope",),
+    "microsoft": ("scope", "secret_env", "certificate", "thumbprint"),
+    "google": ("scope",),
+}
+
+
+def _oauth2_tables(root: _Table) -> dict[str, TokenCache]:
+    """Every [oauth2.NAME] table, checked: a token cache for each, nothing read or fetched."""
+    caches = {}
+    for name in root.data:
+        settings = _oauth2(root.table(name), name)
+        caches[name] = token_cache(settings)
+    return caches
+
+
+def _oauth2(t: _Table, name: str) -> OAuth2Settings:
+    provider = cast(Provider, t.choice("provider", PROVIDERS, "generic"))
+    keys = (*_OAUTH2_REQUIRED[provider], *_OAUTH2_OPTIONAL[provider])
+    secret = t.secret("secret_env") if "secret_env" in keys else None
+    for key in _OAUTH2_REQUIRED[provider]:
+        if not t.data.get(key):
+            raise t.error(key, f'is required with provider = "{provider}"')
+
+    def text(key: str) -> str | None:
+        return t.get(key, str).strip() if key in keys and key in t.data else None
+
+    def path(key: str) -> Path | None:
+        return t.path(key, "") if text(key) else None
+
+    if provider == "microsoft" and ("secret_env" in t.data) == ("certificate" in t.data):
+        raise t.error("secret_env", "give either secret_env or certificate (with thumbprint)")
+    if ("certificate" in t.data) != ("thumbprint" in t.data):
+        raise t.error("thumbprint", "certificate and thumbprint go together")
+    token_url = text("token_url")
+    if token_url is not None:
+        _check_token_url(t, token_url)
+    settings = OAuth2Settings(
+        name=name,
+        provider=provider,
+        client_id=text("client_id"),
+        secret=secret,
+        scope=text("scope"),
+        token_url=token_url,
+        tenant=text("tenant"),
+        certificate=path("certificate"),
+        thumbprint=text("thumbprint"),
+        key_file=path("key_file"),
+        subject=text("subject"),
+    )
+    t.finish()
+    return settings
+
+
+def _check_token_url(t: _Table, url: str) -> None:
+    problem = token_url_problem(url)
+    if problem:
+        raise t.error("token_url", problem)
 
 
 def _delivery(t: _Table, state: Path) -> DeliveryConfig:

@@ -38,3 +38,13 @@ class DeliveryError(MailprocError):
     def __init__(self, reason: str, *, permanent: bool) -> None:
         super().__init__(reason)
         self.reason, self.permanent = reason, permanent
+
+
+class OAuthError(MailprocError):
+    """No access token could be had from the identity provider. ``reason`` is safe to log
+    (never a secret); ``retryable`` says whether asking again soon can help (the provider
+    unreachable) or not (the client refused, a library missing)."""
+
+    def __init__(self, reason: str, *, retryable: bool = False) -> None:
+        super().__init__(reason)
+        self.reason, self.retryable = reason, retryable

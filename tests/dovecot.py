@@ -36,6 +36,7 @@ _START_SECONDS = 10.0
 _STOP_GRACE_SECONDS = 2.0
 _PR_SET_PDEATHSIG = 1
 _PR_SET_CHILD_SUBREAPER = 36
+_EX_NOUSER = 68  # sysexits.h; doveadm kick: the user had no session
 
 _CONFIG = """\
 base_dir = {root}/run
@@ -48,7 +49,7 @@ ssl_cert = <{root}/cert.pem
 ssl_key = <{root}/key.pem
 # Plaintext LOGIN on loopback is what the "none" and "starttls" modes are tested with.
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = plain login{oauth2_mechanisms}
 # A wrong-password test would otherwise slow every later login from loopback: 2 s per refusal,
 # plus the auth penalty (growing delays per client IP), off when its socket is unusable.
 auth_failure_delay = 0
@@ -62,7 +63,7 @@ mail_fsync = never
 passdb {{
   driver = passwd-file
   args = scheme=PLAIN {root}/users/%u
-}}
+}}{oauth2_passdb}
 userdb {{
   driver = passwd-file
   args = {root}/users/%u
@@ -96,6 +97,24 @@ local {bare_host} {{
     imap_capability = IMAP4rev1 LITERAL+
   }}
 }}
+"""
+
+
+# With an introspection URL: tokens are checked there (RFC 7662) after the password file
+# refused them as passwords.
+_OAUTH2_PASSDB = """
+passdb {{
+  driver = oauth2
+  mechanisms = {mechanisms}
+  args = {root}/dovecot-oauth2.conf.ext
+}}"""
+_OAUTH2_CONFIG = """\
+introspection_mode = post
+introspection_url = {url}
+force_introspection = yes
+username_attribute = username
+active_attribute = active
+active_value = true
 """
 
 
@@ -158,7 +177,16 @@ def _end_group(pgid: int) -> None:
 class DovecotServer:
     """One Dovecot master in a temporary folder; users are added while it runs."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(
+        self,
+        root: Path,
+        introspection_url: str | None = None,
+        token_mechanisms: Sequence[str] = ("xoauth2", "oauthbearer"),
+    ) -> None:
+        """With ``introspection_url``, users log in with OAuth 2.0 tokens as well, by the SASL
+        ``token_mechanisms``."""
+        self.introspection_url = introspection_url
+        self.token_mechanisms = " ".join(token_mechanisms)
         account = pwd.getpwnam(_MAIL_ACCOUNT)
         self.root = root
         self.mail_uid, self.mail_gid = account.pw_uid, account.pw_gid
@@ -175,10 +203,20 @@ class DovecotServer:
         os.chown(self.root / "home", self.mail_uid, self.mail_gid)
         (self.root / "users").mkdir()
         _make_certificate(self.root)
+        oauth2 = self.introspection_url is not None
         config = _CONFIG.format(
             root=self.root, host=HOST, no_move_host=NO_MOVE_HOST, bare_host=BARE_HOST,
             port=self.port, ssl_port=self.ssl_port,
+            oauth2_mechanisms=f" {self.token_mechanisms}" if oauth2 else "",
+            oauth2_passdb=(
+                _OAUTH2_PASSDB.format(root=self.root, mechanisms=self.token_mechanisms)
+                if oauth2 else ""
+            ),
         )  # fmt: skip
+        if oauth2:
+            (self.root / "dovecot-oauth2.conf.ext").write_text(
+                _OAUTH2_CONFIG.format(url=self.introspection_url)
+            )
         (self.root / "dovecot.conf").write_text(config)
 
     @property
@@ -238,6 +276,18 @@ class DovecotServer:
         finally:
             _prctl(_PR_SET_CHILD_SUBREAPER, 0)
         process.poll()  # the master was reaped above: let Popen know
+
+    def kick(self, user: str) -> bool:
+        """Ends every session of ``user``, as a server does when a login's token runs out;
+        False when there was none."""
+        done = subprocess.run(
+            ["doveadm", "-c", str(self.root / "dovecot.conf"), "kick", user],
+            capture_output=True,
+            check=False,
+        )
+        if done.returncode not in (0, _EX_NOUSER):
+            raise RuntimeError(f"doveadm kick failed: {done.stderr.decode(errors='replace')}")
+        return done.returncode == 0
 
     def log_tail(self, lines: int = 30) -> str:
         texts = []
@@ -316,11 +366,21 @@ class DovecotAccount:
 @pytest.fixture(scope="session")
 def dovecot_server() -> Iterator[DovecotServer]:
     """One Dovecot for the whole session: starting it costs a fraction of a second."""
+    with running_dovecot() as server:
+        yield server
+
+
+@contextmanager
+def running_dovecot(
+    introspection_url: str | None = None,
+    token_mechanisms: Sequence[str] = ("xoauth2", "oauthbearer"),
+) -> Iterator[DovecotServer]:
+    """A started Dovecot in a temporary folder, stopped and removed at the end."""
     if os.geteuid() != 0:
         pytest.skip("the throwaway Dovecot runs as root (its mail processes run as nobody)")
     root = Path(tempfile.mkdtemp(prefix="mailproc-dovecot-"))
     try:
-        server = DovecotServer(root)
+        server = DovecotServer(root, introspection_url, token_mechanisms)
         server.start()
         try:
             yield server

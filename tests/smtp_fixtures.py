@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +41,8 @@ class SmtpTestServer:
         self._fail_left: int | None = None  # None: until accept_all()
         self._refused: dict[str, int] = {}
         self._login: tuple[bytes, bytes] | None = None
+        # AUTH XOAUTH2: whether a (user, token) is good; None: every token is refused.
+        self._token_check: Callable[[str, str], bool] | None = None
 
     @property
     def messages(self) -> list[ReceivedMail]:
@@ -66,12 +70,18 @@ class SmtpTestServer:
         with self._lock:
             self._login = (user.encode(), password.encode())
 
+    def accept_tokens(self, check: Callable[[str, str], bool]) -> None:
+        """AUTH XOAUTH2 takes the (user, token) pairs ``check`` approves, until accept_all()."""
+        with self._lock:
+            self._token_check = check
+
     def accept_all(self) -> None:
         """Forget every failure switch and the login; keep the received messages."""
         with self._lock:
             self._fail_code, self._fail_left = 0, None
             self._refused.clear()
             self._login = None
+            self._token_check = None
 
     def reset(self) -> None:
         """accept_all(), and forget the received messages."""
@@ -113,6 +123,20 @@ class SmtpTestServer:
         ok = isinstance(data, LoginPassword) and (data.login, data.password) == expected
         # handled=False: aiosmtpd then answers the failure itself (535).
         return AuthResult(success=ok, handled=False)
+
+    async def auth_XOAUTH2(self, server: SMTP, args: list[str]) -> AuthResult:
+        """SASL XOAUTH2: "user=U^Aauth=Bearer T^A^A", in the initial response (RFC 4954)."""
+        if len(args) < 2:
+            return AuthResult(success=False, handled=False)
+        try:
+            text = base64.b64decode(args[1], validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError, TypeError):
+            return AuthResult(success=False, handled=False)
+        fields = dict(part.split("=", 1) for part in text.split("\x01") if "=" in part)
+        user, token = fields.get("user", ""), fields.get("auth", "").removeprefix("Bearer ")
+        with self._lock:
+            check = self._token_check
+        return AuthResult(success=check is not None and check(user, token), handled=False)
 
     def _take_failure(self) -> int:
         """The code to answer this message with, or 0; counts the message down."""

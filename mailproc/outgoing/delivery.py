@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from mailproc.credentials import Password, reveal
-from mailproc.errors import ConfigError, DeliveryError
+from mailproc.errors import ConfigError, DeliveryError, OAuthError
+from mailproc.oauth2.tokens import TokenCache
 from mailproc.tls import TLS_MODES, TlsMode
 
 if TYPE_CHECKING:
@@ -52,12 +53,14 @@ class SmtpSender:
         user: str | None,
         password: Password | None,
         timeout: float = 30,
+        oauth2: TokenCache | None = None,
     ) -> None:
+        """With ``oauth2``, ``user`` logs in by AUTH XOAUTH2 with its tokens, not a password."""
         # Checked here too: a misspelt mode must not quietly mean "no TLS".
         if tls not in TLS_MODES:
             raise ValueError(f"unknown SMTP tls mode {tls!r}; expected one of {TLS_MODES}")
         self._host, self._port, self._tls = host, port, tls
-        self._user, self._password = user, password
+        self._user, self._password, self._oauth2 = user, password, oauth2
         self._timeout = timeout
         # Built once: loading the CA store is the costly part of a TLS context.
         self._context = ssl.create_default_context() if tls != "none" else None
@@ -79,7 +82,7 @@ class SmtpSender:
 
     def _connect(self) -> _Smtp:
         """A connection ready for MAIL FROM: TLS started and logged in as configured."""
-        login = self._login()
+        secret = self._secret()
         smtp: _Smtp
         if self._tls == "ssl":
             smtp = _SmtpSsl(self._host, self._port, timeout=self._timeout, context=self._context)
@@ -88,23 +91,46 @@ class SmtpSender:
         try:
             if self._tls == "starttls":
                 smtp.starttls(context=self._context)
-            if login is not None:
-                smtp.login(*login)
+            if secret is not None:
+                self._log_in(smtp, secret)
         except BaseException:
             smtp.close()
             raise
         return smtp
 
-    def _login(self) -> tuple[str, str] | None:
-        """User and password, the password read now: a command that sends nothing runs
+    def _secret(self) -> str | None:
+        """The password (or OAuth 2.0 token), read now: a command that sends nothing runs
         without its variable. Unset, the mail waits in the outbox (a temporary failure)
-        until the operator sets it."""
+        until the operator sets it; a token the provider will not give (the client revoked)
+        fails like a wrong password."""
         if self._user is None:
             return None
         try:
-            return self._user, reveal(self._password or "")
+            return self._oauth2.token() if self._oauth2 else reveal(self._password or "")
         except ConfigError as exc:
             raise DeliveryError(f"{self._where}: login: {exc}", permanent=False) from exc
+        except OAuthError as exc:
+            reason = f"{self._where}: login: {exc}"
+            raise DeliveryError(reason, permanent=not exc.retryable) from exc
+
+    def _log_in(self, smtp: _Smtp, secret: str) -> None:
+        """AUTH with the password, or XOAUTH2 with the token: a refused token is renewed
+        once (it may have been revoked before its time), then refused like a password."""
+        assert self._user is not None
+        if self._oauth2 is None:
+            smtp.login(self._user, secret)
+            return
+        try:
+            _xoauth2(smtp, self._user, secret)
+        except smtplib.SMTPAuthenticationError:
+            log.info("%s: token refused, asking for a new one", self._where)
+            try:
+                fresh = self._oauth2.renew()
+            except (OAuthError, ConfigError) as exc:
+                reason = f"{self._where}: login: token refused, and no new one: {exc}"
+                permanent = isinstance(exc, OAuthError) and not exc.retryable
+                raise DeliveryError(reason, permanent=permanent) from exc
+            _xoauth2(smtp, self._user, fresh)
 
     @property
     def _where(self) -> str:
@@ -212,6 +238,16 @@ def dot_stuffed(data: bytes, piece: int = DATA_PIECE) -> Iterator[bytes | memory
             return
         yield chunk
         start = end
+
+
+def _xoauth2(smtp: _Smtp, user: str, token: str) -> None:
+    """AUTH XOAUTH2 (Microsoft's and Google's SASL profile of a bearer token)."""
+    smtp.ehlo_or_helo_if_needed()
+    if "xoauth2" not in smtp.esmtp_features.get("auth", "").lower().split():
+        raise smtplib.SMTPNotSupportedError("the server does not offer AUTH XOAUTH2")
+    response = f"user={user}\x01auth=Bearer {token}\x01\x01"
+    # A refusal comes as a challenge carrying the error; an empty answer ends the exchange.
+    smtp.auth("XOAUTH2", lambda challenge=None: response if challenge is None else "")
 
 
 def _classify(where: str, exc: OSError) -> DeliveryError:

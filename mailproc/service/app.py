@@ -83,7 +83,13 @@ class App:
         if smtp is None:
             return MaildirSender(self.config.delivery.outbox_maildir)
         return SmtpSender(
-            smtp.host, smtp.port, smtp.tls, smtp.user, smtp.password, timeout=smtp.timeout_seconds
+            smtp.host,
+            smtp.port,
+            smtp.tls,
+            smtp.user,
+            smtp.password,
+            timeout=smtp.timeout_seconds,
+            oauth2=smtp.oauth2,
         )
 
     def start(self) -> App:

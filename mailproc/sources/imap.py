@@ -15,7 +15,8 @@ from types import TracebackType
 from typing import Any, Self
 
 from mailproc.credentials import Password, reveal
-from mailproc.errors import ConfigError, MailprocError
+from mailproc.errors import ConfigError, MailprocError, OAuthError
+from mailproc.oauth2.tokens import TokenCache
 from mailproc.tls import TLS_MODES, TlsMode
 
 logger = logging.getLogger(__name__)
@@ -65,6 +66,8 @@ class ImapSettings:
     tls: TlsMode
     user: str
     password: Password = field(repr=False)
+    # Set: log in with an OAuth 2.0 token (SASL XOAUTH2 or OAUTHBEARER) instead of the password.
+    oauth2: TokenCache | None = field(default=None, repr=False, compare=False)
     folder: str = "INBOX"
     processed_folder: str = "Processados"
     quarantine_folder: str = "Quarentena"
@@ -122,10 +125,7 @@ class ImapMailbox:
         from imapclient import IMAPClient
 
         s = self.settings
-        try:
-            password = reveal(s.password)
-        except ConfigError as exc:  # this mailbox cannot log in; the others go on
-            raise ImapUnavailable(f"{self._where()}: login: {exc}", retryable=False) from exc
+        secret = self._secret()
         context = None if s.tls == "none" else self._ssl_context or ssl.create_default_context()
         with self._failures("connecting"):
             # Kept at once, so that a failure below still closes the socket.
@@ -135,7 +135,7 @@ class ImapMailbox:
             _quiet_imaplib(client)
             if s.tls == "starttls":
                 client.starttls(context)
-            client.login(s.user, password)
+            self._login(client, secret)
             self._ensure_folders(client)
             self._newest_uid = self._select(client).last_uid
         return self
@@ -252,6 +252,43 @@ class ImapMailbox:
                 if self._idle_once(client, min(left, SESSION_QUIET_SECONDS), stop):
                     return True
             return False
+
+    def _secret(self) -> str:
+        """The password, or an OAuth 2.0 token, had before connecting: a mailbox that cannot
+        have one fails without touching its server, and the others go on."""
+        s = self.settings
+        try:
+            return s.oauth2.token() if s.oauth2 else reveal(s.password)
+        except ConfigError as exc:
+            raise ImapUnavailable(f"{self._where()}: login: {exc}", retryable=False) from exc
+        except OAuthError as exc:
+            raise ImapUnavailable(
+                f"{self._where()}: login: {exc}", retryable=exc.retryable
+            ) from exc
+
+    def _login(self, client: Any, secret: str) -> None:
+        """Logs in with the password, or with the token by whichever SASL mechanism the
+        server offers. A refused token is renewed once (it may have been revoked before its
+        time); refused again, it fails like a wrong password."""
+        from imapclient.exceptions import LoginError
+
+        tokens = self.settings.oauth2
+        if tokens is None:
+            client.login(self.settings.user, secret)
+            return
+        try:
+            _token_login(client, self.settings.user, secret)
+        except LoginError:
+            logger.info("%s: token refused, asking for a new one", self._where())
+            try:
+                fresh = tokens.renew()
+            except (OAuthError, ConfigError) as exc:
+                self.close()
+                raise ImapUnavailable(
+                    f"{self._where()}: login: token refused, and no new one: {exc}",
+                    retryable=isinstance(exc, OAuthError) and exc.retryable,
+                ) from exc
+            _token_login(client, self.settings.user, fresh)
 
     def _connected(self) -> Any:
         if self._client is None:
@@ -400,6 +437,19 @@ def _uid_span(uids: Sequence[int]) -> str:
     if len(uids) == 1:
         return str(uids[0])
     return f"{min(uids)}..{max(uids)} ({len(uids)})"
+
+
+def _token_login(client: Any, user: str, token: str) -> None:
+    """SASL XOAUTH2 (Microsoft, Google) or OAUTHBEARER (RFC 7628), whichever is offered."""
+    from imapclient.exceptions import CapabilityError
+
+    offered = client.capabilities()
+    if b"AUTH=XOAUTH2" in offered:
+        client.oauth2_login(user, token)
+    elif b"AUTH=OAUTHBEARER" in offered:
+        client.oauthbearer_login(user, token)
+    else:
+        raise CapabilityError("AUTH=XOAUTH2 or AUTH=OAUTHBEARER, for an OAuth 2.0 login")
 
 
 def _announces_mail(response: tuple[Any, ...]) -> bool:
