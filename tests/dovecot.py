@@ -142,7 +142,8 @@ def _die_with_parent() -> None:
     _prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-def _make_certificate(root: Path) -> None:
+def make_certificate(root: Path) -> None:
+    """A throwaway certificate for 127.0.0.1 and localhost: ``root``/cert.pem and key.pem."""
     subprocess.run(
         [
             "openssl", "req", "-x509", "-nodes", "-days", "2", "-subj", "/CN=localhost",
@@ -202,7 +203,7 @@ class DovecotServer:
         (self.root / "home").mkdir(mode=0o700)
         os.chown(self.root / "home", self.mail_uid, self.mail_gid)
         (self.root / "users").mkdir()
-        _make_certificate(self.root)
+        make_certificate(self.root)
         oauth2 = self.introspection_url is not None
         config = _CONFIG.format(
             root=self.root, host=HOST, no_move_host=NO_MOVE_HOST, bare_host=BARE_HOST,

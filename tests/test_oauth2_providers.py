@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import socket
 import ssl
-import subprocess
 import sys
 import threading
 import urllib.parse
@@ -30,6 +29,7 @@ from mailproc.credentials import PasswordEnv
 from mailproc.oauth2.google import GoogleServiceAccount
 from mailproc.oauth2.microsoft import MicrosoftApp
 from mailproc.oauth2.tokens import OAuthError
+from tests.dovecot import make_certificate
 
 HOST = "127.0.0.1"
 TENANT = "contoso.onmicrosoft.com"
@@ -107,19 +107,12 @@ def _rsa_key() -> tuple[str, Any]:
 
 @pytest.fixture
 def tls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ssl.SSLContext:
-    subprocess.run(
-        [
-            "openssl", "req", "-x509", "-nodes", "-days", "1", "-subj", "/CN=localhost",
-            "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-            "-addext", f"subjectAltName=IP:{HOST}",
-            "-keyout", str(tmp_path / "tls-key.pem"), "-out", str(tmp_path / "tls.pem"),
-        ],
-        check=True,
-        capture_output=True,
-    )  # fmt: skip
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tmp_path / "tls.pem"))
+    folder = tmp_path / "tls"  # apart from the files a test writes itself
+    folder.mkdir()
+    make_certificate(folder)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(folder / "cert.pem"))
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(tmp_path / "tls.pem", tmp_path / "tls-key.pem")
+    context.load_cert_chain(folder / "cert.pem", folder / "key.pem")
     return context
 
 
