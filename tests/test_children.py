@@ -27,27 +27,31 @@ def descendants(pid: int) -> set[int]:
     return found
 
 
+def has_grandchildren(pid: int) -> bool:
+    """Whether ``pid``'s parse worker is up: a grandchild, started by the forkserver."""
+    return any(descendants(child) for child in descendants(pid))
+
+
+def kill_and_expect_no_descendants(process: subprocess.Popen[bytes]) -> None:
+    """SIGKILL ``process``; every process it had started must end within seconds."""
+    started = descendants(process.pid)
+
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+
+    assert wait_for(lambda: not any(alive(pid) for pid in started), 5), [
+        Path(f"/proc/{pid}/cmdline").read_bytes()[:120] for pid in started if alive(pid)
+    ]
+
+
 @pytest.mark.servers
 def test_poll_killed_with_sigkill_leaves_none_of_its_processes_behind(desk: Desk) -> None:
     desk.imap.append_many("INBOX", Batch.of(200).raws)
     child = desk.spawn("poll", "--once")
     # Its parse worker is a grandchild: started by the forkserver, a child of the poll.
-    worker_up = wait_for(
-        lambda: (
-            any(descendants(pid) for pid in descendants(child.pid))
-            and desk.count(m.RawMessage) >= 5
-        ),
-        60,
-    )
+    worker_up = wait_for(lambda: has_grandchildren(child.pid) and desk.count(m.RawMessage) >= 5, 60)
     assert worker_up, desk.output(child)
-    started = descendants(child.pid)
-
-    os.kill(child.pid, signal.SIGKILL)
-    child.wait()
-
-    assert wait_for(lambda: not any(alive(pid) for pid in started), 5), [
-        Path(f"/proc/{pid}/cmdline").read_bytes()[:120] for pid in started if alive(pid)
-    ]
+    kill_and_expect_no_descendants(child)
 
 
 @pytest.mark.servers
@@ -57,22 +61,9 @@ def test_run_killed_while_its_parse_worker_waits_leaves_none_of_its_processes_be
     # The worker has read the mail and waits for more: nothing it reads will ever end it.
     desk.imap.append_many("INBOX", Batch.of(3).raws)
     child = desk.spawn("run")
-    worker_up = wait_for(
-        lambda: (
-            any(descendants(pid) for pid in descendants(child.pid))
-            and desk.count(m.RawMessage) >= 3
-        ),
-        60,
-    )
+    worker_up = wait_for(lambda: has_grandchildren(child.pid) and desk.count(m.RawMessage) >= 3, 60)
     assert worker_up, desk.output(child)
-    started = descendants(child.pid)
-
-    os.kill(child.pid, signal.SIGKILL)
-    child.wait()
-
-    assert wait_for(lambda: not any(alive(pid) for pid in started), 5), [
-        Path(f"/proc/{pid}/cmdline").read_bytes()[:120] for pid in started if alive(pid)
-    ]
+    kill_and_expect_no_descendants(child)
 
 
 # A process that reads mail through a parse worker without pause, as a backlog does.
@@ -93,13 +84,6 @@ def test_a_reader_killed_while_its_worker_parses_leaves_none_of_its_processes_be
     # The worker holds the forkserver's "alive" pipe and waits on a queue it can also write
     # to: neither ends by itself once the reader is gone.
     reader = subprocess.Popen([sys.executable, "-c", BUSY_READER], cwd=REPO)
-    assert wait_for(lambda: any(descendants(pid) for pid in descendants(reader.pid)), 30)
+    assert wait_for(lambda: has_grandchildren(reader.pid), 30)
     time.sleep(after)
-    started = descendants(reader.pid)
-
-    os.kill(reader.pid, signal.SIGKILL)
-    reader.wait()
-
-    assert wait_for(lambda: not any(alive(pid) for pid in started), 5), [
-        Path(f"/proc/{pid}/cmdline").read_bytes()[:120] for pid in started if alive(pid)
-    ]
+    kill_and_expect_no_descendants(reader)
