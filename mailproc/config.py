@@ -6,7 +6,7 @@ import os
 import tomllib
 import urllib.parse
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, Literal, TypeVar, cast
@@ -172,6 +172,38 @@ class MetricsConfig:
     address: str = "127.0.0.1"
 
 
+WebScope = Literal["area", "all"]
+
+
+@dataclass(frozen=True)
+class WebConfig:
+    """The web view (``mailproc web``, [web]): where it listens, who may log in and see what.
+
+    ``public_url`` is the address people open (behind the reverse proxy); the links in mail
+    ("Acompanhe seu chamado", staff login) are made only when it is set. ``areas`` maps an
+    area's routing address to the staff addresses (or "@domain"s) who work in it; with
+    ``scope = "area"`` a staff member sees their areas' tickets, ``coordinators`` see all
+    tickets and the dashboard. ``sso_header`` names the header of the organisation's
+    reverse proxy that carries the logged-in address; it is trusted only when set.
+    """
+
+    address: str = "127.0.0.1"
+    port: int = 8080
+    public_url: str | None = None
+    scope: WebScope = "area"
+    coordinators: tuple[str, ...] = ()
+    areas: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    sso_header: str | None = None
+    session_hours: int = 10
+    login_link_minutes: int = 15
+    requester_link_days: int = 90
+    # The key that signs sessions and links: from this variable, else kept in the database.
+    key_env: str | None = None
+    # How many reverse proxies stand in front (nginx: 1): their X-Forwarded-For and
+    # X-Forwarded-Proto are believed, so that rate limits count clients, not the proxy.
+    proxies: int = 0
+
+
 @dataclass(frozen=True)
 class Config:
     file: Path
@@ -198,6 +230,7 @@ class Config:
     authentication: AuthenticationConfig
     # When the desk works: deadlines in working hours count only then ([calendar]).
     calendar: BusinessCalendar
+    web: WebConfig = field(default_factory=WebConfig)
 
 
 class _Table:
@@ -311,6 +344,7 @@ def load_config(path: Path) -> Config:
         retention_days=_retention_days(root.table("retention")),
         authentication=_authentication(root.table("authentication")),
         calendar=_calendar(root.table("calendar"), desk.timezone),
+        web=_web(root.table("web")),
     )
     _check_unique_names(root, config)
     root.finish()
@@ -627,6 +661,37 @@ def _metrics(t: _Table) -> MetricsConfig | None:
     address = t.get("address", str, MetricsConfig.address)
     t.finish()
     return MetricsConfig(port, address) if port else None
+
+
+def _web(t: _Table) -> WebConfig:
+    port = t.get("port", int, WebConfig.port)
+    if not 0 < port <= 65535:
+        raise t.error("port", "must be a TCP port")
+    public_url = t.get("public_url", str, "").strip().rstrip("/") or None
+    if public_url is not None and not public_url.startswith(("https://", "http://")):
+        raise t.error("public_url", "must start with https:// (or http:// on a test desk)")
+    areas_table = t.table("areas")
+    areas = {
+        area.lower(): tuple(a.lower() for a in areas_table.strings(area))
+        for area in areas_table.data
+    }
+    areas_table.finish()
+    config = WebConfig(
+        address=t.get("address", str, WebConfig.address),
+        port=port,
+        public_url=public_url,
+        scope=cast(WebScope, t.choice("scope", ("area", "all"), WebConfig.scope)),
+        coordinators=tuple(a.lower() for a in t.strings("coordinators")),
+        areas=areas,
+        sso_header=t.get("sso_header", str, "").strip() or None,
+        session_hours=t.positive("session_hours", WebConfig.session_hours),
+        login_link_minutes=t.positive("login_link_minutes", WebConfig.login_link_minutes),
+        requester_link_days=t.positive("requester_link_days", WebConfig.requester_link_days),
+        key_env=t.get("key_env", str, "").strip() or None,
+        proxies=t.get("proxies", int, WebConfig.proxies),
+    )
+    t.finish()
+    return config
 
 
 def _retention_days(t: _Table) -> int:

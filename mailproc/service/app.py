@@ -73,6 +73,26 @@ class App:
         return ReplyKeys(key.encode(), desk.address)
 
     @cached_property
+    def web_key(self) -> bytes:
+        """The key that signs the web view's sessions and the links mailed to requesters and
+        staff: from the variable [web] key_env names, else kept in the database (made at
+        first use), so that every process and restart shares it. Each use signs with its own
+        salt, so that a token of one kind is never taken for another."""
+        web = self.config.web
+        if web.key_env is None:
+            with self.sessions.begin() as session:
+                return store.desk_key(session, "web").encode()
+        key = os.environ.get(web.key_env, "")
+        if len(key) < 32:
+            raise ConfigError(
+                str(self.config.file),
+                "web.key_env",
+                f"set {web.key_env} to a secret of at least 32 characters "
+                "(e.g. the output of `openssl rand -hex 32`)",
+            )
+        return key.encode()
+
+    @cached_property
     def pipeline(self) -> Pipeline:
         replier = Replier(self.config, self.rulebook, self.renderer, self.reply_keys)
         return Pipeline(self.sessions, replier)

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from mailproc import __version__
 from mailproc.errors import ConfigError, MailprocError, RulesError, StoreError, TemplateError
-from mailproc.service.cli import health, maintenance, outbox, processing, rules, tickets
+from mailproc.service.cli import health, maintenance, outbox, processing, rules, tickets, web
 from mailproc.service.cli.arguments import UnreadableInput, add_global_options, readable
 
 EXIT_USAGE = 2  # a command line argparse or the command refuses
@@ -88,6 +88,6 @@ def _parser() -> argparse.ArgumentParser:
     )
     add_global_options(parser)
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
-    for group in (processing, health, maintenance, tickets, outbox, rules):
+    for group in (processing, health, maintenance, tickets, outbox, rules, web):
         group.add_commands(commands)
     return parser

@@ -1,0 +1,79 @@
+"""The web view's test desk: a desk with a [web] table and a few tickets opened through the
+pipeline, and a Flask test client logged in as a given staff member (pure view tests; the
+browser tests in test_web_browser.py log in as people do, through the mailed link)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from mailproc.config import load_config
+from mailproc.service.app import App
+from mailproc.web import create_app
+from mailproc.web.access import STAFF_KEY
+from tests.conftest import write_config
+from tests.mails import error_report, mail, reactivation
+
+# The areas of the shipped rules (their [routing] address): the SIASG area's staff member
+# sees only its tickets; the coordinator sees all of them and the dashboard.
+SIASG_AREA = "suporte-siasg@example.gov.br"
+AREA_STAFF = "ana.souza@suporte.example.gov.br"
+OTHER_STAFF = "bruno.lima@suporte.example.gov.br"  # staff, in no area
+COORDINATOR = "coordenacao@suporte.example.gov.br"
+PUBLIC_URL = "http://desk.test"
+WEB_TABLE = f"""
+[web]
+public_url = "{PUBLIC_URL}"
+coordinators = ["{COORDINATOR}"]
+
+[web.areas]
+"{SIASG_AREA}" = ["{AREA_STAFF}"]
+"""
+
+
+def web_config(folder: Path, database_url: str, extra: str = "") -> Path:
+    """A test desk's config with the [web] table above (``extra``: more tables)."""
+    return write_config(folder, database_url, extra=WEB_TABLE + extra)
+
+
+@pytest.fixture
+def web_desk(tmp_path: Path, database_url: str) -> Iterator[App]:
+    """A started desk with the [web] table, on SQLite and on PostgreSQL."""
+    desk = App(load_config(web_config(tmp_path, database_url))).start()
+    yield desk
+    desk.engine.dispose()
+
+
+@pytest.fixture
+def web_app(web_desk: App) -> Flask:
+    app = create_app(web_desk)
+    app.config["TESTING"] = True
+    return app
+
+
+def open_tickets(desk: App) -> dict[str, str]:
+    """Three tickets through the pipeline, by subject: an SIASG error (complete), a UASG
+    reactivation, and an SIASG error without its screenshot (incomplete)."""
+    raws = [
+        error_report(),
+        reactivation(),
+        mail("Erro no SIASG ao emitir empenho", "Bom dia,\n\nO SIASG dá erro ao emitir."),
+    ]
+    codes = {}
+    for raw in raws:
+        result = desk.pipeline.process(raw, "test")
+        assert result.ticket is not None, result
+        codes[result.ticket] = result.outcome.value
+    return codes
+
+
+def logged_in(app: Flask, email: str) -> FlaskClient:
+    """A test client whose session is ``email``'s, as the login sets it."""
+    client = app.test_client()
+    with client.session_transaction() as session:
+        session[STAFF_KEY] = email
+    return client
