@@ -12,7 +12,7 @@ PIP_INSTALL := $(VENV_PYTHON) -m pip install --quiet --disable-pip-version-check
 CONFIG := config.example.toml
 MAILPROC := $(VENV_PYTHON) -m mailproc --config $(CONFIG)
 
-.PHONY: install demo test lint constraints
+.PHONY: install demo web test lint constraints
 
 install: $(VENV)/.installed
 
@@ -34,6 +34,14 @@ demo: install
 	$(MAILPROC) poll --once
 	$(MAILPROC) tickets list
 	@echo "Replies written to var/outbox/new:" && ls -1 var/outbox/new
+
+# The web view of the demo's desk at http://127.0.0.1:8080/, after `make demo`: prints a
+# login link for the demo's coordinator, then serves until Ctrl-C.
+WEB_DEMO_STAFF := coordenacao@compras.example.gov.br
+web: install
+	@echo "Open this link to log in as $(WEB_DEMO_STAFF) (valid 15 minutes):"
+	@$(MAILPROC) login-link $(WEB_DEMO_STAFF)
+	$(MAILPROC) web
 
 test: $(VENV)/.installed-test
 	scripts/install-test-deps

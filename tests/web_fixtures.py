@@ -13,8 +13,9 @@ from flask.testing import FlaskClient
 
 from mailproc.config import load_config
 from mailproc.service.app import App
+from mailproc.storage.db import utcnow
 from mailproc.web import create_app
-from mailproc.web.access import STAFF_KEY
+from mailproc.web.access import sign_in
 from tests.conftest import write_config
 from tests.mails import error_report, mail, reactivation
 
@@ -75,5 +76,5 @@ def logged_in(app: Flask, email: str) -> FlaskClient:
     """A test client whose session is ``email``'s, as the login sets it."""
     client = app.test_client()
     with client.session_transaction() as session:
-        session[STAFF_KEY] = email
+        sign_in(session, email, utcnow())
     return client

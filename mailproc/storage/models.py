@@ -23,10 +23,16 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    func,
 )
+from sqlalchemy import text as sql_text
+
+# Loaded for its full-text search functions: SQLAlchemy compiles func.to_tsvector only then.
+from sqlalchemy.dialects import postgresql  # noqa: F401
 from sqlalchemy.ext.associationproxy import AssociationProxy, association_proxy
 from sqlalchemy.ext.mutable import MutableDict
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import TypeEngine
 
 from mailproc.storage.db import utcnow
@@ -93,6 +99,8 @@ class Ticket(Base):
     __table_args__ = (
         Index("ix_tickets_state_due_at", "state", "due_at"),
         Index("ix_tickets_state_incomplete_until", "state", "incomplete_until"),
+        # The staff queue lists the newest first (mailproc.storage.queue), fifty at a time.
+        Index("ix_tickets_created_at", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -190,6 +198,32 @@ class Attachment(Base):
     inline: Mapped[bool] = mapped_column(Boolean, default=False)
 
     message: Mapped[Message] = relationship(back_populates="attachments")
+
+
+# The staff queue's full-text search on PostgreSQL (mailproc.storage.queue, migration 0009):
+# a GIN index on the words of each ticket's subject and each message's body. Only their
+# first SEARCHED_LENGTH characters: a tsvector holds at most 1 MB of words, and a longer
+# body must not make its mail fail to store. SQLite searches with LIKE, without an index.
+SEARCH_LANGUAGE = "portuguese"
+SEARCHED_LENGTH = 65536
+
+
+def search_words(column: Any) -> ColumnElement[Any]:
+    """``column``'s words as the search indexes hold them; queries must use this very
+    expression, or PostgreSQL does not use the index. Constants, not bound parameters, for
+    the same reason."""
+    shown = func.left(column, sql_text(str(SEARCHED_LENGTH)))
+    return func.to_tsvector(sql_text(f"'{SEARCH_LANGUAGE}'"), shown)
+
+
+def _search_index(name: str, column: Any) -> Index:
+    """A GIN index on ``column``'s words: made on PostgreSQL only (SQLite has no tsvector);
+    an index made of columns joins their table."""
+    return Index(name, search_words(column), postgresql_using="gin").ddl_if(dialect="postgresql")
+
+
+_search_index("ix_tickets_subject_search", Ticket.subject)
+_search_index("ix_messages_body_text_search", Message.body_text)
 
 
 class Participant(Base):
@@ -380,3 +414,21 @@ class DeskKey(Base):
     name: Mapped[str] = mapped_column(String(40), primary_key=True)
     value: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WebLogin(Base):
+    """A one-time link that logs a staff member into the web view (mailproc.web.login).
+
+    Only the SHA-256 of the link's token is kept: someone reading the database (or a backup)
+    cannot log in with it. ``used_at`` is set once, by the request that logs in.
+    """
+
+    __tablename__ = "web_logins"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    email: Mapped[str] = mapped_column(String(320))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Purging finds the old links by it.
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    used_at: Mapped[datetime | None]

@@ -143,10 +143,20 @@ class Pipeline:
     @cached_property
     def staff(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """Staff addresses and domains. The routing areas' addresses count as staff: a reply
-        from the area mailbox to the ticket it was sent is the area's answer."""
-        desk = self.replier.config.desk
+        from the area mailbox to the ticket it was sent is the area's answer. So do the
+        people the web view names ([web] coordinators, [web.areas] members, "@domain" ones
+        as domains): whoever works a ticket on the web answers it by mail too."""
+        config = self.replier.config
         areas = tuple(t.routing.address.lower() for t in self.replier.rulebook.themes)
-        return (*desk.staff_addresses, *areas), desk.staff_domains
+        web = config.web
+        members = [m for people in web.areas.values() for m in people]
+        named = (*web.coordinators, *(m for m in members if not m.startswith("@")))
+        domains = (m.lstrip("@") for m in members if m.startswith("@"))
+        desk = config.desk
+        return (
+            (*desk.staff_addresses, *areas, *named),
+            (*desk.staff_domains, *domains),
+        )
 
     def process(self, raw: bytes, origin: str, *, full_size: int | None = None) -> Result:
         """Give one message its one outcome; raises only StoreError (database unusable).

@@ -17,24 +17,21 @@ framework would need a second way to reach the store. waitress serves it (mailpr
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from flask import Flask, redirect, render_template, url_for
 from jinja2 import FileSystemLoader
 from werkzeug.wrappers import Response
 
 from mailproc.web import access, filters, security
-from mailproc.web.desk import DESK
-
-if TYPE_CHECKING:
-    from mailproc.service.app import App
+from mailproc.web.desk import DESK, Desk
 
 
-def create_app(desk: App) -> Flask:
+def create_app(desk: Desk) -> Flask:
     """The web application of ``desk``: its templates are ``templates/web`` of the desk's
     templates folder, so that an operator who restyles the mail restyles the pages too."""
     app = Flask(__name__, static_folder="static", static_url_path="/static")
     app.jinja_loader = FileSystemLoader(str(desk.config.templates_dir / "web"))
+    # Flask escapes only templates named *.html; ours are *.html.j2, and every one is HTML.
+    app.jinja_env.autoescape = True
     app.extensions[DESK] = desk
     security.install(app, desk)
     filters.install(app, desk.config.desk)

@@ -8,7 +8,6 @@ The key signing sessions is the desk's web key (mailproc.service.app.App.web_key
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import TYPE_CHECKING
 
 from flask import Flask
 from flask_limiter import Limiter
@@ -17,8 +16,7 @@ from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.wrappers import Response
 
-if TYPE_CHECKING:
-    from mailproc.service.app import App
+from mailproc.web.desk import Desk
 
 # No script runs on any page; styles and images come from the desk itself (an inline <svg>
 # chart is markup, not a script). Pages cannot be framed, nor forms posted elsewhere.
@@ -42,7 +40,7 @@ limiter = Limiter(key_func=get_remote_address, storage_uri="memory://", default_
 csrf = CSRFProtect()
 
 
-def install(app: Flask, desk: App) -> None:
+def install(app: Flask, desk: Desk) -> None:
     web = desk.config.web
     app.secret_key = desk.web_key
     secure = (web.public_url or "").startswith("https://")
@@ -55,7 +53,10 @@ def install(app: Flask, desk: App) -> None:
         # The CSRF token lives as long as the session, not one hour: a form left open
         # over lunch still posts.
         WTF_CSRF_TIME_LIMIT=None,
-        WTF_CSRF_SSL_STRICT=secure,
+        # Flask-WTF's extra check over HTTPS wants a Referer of this site, which no page
+        # sends (Referrer-Policy: no-referrer): every form would be refused. The token,
+        # bound to the signed session, and the SameSite cookie are the protection.
+        WTF_CSRF_SSL_STRICT=False,
         MAX_CONTENT_LENGTH=1024 * 1024,  # forms only: no uploads
     )
     if web.proxies:

@@ -4,19 +4,16 @@ SQLite's single writer need nothing shared between processes."""
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
 
 import waitress
 
 from mailproc.web import create_app
-
-if TYPE_CHECKING:
-    from mailproc.service.app import App
+from mailproc.web.desk import Desk
 
 log = logging.getLogger(__name__)
 
 
-def serve(desk: App, address: str, port: int, threads: int) -> None:
+def serve(desk: Desk, address: str, port: int, threads: int) -> None:
     """Serve until SIGTERM or SIGINT (waitress stops on either)."""
     app = create_app(desk)
     log.info("web view at http://%s:%s/", address, port)
