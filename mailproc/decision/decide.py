@@ -181,7 +181,7 @@ def requester_command(facts: Facts) -> Decision | None:
     command = facts.command
     if command is None or _not_for_now(command, facts):
         return None
-    checked = _checked(command, thread)
+    checked = checked_command(command, thread)
     # A command bound to a ticket joins its history, even one refused (a help reply): the
     # sender takes part in that ticket, and the files they sent stay with it.
     return Decision(
@@ -454,7 +454,7 @@ def _read_text(facts: Facts, request: Request) -> tuple[str, str, tuple[Attachme
     return original.text, original.text, files
 
 
-def _checked(command: Command, thread: Thread | None) -> Command:
+def checked_command(command: Command, thread: Thread | None) -> Command:
     """The command bound to the ticket it names, or a help command saying why it cannot be
     (bound to the ticket only when the sender takes part in it).
 

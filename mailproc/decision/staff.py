@@ -5,12 +5,19 @@
     #cancelado            the ticket is cancelled
     #aberto / #reaberto   back in service
     #prioridade alta      (baixa, normal, alta, critica): a new priority
+    #nota                 the rest of the reply is an internal note: kept on the ticket for
+                          staff, never relayed to the requester
+    #tema erro-siasg      the ticket moves to that theme (its area gets the routing mail)
 
 Directives are read from the first lines only, one or more per line ("#resolvido
 #prioridade baixa"), and removed from the text relayed to the requester. A "#word" that is
 no directive (a typo such as "#resolvdo", or a directive with the answer on its line) is
 reported back to the staff member, and nothing is relayed: a typo must not reach the
-servant in place of the state change.
+servant in place of the state change. A "#tema" naming no theme of the rules is reported
+back the same way (mailproc.tickets.conversation checks it against the rulebook).
+
+The web view's staff actions (mailproc.tickets.acting) are StaffAnswers too, built from
+their form's fields instead of read from a text.
 """
 
 from __future__ import annotations
@@ -32,7 +39,11 @@ STATE_DIRECTIVES: dict[str, TicketState] = {
     "reaberto": TicketState.OPEN,
 }
 PRIORITY_DIRECTIVE = "prioridade"
-DIRECTIVE_WORDS = frozenset({*STATE_DIRECTIVES, PRIORITY_DIRECTIVE})
+NOTE_DIRECTIVE = "nota"
+THEME_DIRECTIVE = "tema"
+DIRECTIVE_WORDS = frozenset(
+    {*STATE_DIRECTIVES, PRIORITY_DIRECTIVE, NOTE_DIRECTIVE, THEME_DIRECTIVE}
+)
 
 # A line of directives: "#word" items, each with at most one argument ("#prioridade alta").
 _DIRECTIVE_LINE = re.compile(
@@ -50,13 +61,24 @@ _HASH_START = re.compile(r"#[^\W\d_]")
 class StaffAnswer:
     """A staff reply: the text to relay, and what its directives change.
 
-    ``unknown`` holds the directive items that were not understood, as written.
+    ``note`` is an internal note for staff (never relayed); ``theme_id`` the theme the ticket
+    moves to, as written (not checked here: the rules are not); ``unknown`` holds the
+    directive items that were not understood, as written.
     """
 
     text: str
     state: TicketState | None = None
     priority: Priority | None = None
     unknown: tuple[str, ...] = ()
+    note: str = ""
+    theme_id: str | None = None
+
+    @property
+    def answers(self) -> bool:
+        """Whether it is an answer to the ticket (text or a change of state or priority), not
+        only a note or a move to another theme, which the requester does not hear of."""
+        has_directive = self.state is not None or self.priority is not None
+        return bool(self.text) or has_directive or not (self.note or self.theme_id)
 
 
 def read_staff_answer(text: str) -> StaffAnswer:
@@ -64,6 +86,8 @@ def read_staff_answer(text: str) -> StaffAnswer:
     lines = text.strip().split("\n")
     state: TicketState | None = None
     priority: Priority | None = None
+    theme_id: str | None = None
+    note = False
     unknown: list[str] = []
     consumed = 0
     for line in lines:
@@ -84,7 +108,13 @@ def read_staff_answer(text: str) -> StaffAnswer:
                 state = STATE_DIRECTIVES[word]
             elif word == PRIORITY_DIRECTIVE and argument in set(Priority):
                 priority = Priority(argument)
+            elif word == NOTE_DIRECTIVE and not argument:
+                note = True
+            elif word == THEME_DIRECTIVE and argument:
+                theme_id = (item.group("argument") or "").lower()
             else:
                 unknown.append(item.group())
-    relayed = "\n".join(lines[consumed:]).strip()
-    return StaffAnswer(relayed, state, priority, tuple(unknown))
+    rest = "\n".join(lines[consumed:]).strip()
+    if note:
+        return StaffAnswer("", state, priority, tuple(unknown), note=rest, theme_id=theme_id)
+    return StaffAnswer(rest, state, priority, tuple(unknown), theme_id=theme_id)

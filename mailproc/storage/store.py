@@ -306,8 +306,13 @@ def thread_view(
     )
 
 
-# Events that mark a message as a staff answer: its files are the staff's, not the requester's.
-STAFF_MESSAGE_EVENTS = ("answered", "answer_held")
+# The event of an internal note (a staff answer's #nota, the web view's note): its text is
+# for staff only, never shown to the requester.
+NOTE_EVENT = "note"
+# Events that mark a message as staff's (an answer, one held back, a note, a move to
+# another theme): its files are the staff's, not the requester's, and only an "answered"
+# one was relayed to the requester.
+STAFF_MESSAGE_EVENTS = ("answered", "answer_held", NOTE_EVENT, "reassigned")
 
 
 def ticket_attachments(session: Session, ticket_id: int) -> tuple[Attachment, ...]:
@@ -375,14 +380,16 @@ def images_sent_before(
 
 def record_message(
     session: Session,
-    raw_id: int,
+    raw_id: int | None,
     key: str,
     message: InboundMessage,
     decision: Decision,
     now: datetime,
 ) -> m.Message:
     """The message row goes in first: its unique dedup key stops a concurrent duplicate
-    before it can take a ticket code. ``now`` is when it is applied (Pipeline.clock)."""
+    before it can take a ticket code. ``now`` is when it is applied (Pipeline.clock).
+    ``raw_id`` is None for a message that was never received: an action taken in the web
+    view (mailproc.tickets.acting)."""
     sender = message.sender
     row = _inserted(
         session,
@@ -604,6 +611,11 @@ def apply_staff_answer(
     return changes
 
 
+def move_to_theme(ticket: m.Ticket, theme: Theme, now: datetime) -> None:
+    """The ticket now belongs to ``theme`` (and its area); the deadline is the caller's."""
+    ticket.theme_id, ticket.updated_at = theme.id, now
+
+
 def make_urgent(ticket: m.Ticket, percent: int, now: datetime, clock: Clock) -> None:
     """Raise the priority one level, shortening the deadline (see _hurry)."""
     _hurry(ticket, raised_priority(ticket.priority), percent, now, clock)
@@ -714,6 +726,20 @@ def add_event(
         "detail": detail,
     }
     session.connection().execute(_EVENT_INSERT, values)
+
+
+def mark_events(session: Session, message: m.Message, **detail: object) -> None:
+    """Add ``detail`` to every event of ``message`` written so far in this transaction: who
+    took a web action, and that it came from the web (mailproc.tickets.acting), on the
+    events the mail path's handlers wrote for it."""
+    events = _TABLES["events"]
+    rows = session.connection().execute(
+        select(events.c.id, events.c.detail).where(events.c.message_id == message.id)
+    )
+    for event_id, earlier in rows.all():
+        session.connection().execute(
+            update(events).where(events.c.id == event_id).values(detail={**earlier, **detail})
+        )
 
 
 @dataclass(frozen=True)

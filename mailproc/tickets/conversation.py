@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from mailproc.decision.commands import CommandKind
 from mailproc.decision.ratings import read_rating
+from mailproc.decision.staff import THEME_DIRECTIVE, StaffAnswer
 from mailproc.decision.states import REOPENED_BY_REPLY, ROUTED, state_label
 from mailproc.decision.ticket_state import TicketState
 from mailproc.decision.values import Decision
@@ -32,7 +33,7 @@ from mailproc.outgoing.notices import (
     missing_context,
     received_context,
 )
-from mailproc.rules.rulebook import Theme
+from mailproc.rules.rulebook import Rulebook, Theme
 from mailproc.storage import models as m
 from mailproc.storage import store
 from mailproc.tickets.applying import Applier, Applying
@@ -62,12 +63,22 @@ def reply_kind(decision: Decision) -> str:
 
 def staff_answer(p: Applier, a: Applying, ticket: m.Ticket) -> int:
     """Apply a staff answer's directives, then relay its new text and files to the
-    requester and participants; a directive not understood holds the whole answer back."""
+    requester and participants; a directive not understood holds the whole answer back.
+    A note (#nota) stays on the ticket for staff, and a move to another theme (#tema)
+    sends the ticket to that theme's area: neither is relayed."""
     answer = a.decision.staff
     assert answer is not None  # reply_kind() chose this handler for it
     staff_member = a.request.requester.email
-    if answer.unknown:
-        return _hold(p, a, ticket, answer.unknown)
+    unknown = (*answer.unknown, *_unknown_theme(p.replier.rulebook, answer))
+    if unknown:
+        return _hold(p, a, ticket, unknown)
+    if answer.note:
+        store.add_event(a.session, store.NOTE_EVENT, ticket=ticket, message=a.row, by=staff_member,
+                        text=answer.note)  # fmt: skip
+    if answer.theme_id is not None and answer.theme_id != ticket.theme_id:
+        _reassign(p, a, ticket, answer.theme_id)
+    if not answer.answers:  # a note, a move: for staff only
+        return 0
     earlier = ticket.state
     changes = store.apply_staff_answer(
         ticket,
@@ -304,7 +315,35 @@ def _hold(p: Applier, a: Applying, ticket: m.Ticket, unknown: tuple[str, ...]) -
     context = p.base_context(a)
     context["ticket"] = ticket_context(p, ticket)
     context["unknown"] = list(unknown)
+    context["themes"] = [{"id": t.id, "name": t.name} for t in p.replier.rulebook.themes]
     return p.send(a, Notice("staff_help", staff_member, context, ticket, role="staff"))
+
+
+def _unknown_theme(rulebook: Rulebook, answer: StaffAnswer) -> tuple[str, ...]:
+    """The "#tema xyz" of an answer whose theme the rules do not have: a typo, held back."""
+    theme_id = answer.theme_id
+    if theme_id is None or rulebook.get(theme_id) is not None:
+        return ()
+    return (f"#{THEME_DIRECTIVE} {theme_id}",)
+
+
+def _reassign(p: Applier, a: Applying, ticket: m.Ticket, theme_id: str) -> None:
+    """Move the ticket to another theme: a ticket its area works on goes to the new area
+    with the routing mail, and one in service gets the new theme's deadline, counted from
+    now as when it was first routed. A ticket still waiting for information is checked
+    against the new theme's questions when the requester answers."""
+    theme = p.replier.rulebook.get(theme_id)
+    assert theme is not None  # _unknown_theme() held back any other
+    was = ticket.theme_id
+    store.move_to_theme(ticket, theme, a.now)
+    store.add_event(a.session, "reassigned", ticket=ticket, message=a.row,
+                    by=a.request.requester.email, **{"from": was, "to": theme.id})  # fmt: skip
+    if ticket.state == TicketState.OPEN:
+        percent = p.settings.urgent_deadline_percent
+        deadline = store.response_deadline(ticket, theme, percent, a.now, p.replier.clock(theme))
+        store.set_deadline(ticket, deadline)
+    if ticket.state in ROUTED:
+        p.route(a.session, ticket, theme, a.now)
 
 
 def _back_in_service(p: Applier, a: Applying, ticket: m.Ticket) -> None:
