@@ -39,6 +39,7 @@ TICKET = {
     "created_at": "28/11/2026 às 14:00",
     "urgent": False,
     "offer_urgency": True,
+    "tracking_url": "https://atendimento.example.gov.br/acompanhar/TOKEN",
 }
 AREA = {"name": "Suporte Técnico SIASG", "address": "suporte-siasg@example.gov.br"}
 FILES = [{"filename": "tela-erro.png", "size_kb": 88}]
@@ -131,6 +132,10 @@ _PURPOSE_CONTEXT: dict[str, dict[str, object]] = {
         ],
         "total": 25,
     },
+    "my_tickets_link": {
+        "my_tickets_url": "https://atendimento.example.gov.br/meus-chamados/TOKEN",
+        "link_days": 90,
+    },
     "urgent_received": {"ticket": TICKET, "reason": "O pregão será aberto amanhã."},
     "cancelled": {"ticket": TICKET, "reason": "Resolvi pelo telefone."},
     "command_help": {
@@ -138,7 +143,11 @@ _PURPOSE_CONTEXT: dict[str, dict[str, object]] = {
         "example_tag": f"[#{CODE}]",
     },
     "stranger_notice": {"quoted_code": CODE},
-    "staff_help": {"ticket": TICKET, "unknown": ["#resolvdo"]},
+    "staff_help": {
+        "ticket": TICKET,
+        "unknown": ["#resolvdo"],
+        "themes": [{"id": "erro-siasg", "name": "Erro/Indisponibilidade – SIASG"}],
+    },
     "routed": {
         "area": AREA,
         "ticket": TICKET,
@@ -173,6 +182,13 @@ _PURPOSE_CONTEXT: dict[str, dict[str, object]] = {
     },
     "operator_alert": {
         "alert": {"cap": "ticket", "limit": 10, "code": CODE, "key": ALERT_KEY},
+    },
+    "staff_login": {
+        "login": {
+            "url": "https://atendimento.example.gov.br/entrar/abc123",
+            "expires_at": "07/12/2026 às 10:15",
+            "minutes": 15,
+        },
     },
 }
 
@@ -215,12 +231,15 @@ _REQUIRED = {
     "status": [CODE, "em atendimento", DUE, "Erro/Indisponibilidade – SIASG",
                "Estamos analisando o erro.", "29/11/2026 às 10:00", "print-erro.png"],
     "my_tickets": [CODE, "Você tem 25 chamados", "em atendimento", DUE],
+    "my_tickets_link": ["https://atendimento.example.gov.br/meus-chamados/TOKEN", "90 dias",
+                        "maria@saude.rj.gov.br", "Se você não fez este pedido"],
     "urgent_received": [CODE, "O pregão será aberto amanhã.", "Média", DUE],
     "cancelled": [CODE, "foi cancelado", "Resolvi pelo telefone."],
     "command_help": ["Informe o código do chamado", "meus chamados", "urgente 2026-000123",
                      "cancelar 2026-000123", f"[#{CODE}]", "0800 978 9001"],
     "stranger_notice": [CODE, "não foi incluída", "nenhum chamado foi aberto"],
-    "staff_help": [CODE, "#resolvdo", "#prioridade alta", f"[#{CODE}]"],
+    "staff_help": [CODE, "#resolvdo", "#prioridade alta", "#nota", "#tema erro-siasg",
+                   f"[#{CODE}]"],
     "routed": ["Prezada equipe Suporte Técnico SIASG", CODE, "Divulgação de Compras",
                "O SIASG apresenta erro ao publicar.", "print-erro.png", "maria@saude.rj.gov.br",
                "#resolvido", f"[#{CODE}]"],
@@ -231,6 +250,8 @@ _REQUIRED = {
     "deadline_reminder": [CODE, DUE, "23 horas úteis"],
     "deadline_escalation": [CODE, "venceu", "1 hora", "coordenacao@example.gov.br"],
     "operator_alert": [CODE, "mensagens automáticas na última hora", "laço de e-mails", ALERT_KEY],
+    "staff_login": ["https://atendimento.example.gov.br/entrar/abc123", "07/12/2026 às 10:15",
+                    "15 minutos", "uma única vez", "Se não foi você", "maria@saude.rj.gov.br"],
 }  # fmt: skip
 
 

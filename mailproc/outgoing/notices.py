@@ -22,6 +22,7 @@ from mailproc.mail.machine import ALERT_ID_PREFIX
 from mailproc.mail.message import Attachment
 from mailproc.mail.subject_codes import tag_subject
 from mailproc.outgoing import bounces, loops
+from mailproc.outgoing.links import RequesterLinks
 from mailproc.outgoing.notice import Notice
 from mailproc.outgoing.replies import ReplyRenderer, build_email, deadline_text, make_message_id
 from mailproc.rules.requirements import MissingItem
@@ -103,6 +104,9 @@ class Replier:
     # Every notice is held (HISTORY_HOLD): past mail imported as history is answered by
     # nobody (mailproc.tickets.pipeline.Pipeline.history).
     silent: bool = False
+    # The web view's signed links ("Acompanhe seu chamado"); None: no [web] public_url, and
+    # the mail carries no link.
+    links: RequesterLinks | None = None
 
     def base_context(
         self, requester_email: str, requester_name: str, subject: str
@@ -117,7 +121,8 @@ class Replier:
     def ticket_context(self, ticket: m.Ticket, theme: Theme | None) -> dict[str, object]:
         """The ticket as every notice shows it. After an urgency request its deadline is the
         shortened one, and the theme's usual hours are not shown beside it (they no longer
-        hold), nor is the way to ask for urgency offered again (``offer_urgency``)."""
+        hold), nor is the way to ask for urgency offered again (``offer_urgency``).
+        ``tracking_url`` is the requester's link to the ticket's page, "" without a web view."""
         urgent = ticket.urgent_at is not None
         return {
             "code": ticket.code,
@@ -133,7 +138,15 @@ class Replier:
             "state": ticket.state,
             "state_label": state_label(ticket.state),
             "created_at": self.format_time(ticket.created_at),
+            "tracking_url": self.tracking_url(ticket),
         }
+
+    def tracking_url(self, ticket: m.Ticket) -> str:
+        """The signed link to ``ticket``'s page for its requester, or "" without a web view.
+        Whoever a notice copies gets the same link, as they get the same signed Reply-To."""
+        if self.links is None:
+            return ""
+        return self.links.ticket_url(ticket.code, ticket.requester_email)
 
     def clock(self, theme: Theme | None) -> Clock:
         """How ``theme``'s deadline hours count: the desk's calendar, or the wall clock."""

@@ -45,7 +45,10 @@
 #   ticket, received, by  as above (by: the colleague who completed it, or "")
 #
 # ticket (in every purpose below) also has state, state_label ("em atendimento") and
-# created_at (pt-BR text); priority is its pt-BR label.
+# created_at (pt-BR text); priority is its pt-BR label. In every purpose, ticket also has
+# tracking_url: the requester's signed link to the ticket's page in the web view
+# (mailproc.outgoing.links), "" when [web] public_url is not set; the notices to the
+# requester about one ticket print it ("Acompanhe seu chamado", macro tracking).
 #
 # Replies to a servant (mailproc.tickets.conversation):
 # staff_answer       a staff answer relayed to the requester and participants
@@ -60,6 +63,8 @@
 # my_tickets         "meus chamados"
 #   tickets           [{code, subject, state_label, due_at ("" if none), created_at}]
 #   total             how many tickets the sender has in all (tickets holds the newest)
+# my_tickets_link    the web view's "Meus chamados" form: the link to the sender's tickets
+#   my_tickets_url    the signed link (mailproc.outgoing.links); link_days: how long it is valid
 # urgent_received    "urgente": priority raised, deadline shortened, area told
 #   ticket; reason
 # cancelled          "cancelar": the ticket was cancelled
@@ -73,6 +78,10 @@
 #   ticket; unknown   [the "#..." items as written]
 # proof_needed       an action without its proof (mailproc.decision.proofs): nothing changed
 #   ticket; action    ("cancelar o chamado"); staff (the action was a staff answer)
+# staff_login        (to a staff member) a one-time link to the web view (mailproc.web.login);
+#                    requester is the staff member ({name: "", email})
+#   login             {url, expires_at (pt-BR text in the desk's zone), minutes (how long
+#                      the link is valid)}
 #
 # Mail to a theme's routing area (mailproc.tickets.routing; layout _area_layout, which greets
 # area.name): every one has

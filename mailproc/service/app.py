@@ -13,6 +13,7 @@ from mailproc.config import Config
 from mailproc.decision.proofs import ReplyKeys
 from mailproc.errors import ConfigError
 from mailproc.outgoing.delivery import MaildirSender, Sender, SmtpSender
+from mailproc.outgoing.links import RequesterLinks
 from mailproc.outgoing.notices import Replier
 from mailproc.outgoing.replies import ReplyRenderer
 from mailproc.rules.rulebook import Rulebook, load_rulebook
@@ -93,8 +94,19 @@ class App:
         return key.encode()
 
     @cached_property
+    def requester_links(self) -> RequesterLinks | None:
+        """The signed links mail gives requesters to the web view; None when [web] has no
+        public_url (then mail carries no link, and the web key is not made for it)."""
+        web = self.config.web
+        if web.public_url is None:
+            return None
+        return RequesterLinks(web.public_url, self.web_key, web.requester_link_days)
+
+    @cached_property
     def pipeline(self) -> Pipeline:
-        replier = Replier(self.config, self.rulebook, self.renderer, self.reply_keys)
+        replier = Replier(
+            self.config, self.rulebook, self.renderer, self.reply_keys, links=self.requester_links
+        )
         return Pipeline(self.sessions, replier)
 
     @cached_property
