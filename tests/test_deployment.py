@@ -28,6 +28,9 @@ from tests.mails import REQUESTER, error_report
 from tests.smtp_fixtures import SmtpTestServer
 
 UNIT = REPO / "deploy" / "mailproc.service"
+WEB_UNIT = REPO / "deploy" / "mailproc-web.service"
+# Each shipped unit, and the command it runs.
+UNITS = [pytest.param(UNIT, "run", id="mailproc"), pytest.param(WEB_UNIT, "web", id="web")]
 # Where the unit expects the installed command (README: a venv in /opt/mailproc).
 INSTALLED_COMMAND = "/opt/mailproc/.venv/bin/mailproc"
 
@@ -55,14 +58,19 @@ def mailproc(
 # -- the systemd unit -----------------------------------------------------------------------
 
 
-def test_the_shipped_unit_is_hardened_and_runs_the_installed_command() -> None:
+@pytest.mark.parametrize(("unit", "command"), UNITS)
+def test_the_shipped_unit_is_hardened_and_runs_the_installed_command(
+    unit: Path, command: str
+) -> None:
     settings: dict[str, list[str]] = {}
-    for line in UNIT.read_text().splitlines():
+    for line in unit.read_text().splitlines():
         if "=" in line and not line.startswith("#"):
             key, value = line.split("=", 1)
             settings.setdefault(key, []).append(value)
 
-    assert settings["ExecStart"] == [f"{INSTALLED_COMMAND} --config /etc/mailproc/config.toml run"]
+    assert settings["ExecStart"] == [
+        f"{INSTALLED_COMMAND} --config /etc/mailproc/config.toml {command}"
+    ]
     # systemd reads a comment on this line as part of the path (issue 18).
     assert settings["EnvironmentFile"] == ["-/etc/mailproc/env"]
     for key, value in {
@@ -80,7 +88,10 @@ def test_the_shipped_unit_is_hardened_and_runs_the_installed_command() -> None:
     assert "ReadWritePaths" not in settings  # StateDirectory= is the only place it writes
 
 
-def test_the_shipped_unit_passes_systemd_analyze_verify(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("unit", "command"), UNITS)
+def test_the_shipped_unit_passes_systemd_analyze_verify(
+    tmp_path: Path, unit: Path, command: str
+) -> None:
     analyze = shutil.which("systemd-analyze")
     if analyze is None:
         message = "systemd-analyze is missing: run scripts/install-test-deps as root"
@@ -89,19 +100,19 @@ def test_the_shipped_unit_passes_systemd_analyze_verify(tmp_path: Path) -> None:
         pytest.skip(message)
     # verify checks that ExecStart's program exists and is executable; /opt/mailproc is not
     # installed here, so a copy of the unit points at a `mailproc` launcher for this Python.
-    command = tmp_path / "bin" / "mailproc"
-    command.parent.mkdir()
-    command.write_text(
+    launcher = tmp_path / "bin" / "mailproc"
+    launcher.parent.mkdir()
+    launcher.write_text(
         f"#!{sys.executable}\nimport runpy\nrunpy.run_module('mailproc', run_name='__main__')\n"
     )
-    command.chmod(0o755)
-    text = UNIT.read_text()
+    launcher.chmod(0o755)
+    text = unit.read_text()
     assert INSTALLED_COMMAND in text
-    unit = tmp_path / "mailproc.service"
-    unit.write_text(text.replace(INSTALLED_COMMAND, str(command)))
+    copy = tmp_path / unit.name
+    copy.write_text(text.replace(INSTALLED_COMMAND, str(launcher)))
 
     done = subprocess.run(
-        [analyze, "verify", str(unit)], capture_output=True, text=True, timeout=60, check=False
+        [analyze, "verify", str(copy)], capture_output=True, text=True, timeout=60, check=False
     )
 
     # Lines about other units (the host's own, which verify loads too) are not ours to fix.
