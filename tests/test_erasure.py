@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,9 @@ from sqlalchemy import select
 
 from mailproc.service.app import App
 from mailproc.service.cli import main
+from mailproc.storage import logins
 from mailproc.storage import models as m
+from mailproc.storage.db import utcnow
 from tests.mails import REQUESTER, error_body, mail
 from tests.privacy import (
     CARLAS,
@@ -161,6 +164,23 @@ def test_erasing_someone_unknown_erases_nothing(
 
     assert set(json.loads(capsys.readouterr().out)["rows"].values()) == {0}
     assert dump(database_url) == before
+
+
+def test_an_erasure_deletes_the_persons_web_login_links(
+    config_path: Path, app: App, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A staff member's login links name them: they go with the rest (a link of someone
+    else stays)."""
+    now = utcnow()
+    with app.sessions.begin() as session:
+        for email in ("maria.silva@saude.rj.gov.br", CARLA):
+            logins.new_login(session, email, now, timedelta(minutes=15))
+
+    assert _erase(config_path) == 0
+
+    assert json.loads(capsys.readouterr().out)["rows"]["web_logins"] == 1
+    with app.sessions() as session:
+        assert session.scalars(select(m.WebLogin.email)).all() == [CARLA]
 
 
 def test_something_that_is_no_address_is_refused(

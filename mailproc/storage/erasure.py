@@ -58,6 +58,7 @@ DELETION_ORDER: tuple[type[m.Base], ...] = (
     m.Ticket,
     m.FailingAddress,
     m.Alert,
+    m.WebLogin,
 )
 
 
@@ -144,6 +145,7 @@ def _plan(session: Session, person: str) -> Plan:
     plan.add(m.FailingAddress, _ids(session, m.FailingAddress.email,
                                     _is(m.FailingAddress.email, person)))  # fmt: skip
     plan.add(m.Alert, _naming_rows(session, m.Alert.id, m.Alert.detail, person, names))
+    plan.add(m.WebLogin, _ids(session, m.WebLogin.id, _is(m.WebLogin.email, person)))
     return plan
 
 
