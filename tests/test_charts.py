@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 
 from markupsafe import Markup
 
-from mailproc.web.charts import Series, Share, columns, number, percent, shares
+from mailproc.web.charts import WIDTH, Series, Share, columns, number, percent, shares
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -129,3 +130,73 @@ def test_numbers_read_as_in_portuguese() -> None:
     assert percent(2, 3) == 67
     assert percent(1, 8) == 13  # a half rounds up
     assert percent(0, 0) == 0
+
+
+# -- nothing drawn outside the picture ----------------------------------------------------------
+
+# Advance widths in em of DejaVu Sans (the pages' first font, Debian's sans-serif), rounded
+# up by character class: text's extent is estimated, as no browser is at hand.
+NARROW, WIDE = set(" .,:;/()|!ijlfrt'"), set("%mwMW—")
+
+
+def text_width(text: str, size: float) -> float:
+    def em(char: str) -> float:
+        if char in NARROW:
+            return 0.42
+        if char in WIDE:
+            return 1.0
+        return 0.76 if char.isupper() else 0.64
+
+    return size * sum(em(char) for char in text)
+
+
+def extents(svg: ET.Element) -> Iterator[tuple[str, float, float]]:
+    """Each text's (text, left, right) in viewBox units, as its anchor places it."""
+    base = float(svg.get("font-size", "16"))
+    for element in svg.iter(f"{SVG}text"):
+        text, x = element.text or "", float(element.get("x", "0"))
+        width = text_width(text, float(element.get("font-size", base)))
+        anchor = element.get("text-anchor", "start")
+        left = x - {"start": 0, "middle": width / 2, "end": width}[anchor]
+        yield text, left, left + width
+
+
+def test_the_first_tick_of_a_shares_scale_has_room_left_of_it() -> None:
+    svg = parse(shares("prazo", "No prazo", "Resumo.", [Share("A", 1, 2)], x_axis="%"))
+    [(_, left, _)] = [e for e in extents(svg) if e[0] == "0%"]
+    assert svg.get("viewBox", "").startswith("0 0 ")
+    assert left >= 0  # "0%" under the scale's start, whole, on desktop and phone alike
+
+
+def test_no_text_of_a_chart_leaves_its_picture() -> None:
+    many_days = tuple(f"{d:02d}/12" for d in range(1, 32))
+    charts = [
+        shares("prazo", "No prazo", "Resumo.",
+               [Share("Suporte Técnico SIASG", 1234, 1234), Share("Gestão de UASG", 0, 0),
+                Share("Cadastro de Fornecedores e Sanções", 999, 1000)],
+               x_axis="Parte respondida no prazo"),
+        columns("dias", "Chamados por dia", "Resumo.", many_days,
+                [Series("Erro/Indisponibilidade – SIASG", tuple(30.0 for _ in many_days)),
+                 Series("Reativação de UASG", tuple(3.0 for _ in many_days))],
+                y_axis="Chamados", x_axis="Dia de abertura"),
+        columns("idade", "Por idade", "Resumo.", ["< 1 dia", "1–3 dias", "> 30 dias"],
+                [Series("Em atendimento", (9500, 0, 12))], y_axis="Chamados",
+                x_axis="Tempo desde a abertura"),
+        columns("notas", "Notas", "Resumo.", ["30/11", "07/12"], [Series("Nota média", (4.5, 3))],
+                y_axis="Nota média", x_axis="Semana", top=5, value_labels=["4,5", "3,0"],
+                notes=["12 notas", "1 nota"]),
+    ]  # fmt: skip
+    for markup in charts:
+        svg = parse(markup)
+        outside = [(text, round(left), round(right)) for text, left, right in extents(svg)
+                   if left < 0 or right > WIDTH]  # fmt: skip
+        assert not outside, outside
+
+
+def test_an_empty_charts_message_starts_at_its_left_so_a_phone_shows_it_unscrolled() -> None:
+    """A chart keeps its width on a phone (the page scrolls it sideways in its region): the
+    message of one with nothing to draw must be read where the region begins."""
+    svg = parse(shares("p", "Prazo", "S", [], x_axis="%"))
+    [(text, left, right)] = list(extents(svg))
+    assert text == "Nenhum dado no período."
+    assert 0 <= left <= 16 and right <= 280  # within a 320 px phone, less its margins

@@ -55,6 +55,24 @@ def test_the_coordinator_sees_five_described_charts_each_with_its_table(
     assert html.count("<table") == 5 and 'scope="col"' in html and 'scope="row"' in html
 
 
+def test_each_chart_scrolls_in_its_own_region_that_the_keyboard_reaches(
+    coordinator: FlaskClient,
+) -> None:
+    """On a phone a chart keeps a readable size and scrolls sideways inside its region, never
+    the page; a region that scrolls must take the focus, or no keyboard could scroll it."""
+    html = coordinator.get(PAGE).get_data(as_text=True)
+    regions = re.findall(r'<div class="chart-scroll"([^>]*)>\s*<svg .*?</svg>\s*</div>', html,
+                         re.DOTALL)  # fmt: skip
+    headings = re.findall(r'<h2 id="\w+">([^<]+)</h2>', html)
+    assert len(regions) == len(headings) == 5
+    for attributes, heading in zip(regions, headings, strict=True):
+        assert 'tabindex="0"' in attributes and 'role="region"' in attributes
+        assert f'aria-label="Gráfico: {heading}"' in attributes
+    assert html.count("Deslize o gráfico para os lados") == 5  # said on a phone only (CSS)
+    # The data tables stay out of the scrolling: on a phone they become readable cards.
+    assert not re.search(r'<div class="chart-scroll"[^>]*>(?:(?!</div>).)*<table', html, re.DOTALL)
+
+
 def test_the_charts_tell_the_numbers_in_words(coordinator: FlaskClient) -> None:
     html = coordinator.get(PAGE).get_data(as_text=True)
     descriptions = [

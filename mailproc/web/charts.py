@@ -1,8 +1,9 @@
 """Charts drawn on the server as SVG markup: numbers in, an accessible picture out.
 
 Every chart is an ``<svg role="img">`` named by its ``<title>`` and described in words by
-its ``<desc>`` (the caller's summary), drawn in a viewBox so that it shrinks to a phone's
-width. Series differ by colour and by pattern, and the values are printed, so no meaning
+its ``<desc>`` (the caller's summary), drawn in a viewBox: the page scales it to its column,
+but never below a readable width (desk.css: on a phone a chart scrolls sideways in its own
+region). Series differ by colour and by pattern, and the values are printed, so no meaning
 rests on colour alone; the colours reach 4.5:1 against white. Only presentation attributes
 (``fill``, ``stroke``): the pages' Content-Security-Policy forbids ``style=``. All text is
 escaped: theme and area names come from the rules files.
@@ -84,7 +85,8 @@ def columns(
     if peak <= 0:
         return _empty(chart_id, title, summary, empty)
     ticks = _ticks(top or peak)
-    left, plot_top, plot_height, plot_width = 44, 30, 200, WIDTH - 44 - 12
+    # Room left of the plot for a scale's label up to "10.000", whole.
+    left, plot_top, plot_height, plot_width = 56, 30, 200, WIDTH - 56 - 12
     below = plot_top + plot_height
     slot = plot_width / len(labels)
     bar = max(slot * 0.7, 1)
@@ -206,11 +208,9 @@ def _svg(chart_id: str, title: str, summary: str, height: float, parts: Sequence
 
 
 def _empty(chart_id: str, title: str, summary: str, message: str) -> Markup:
-    """A chart with nothing to draw: its message in place of the picture."""
-    text = (
-        f'<text x="{WIDTH / 2:.0f}" y="44" text-anchor="middle" fill="{MUTED}" '
-        f'font-size="14">{escape(message)}</text>'
-    )
+    """A chart with nothing to draw: its message in place of the picture, where the picture
+    begins (a phone scrolls a chart sideways: a centred message would be out of sight)."""
+    text = f'<text x="12" y="44" fill="{MUTED}" font-size="14">{escape(message)}</text>'
     return _svg(chart_id, title, summary, 72, [text])
 
 
