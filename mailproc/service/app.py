@@ -45,6 +45,12 @@ class App:
         return make_sessions(self.engine)
 
     @cached_property
+    def read_sessions(self) -> sessionmaker[Session]:
+        """Sessions that only read (the web view's pages): on SQLite they take no write lock
+        (mailproc.storage.db.make_sessions)."""
+        return make_sessions(self.engine, read_only=True)
+
+    @cached_property
     def rulebook(self) -> Rulebook:
         return load_rulebook(self.config.rules_dir)
 

@@ -27,6 +27,10 @@ SQLITE_BUSY_TIMEOUT_MS = 10_000
 UPGRADE_HINT = "run `mailproc db upgrade`"
 
 
+# The execution option of read-only sessions (make_sessions).
+READ_ONLY = "mailproc_read_only"
+
+
 def utcnow() -> datetime:
     """The current time, aware, in UTC."""
     return datetime.now(UTC)
@@ -54,9 +58,15 @@ def make_engine(url: str, *, password: Password | None = None, create: bool = Tr
     raise StoreError(f"unsupported database {parsed.drivername!r}: use sqlite or postgresql")
 
 
-def make_sessions(engine: Engine) -> sessionmaker[Session]:
-    """The session factory; objects stay readable after commit (the pipeline logs them)."""
-    return sessionmaker(engine, expire_on_commit=False)
+def make_sessions(engine: Engine, *, read_only: bool = False) -> sessionmaker[Session]:
+    """The session factory; objects stay readable after commit (the pipeline logs them).
+
+    ``read_only``: sessions that only read (the web view's pages). On SQLite they begin
+    without the write lock (see _on_sqlite_begin), so that a page never waits for a message
+    being processed, nor holds the pipeline up: in WAL mode readers and the one writer run
+    side by side. A write in such a session is a bug; on SQLite it may fail as locked."""
+    bind = engine.execution_options(**{READ_ONLY: True}) if read_only else engine
+    return sessionmaker(bind, expire_on_commit=False)
 
 
 def connect(engine: Engine) -> Connection:
@@ -128,7 +138,11 @@ def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
 
 def _on_sqlite_begin(connection: Connection) -> None:
     # Take the write lock up front: a deferred transaction that reads and then writes fails
-    # with "database is locked" instead of waiting out busy_timeout.
+    # with "database is locked" instead of waiting out busy_timeout. A read-only session
+    # (make_sessions) never writes: it reads a snapshot, beside the writer, with no turn.
+    if connection.get_execution_options().get(READ_ONLY):
+        connection.exec_driver_sql("BEGIN")
+        return
     driver = connection.connection.driver_connection
     assert isinstance(driver, _QueuedWriters)  # the factory of every SQLite engine here
     driver.wait_for_turn()

@@ -129,7 +129,7 @@ def _staff_of(code: str) -> Staff:
     ticket that does not exist (its page answers the same)."""
     staff = current_staff()
     assert staff is not None  # staff_required
-    with desk().sessions() as session:
+    with desk().read_sessions() as session:
         ticket = store.find_ticket_by_code(session, code)
         if ticket is None or not staff.sees(ticket.theme_id):
             abort(404)

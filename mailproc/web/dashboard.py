@@ -48,7 +48,7 @@ def show() -> str:
     since = reports.window_start(until, days, zone)
     themes = {t.id: t.name for t in app.rulebook.themes}
     areas = {t.id: t.routing.area for t in app.rulebook.themes}
-    with app.sessions() as session:
+    with app.read_sessions() as session:
         figures = (
             themes_figure(reports.tickets_per_theme_per_day(session, since, until, zone), themes),
             deadlines_figure(reports.answered_in_time(session, since, until, areas)),

@@ -26,6 +26,9 @@ class Desk(Protocol):
     def sessions(self) -> sessionmaker[Session]: ...
 
     @property
+    def read_sessions(self) -> sessionmaker[Session]: ...
+
+    @property
     def rulebook(self) -> Rulebook: ...
 
     @property

@@ -97,7 +97,7 @@ def links() -> RequesterLinks:
 def ticket(token: str) -> str:
     code, email = _ticket_of(token)
     replier = desk().pipeline.replier
-    with desk().sessions() as session:
+    with desk().read_sessions() as session:
         found = _open_ticket(session, code, email)
         return render_template(
             "requester_ticket.html.j2", token=token, **ticket_page(session, replier, found, email)
@@ -110,7 +110,7 @@ def download(token: str, file_id: int) -> Response:
     """A file of the requester's side, always as a download of bytes: never shown inline,
     whatever it claims to be, under a name safe on every system."""
     code, email = _ticket_of(token)
-    with desk().sessions() as session:
+    with desk().read_sessions() as session:
         found = _open_ticket(session, code, email)
         files = {f.id: f for message in requester_messages(found) for f in message.attachments}
         wanted = files.get(file_id)
@@ -139,7 +139,7 @@ def ask_urgency(token: str) -> Response:
 @limiter.limit(PAGE_PER_CLIENT)
 def confirm_cancel(token: str) -> str:
     code, email = _ticket_of(token)
-    with desk().sessions() as session:
+    with desk().read_sessions() as session:
         found = _open_ticket(session, code, email)
         return render_template("requester_cancel.html.j2", token=token, code=found.code,
                                subject=found.subject)  # fmt: skip
@@ -263,7 +263,7 @@ def _ticket_of(token: str) -> tuple[str, str]:
 def _linked(token: str) -> tuple[str, str]:
     """(code, email) of a valid link whose address takes part in its ticket; else a 404."""
     code, email = _ticket_of(token)
-    with desk().sessions() as session:
+    with desk().read_sessions() as session:
         found = store.find_ticket_by_code(session, code)
         if found is None or not store.takes_part(found, email):
             abort(404)
@@ -369,7 +369,7 @@ def my_tickets(token: str) -> str:
         abort(404)
     page = _page_number()
     replier = desk().pipeline.replier
-    with desk().sessions() as session:
+    with desk().read_sessions() as session:
         found, total = store.tickets_of(session, email, page * TICKETS_PER_PAGE)
         pages = max(1, math.ceil(total / TICKETS_PER_PAGE))
         rows = [
