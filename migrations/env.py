@@ -29,7 +29,7 @@ from alembic.autogenerate.api import AutogenContext
 from alembic.runtime.migration import MigrationContext, MigrationInfo
 from sqlalchemy import Connection
 
-from mailproc.storage.models import Base, UTCDateTime
+from mailproc.storage.models import Base, UTCDateTime, compared_name
 from mailproc.storage.schema import Migration
 
 
@@ -56,6 +56,7 @@ def _run(connection: Connection) -> None:
         # SQLite alters most things only by re-creating the table.
         render_as_batch=connection.dialect.name == "sqlite",
         render_item=_render_item,
+        include_name=compared_name,  # not the SQLite search tables (models.SQLITE_SEARCH)
         on_version_apply=_applied,
     )
     with context.begin_transaction():

@@ -9,12 +9,16 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from alembic import command
+from alembic.config import Config
 from sqlalchemy import Engine, event, select
 from sqlalchemy.orm import Session
 
 from mailproc.decision.ticket_state import TicketState
+from mailproc.resources import shipped_dir
 from mailproc.storage import models as m
-from mailproc.storage.db import make_sessions
+from mailproc.storage.db import make_engine, make_sessions
+from mailproc.storage.erasure import erase
 from mailproc.storage.queue import (
     MAX_SEARCH_LENGTH,
     DeadlineFilter,
@@ -22,6 +26,7 @@ from mailproc.storage.queue import (
     QueuePage,
     QueueSort,
     Sla,
+    fts5_query,
     matching_tickets,
     queue_page,
     search_text,
@@ -29,6 +34,8 @@ from mailproc.storage.queue import (
     ticket_file,
     ticket_page,
 )
+from mailproc.storage.retention import purge
+from mailproc.storage.schema import upgrade
 
 NOW = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)
@@ -240,14 +247,33 @@ def test_search_on_postgresql_finds_other_forms_of_a_word(
     assert found_by(session, "aviso -licitação") == set()
 
 
-def test_search_on_sqlite_ignores_the_case_of_ascii_letters(
-    session: Session, database_url: str
-) -> None:
+def test_search_on_sqlite_ignores_case_and_accents(session: Session, database_url: str) -> None:
     if not database_url.startswith("sqlite"):
-        pytest.skip("a SQLite fallback")
-    wanted = add_ticket(session, bodies=("O SIASG dá Erro ao emitir",))
+        pytest.skip("PostgreSQL's Portuguese dictionary keeps accents")
+    wanted = add_ticket(session, "Publicação no DOU", bodies=("A emissão da NOTA de empenho",))
+    add_ticket(session, bodies=("Nada a ver.",))
 
-    assert found_by(session, "siasg dá erro") == {wanted.code}
+    assert found_by(session, "publicacao") == {wanted.code}
+    assert found_by(session, "EMISSAO nota") == {wanted.code}
+    assert found_by(session, "emissão") == {wanted.code}
+
+
+def test_search_finds_the_texts_holding_every_word(session: Session) -> None:
+    both = add_ticket(session, "Erro no SIASG", bodies=("O empenho falhou.",))
+    add_ticket(session, "Erro no SIASG", bodies=("A nota falhou.",))
+    add_ticket(session, "Dúvida", bodies=("O empenho saiu.",))
+
+    assert found_by(session, "falhou empenho") == {both.code}
+    # A subject and a message are searched each on its own (as the indexes hold them).
+    assert found_by(session, "siasg empenho") == set()
+
+
+def test_search_matches_whole_words_and_punctuated_runs_of_them(session: Session) -> None:
+    wanted = add_ticket(session, bodies=("Processo 23080.012345/2026-11, UASG 160001.",))
+    add_ticket(session, bodies=("Processo 23080.099999/2026-11.",))
+
+    assert found_by(session, "23080.012345/2026-11") == {wanted.code}
+    assert found_by(session, "160001") == {wanted.code}
 
 
 @pytest.mark.parametrize(
@@ -264,6 +290,15 @@ def test_search_on_sqlite_ignores_the_case_of_ascii_letters(
         "nul\x00byte",
         "\u202egnp.exe",
         "x" * 10_000,
+        # FTS5's query syntax (SQLite): each is read as the words it holds, or as none.
+        "*",
+        "-",
+        "NEAR(empenho falhou)",
+        "body_text:empenho",
+        "subject : erro",
+        '"""',
+        '" OR "',
+        "empenho AND NOT falhou",
     ],
 )
 def test_hostile_input_finds_nothing_and_breaks_nothing(session: Session, text: str) -> None:
@@ -281,6 +316,16 @@ def test_wildcards_are_searched_as_the_characters_they_are(session: Session) -> 
     assert found_by(session, "campo_data") == {wanted.code}
 
 
+def test_query_syntax_around_a_word_is_left_out(session: Session) -> None:
+    wanted = add_ticket(session, bodies=("O empenho falhou.",))
+
+    assert found_by(session, '^empenho* "falhou') == {wanted.code}
+
+
+def test_fts5_query_quotes_every_word() -> None:
+    assert fts5_query('a "b" NEAR(c) d*') == '"a" """b""" "NEAR(c)" "d*"'
+
+
 def test_a_long_search_is_cut_to_its_first_characters() -> None:
     assert search_text("x" * 10_000) == "x" * MAX_SEARCH_LENGTH
     assert search_text("  a\x00b\nc  ") == "a b c"
@@ -293,6 +338,83 @@ def test_a_body_longer_than_the_index_takes_is_stored_and_searched(session: Sess
     wanted = add_ticket(session, bodies=(f"empenho {words}",))
 
     assert found_by(session, "empenho") == {wanted.code}
+
+
+# -- the search follows the texts --------------------------------------------------------
+
+ERASED_WORD = "xilografia"  # no other word of these tests begins with its first letter
+
+
+def test_the_search_follows_changed_and_deleted_texts(session: Session) -> None:
+    ticket = add_ticket(session, "Erro no SIASG", bodies=())
+    message = add_message(session, ticket, "O empenho falhou.")
+
+    message.body_text = "A nota saiu."
+    ticket.subject = "Dúvida"
+    assert found_by(session, "empenho") == found_by(session, "siasg") == set()
+    assert found_by(session, "nota") == found_by(session, "Dúvida") == {ticket.code}
+
+    session.delete(message)
+    assert found_by(session, "nota") == set()
+
+
+def test_an_erased_requesters_words_leave_the_search(engine: Engine, database_url: str) -> None:
+    sessions = make_sessions(engine)
+    with sessions.begin() as session:
+        add_ticket(session, requester="ana.souza@orgao.gov.br", bodies=(f"Minha {ERASED_WORD}",))
+        kept = add_ticket(session, bodies=("Minha dúvida",)).code
+    sqlite = database_url.startswith("sqlite")
+    assert not sqlite or index_holds(engine, ERASED_WORD)
+
+    erase(sessions, "Ana.Souza@orgao.gov.br", dry_run=False)
+
+    with sessions.begin() as session:
+        assert found_by(session, ERASED_WORD) == set()
+        assert found_by(session, "dúvida") == {kept}
+    assert not sqlite or not index_holds(engine, ERASED_WORD)
+
+
+def test_purged_bodies_leave_the_search(engine: Engine, database_url: str) -> None:
+    sessions = make_sessions(engine)
+    long_ago = NOW - timedelta(days=400)
+    with sessions.begin() as session:
+        closed = TicketState.RESOLVED
+        purged = add_ticket(session, state=closed, created=long_ago, bodies=(ERASED_WORD,)).code
+
+    purge(sessions, timedelta(days=365), dry_run=False, now=NOW)
+
+    with sessions.begin() as session:
+        assert found_by(session, ERASED_WORD) == set()
+        assert found_by(session, "siasg") == {purged}  # a subject is masked, not emptied
+    assert not database_url.startswith("sqlite") or not index_holds(engine, ERASED_WORD)
+
+
+def index_holds(engine: Engine, word: str) -> bool:
+    """Whether the pages of SQLite's index of message bodies hold ``word``: FTS5 keeps a
+    deleted text's words there, unfound, until it merges them (retention.compact does)."""
+    with engine.connect() as connection:
+        blocks = connection.exec_driver_sql("SELECT block FROM message_search_data").scalars()
+        return word.encode() in b"".join(block for block in blocks if isinstance(block, bytes))
+
+
+def test_the_sqlite_migration_indexes_the_texts_already_stored(empty_database_url: str) -> None:
+    if not empty_database_url.startswith("sqlite"):
+        pytest.skip("PostgreSQL's indexes come from migration 0009")
+    engine = make_engine(empty_database_url)
+    config = Config()
+    config.set_main_option("script_location", str(shipped_dir("migrations")))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0009")
+        with Session(bind=connection) as session:
+            stored = add_ticket(session, "Publicação no DOU", bodies=("O empenho falhou.",)).code
+            session.commit()
+
+    upgrade(engine)
+
+    with make_sessions(engine).begin() as session:
+        assert found_by(session, "publicacao") == found_by(session, "empenho") == {stored}
+    engine.dispose()
 
 
 # -- pages and orders ---------------------------------------------------------------------
@@ -466,7 +588,7 @@ def test_ticket_file_of_an_impossible_id_is_none(session: Session, attachment_id
 
 def test_the_search_reads_its_indexes_on_postgresql(session: Session, database_url: str) -> None:
     if not database_url.startswith("postgresql"):
-        pytest.skip("SQLite has no search index")
+        pytest.skip("SQLite's plan is tested below")
     add_ticket(session, bodies=("empenho",))
     connection = session.connection()
     connection.exec_driver_sql("SET LOCAL enable_seqscan = off")  # as on a table of thousands
@@ -477,6 +599,20 @@ def test_the_search_reads_its_indexes_on_postgresql(session: Session, database_u
 
     assert "ix_tickets_subject_search" in plan
     assert "ix_messages_body_text_search" in plan
+
+
+def test_the_search_reads_its_indexes_on_sqlite(session: Session, database_url: str) -> None:
+    if not database_url.startswith("sqlite"):
+        pytest.skip("PostgreSQL's plan is tested above")
+    query = select(m.Ticket.id).where(m.Ticket.id.in_(matching_tickets("empenho", "sqlite")))
+    connection = session.connection()
+    sql = query.compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True})
+
+    plan = [row[3] for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}")]
+
+    assert "SCAN ticket_search VIRTUAL TABLE INDEX 0:M0" in plan  # M: a full-text MATCH
+    assert "SCAN message_search VIRTUAL TABLE INDEX 0:M0" in plan
+    assert not [step for step in plan if step.startswith(("SCAN messages", "SCAN tickets"))]
 
 
 def test_a_search_leaves_the_planner_as_it_was(session: Session, database_url: str) -> None:

@@ -28,6 +28,7 @@ from mailproc.storage.models import (
     Participant,
     RawMessage,
     Ticket,
+    compared_name,
 )
 from mailproc.storage.schema import require_current, upgrade
 
@@ -47,7 +48,9 @@ def test_upgrade_from_empty_creates_every_table(empty_engine: Engine) -> None:
     upgrade(empty_engine)
 
     tables = set(inspect(empty_engine).get_table_names())
-    assert tables == {*Base.metadata.tables, "alembic_version"}
+    # SQLite's search tables (FTS5, and the tables each keeps behind it) are no models.
+    modelled = {name for name in tables if compared_name(name, "table", None)}
+    assert modelled == {*Base.metadata.tables, "alembic_version"}
     require_current(empty_engine)
 
 
@@ -56,9 +59,12 @@ VERSIONS = Path(__file__).parents[1] / "migrations" / "versions"
 HEAD = max(p.name.split("_", 1)[0] for p in VERSIONS.glob("0*.py"))
 
 
+# The full-text indexes are PostgreSQL's only; Alembic says it cannot compare them on SQLite.
+@pytest.mark.filterwarnings("ignore:autogenerate skipping metadata-specified expression")
 def test_migrations_match_the_models(engine: Engine) -> None:
     with engine.connect() as connection:
-        differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+        context = MigrationContext.configure(connection, opts={"include_name": compared_name})
+        differences = compare_metadata(context, Base.metadata)
     assert differences == []
 
 

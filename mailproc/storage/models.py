@@ -23,7 +23,9 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    column,
     func,
+    table,
 )
 from sqlalchemy import text as sql_text
 
@@ -31,8 +33,15 @@ from sqlalchemy import text as sql_text
 from sqlalchemy.dialects import postgresql  # noqa: F401
 from sqlalchemy.ext.associationproxy import AssociationProxy, association_proxy
 from sqlalchemy.ext.mutable import MutableDict
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    InstrumentedAttribute,
+    Mapped,
+    mapped_column,
+    relationship,
+)
 from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.expression import TableClause
 from sqlalchemy.types import TypeEngine
 
 from mailproc.storage.db import utcnow
@@ -203,7 +212,7 @@ class Attachment(Base):
 # The staff queue's full-text search on PostgreSQL (mailproc.storage.queue, migration 0009):
 # a GIN index on the words of each ticket's subject and each message's body. Only their
 # first SEARCHED_LENGTH characters: a tsvector holds at most 1 MB of words, and a longer
-# body must not make its mail fail to store. SQLite searches with LIKE, without an index.
+# body must not make its mail fail to store. SQLite's are FTS5 tables (SQLITE_SEARCH).
 SEARCH_LANGUAGE = "portuguese"
 SEARCHED_LENGTH = 65536
 
@@ -224,6 +233,28 @@ def _search_index(name: str, column: Any) -> Index:
 
 _search_index("ix_tickets_subject_search", Ticket.subject)
 _search_index("ix_messages_body_text_search", Message.body_text)
+
+
+# The staff queue's full-text search on SQLite (migration 0010): an FTS5 table of each text,
+# holding its words only (its rowid is the row's id), kept in step by triggers. Not in the
+# metadata: PostgreSQL has no such tables, and Alembic cannot compare virtual tables.
+SQLITE_SEARCH: dict[str, InstrumentedAttribute[str]] = {
+    "ticket_search": Ticket.subject,
+    "message_search": Message.body_text,
+}
+
+
+def sqlite_search_table(name: str) -> TableClause:
+    """The FTS5 table ``name`` of SQLITE_SEARCH, to query: its rowid and its text's column."""
+    return table(name, column("rowid", Integer), column(SQLITE_SEARCH[name].key, Text))
+
+
+def compared_name(name: str | None, type_: str, parent_names: Any) -> bool:
+    """Alembic's include_name: whether to compare a database object with the models; not
+    the SQLite search tables, nor the tables FTS5 keeps behind each ("<name>_data"...)."""
+    return type_ != "table" or not any(
+        name == fts or str(name).startswith(f"{fts}_") for fts in SQLITE_SEARCH
+    )
 
 
 class Participant(Base):

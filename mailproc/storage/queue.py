@@ -5,7 +5,8 @@ A queue page is two statements whatever it shows: a count and the page's rows, c
 the tickets table only (the theme's name and area come from the rulebook). The search
 matches a ticket's subject or the text of any of its messages: on PostgreSQL by full text
 in Portuguese (stemmed: "publicar" finds "publicação"), on the GIN indexes of migration
-0009; on SQLite by a substring, without index, case-insensitive for ASCII letters only.
+0009; on SQLite by whole words, ignoring case and accents ("publicacao" finds
+"publicação"), on the FTS5 tables of migration 0010.
 """
 
 from __future__ import annotations
@@ -236,11 +237,25 @@ def matching_tickets(words: str, dialect: str) -> Select[tuple[int]]:
         in_subject = m.search_words(ticket.subject).bool_op("@@")(query)
         in_body = m.search_words(message.body_text).bool_op("@@")(query)
     else:
-        in_subject = ticket.subject.contains(words, autoescape=True)
-        in_body = message.body_text.contains(words, autoescape=True)
+        in_subject = ticket.id.in_(_sqlite_matches("ticket_search", words))
+        in_body = message.id.in_(_sqlite_matches("message_search", words))
     by_subject = select(ticket.id).where(in_subject)
     by_body = select(message.ticket_id).where(message.ticket_id.is_not(None), in_body)
     return select(union(by_code, by_subject, by_body).subquery().c[0])
+
+
+def _sqlite_matches(fts: str, words: str) -> Select[tuple[int]]:
+    """The ids of the rows whose text, in the FTS5 table ``fts``, holds every one of ``words``."""
+    table = m.sqlite_search_table(fts)
+    return select(table.c.rowid).where(table.c[m.SQLITE_SEARCH[fts].key].match(fts5_query(words)))
+
+
+def fts5_query(words: str) -> str:
+    """An FTS5 query that finds the texts holding every word of ``words``, whatever the
+    words are: each one a string ("..." with its quotes doubled), so that no word is read
+    as FTS5's syntax (NEAR, AND, *, -, column:); strings side by side must all match. A
+    word that holds no letter nor digit is an empty string, which FTS5 leaves out."""
+    return " ".join('"' + word.replace('"', '""') + '"' for word in words.split())
 
 
 _PRIORITY_RANK = case(

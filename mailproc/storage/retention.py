@@ -384,6 +384,9 @@ def _compact_sqlite(engine: Engine) -> bool:
     connection = engine.raw_connection()
     try:
         cursor = connection.cursor()
+        for fts in m.SQLITE_SEARCH:
+            # FTS5 keeps a deleted text's words in its pages, unfound, until it merges them.
+            cursor.execute(f"INSERT INTO {fts}({fts}) VALUES ('optimize')")
         cursor.execute("VACUUM")
         # (busy, pages in the log, pages copied): busy when a reader kept it from finishing.
         busy = bool(cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0])
