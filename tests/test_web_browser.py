@@ -305,6 +305,7 @@ def find_by_filter_and_search(staff: Page, desk: ServedDesk) -> None:
     # Only the tickets of the staff member's area: the UASG reactivation is another's.
     expect(queue).to_contain_text(INCOMPLETE.subject)
     expect(queue).not_to_contain_text(REACTIVATION.subject)
+    staff.get_by_text("Mais filtros", exact=True).click()  # folded until one is in use
     staff.get_by_label("Situação").select_option(label="Em atendimento")
     staff.get_by_role("button", name="Filtrar").click()
     expect(queue).not_to_contain_text(INCOMPLETE.subject)

@@ -17,6 +17,7 @@ from mailproc.decision.ticket_state import TicketState
 from mailproc.service.app import App
 from mailproc.storage import models as m
 from mailproc.storage.db import utcnow
+from mailproc.web.staff import SORT_LABELS, address_breaks
 from tests import web_fixtures
 from tests.mails import mail
 from tests.test_queue_store import add_ticket
@@ -281,6 +282,47 @@ def test_the_order_can_be_chosen(
     in_order = sorted(codes.values())
     assert first_listed("antigos") == in_order[0]
     assert first_listed("recentes") == in_order[-1]
+
+
+# -- the queue's layout -------------------------------------------------------------------
+
+
+def test_only_the_search_shows_until_another_filter_is_used(
+    coordinator: FlaskClient, codes: dict[str, str]
+) -> None:
+    folded = coordinator.get(QUEUE).text
+    filtered = coordinator.get(QUEUE, query_string={"tema": "erro-siasg", "prazo": "24h"}).text
+    ordered = coordinator.get(QUEUE, query_string={"ordenar": "antigos", "q": "erro"}).text
+
+    # A phone shows the search and then the tickets; the other filters fold under a summary.
+    assert folded.index('id="filtro-busca"') < folded.index("<details") < folded.index("Tema")
+    assert '<details class="more-filters">' in folded
+    assert "<summary>Mais filtros</summary>" in folded
+    # Folded filters in use would be forgotten: they stay open, and the summary counts them.
+    assert '<details class="more-filters" open>' in filtered
+    assert "<summary>Mais filtros (2 em uso)</summary>" in filtered
+    assert '<details class="more-filters" open>' in ordered  # the order chosen is shown too
+    assert "<summary>Mais filtros</summary>" in ordered
+
+
+def test_a_requesters_address_wraps_only_before_its_at_sign_and_dots(
+    web_desk: App, coordinator: FlaskClient
+) -> None:
+    with web_desk.sessions.begin() as session:
+        add_ticket(session, requester="lucia.andrade@cultura.rj.gov.br")
+
+    response = coordinator.get(QUEUE)
+
+    assert "lucia<wbr>.andrade<wbr>@cultura<wbr>.rj<wbr>.gov<wbr>.br" in response.text
+
+
+def test_an_address_is_escaped_between_its_breaks() -> None:
+    assert address_breaks('"<b>x</b>".y@z') == "&#34;&lt;b&gt;x&lt;/b&gt;&#34;<wbr>.y<wbr>@z"
+
+
+def test_the_orders_are_named_short_enough_for_their_field() -> None:
+    # The select is as wide as a filter's column (12rem at 1280 px): about 22 characters.
+    assert max(len(label) for label in SORT_LABELS.values()) <= 20
 
 
 # -- a ticket's page ----------------------------------------------------------------------

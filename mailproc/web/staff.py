@@ -14,6 +14,7 @@ mailproc.storage.queue's.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,6 +22,7 @@ from io import BytesIO
 from typing import Any
 
 from flask import Blueprint, abort, render_template, request, send_file
+from markupsafe import Markup, escape
 from werkzeug.wrappers import Response
 
 from mailproc.decision.states import PRIORITY_LABELS, PRIORITY_LEVELS, STATE_LABELS, state_label
@@ -52,17 +54,23 @@ MAX_REQUESTER_LENGTH = 320
 # Longest unknown value repeated back on the page.
 ECHOED_LENGTH = 60
 
+# Short enough for the select, as wide as a filter (12rem): "Ordenar por: Mais recentes".
 SORT_LABELS: dict[QueueSort, str] = {
-    QueueSort.NEWEST: "Abertos mais recentemente",
-    QueueSort.OLDEST: "Abertos há mais tempo",
+    QueueSort.NEWEST: "Mais recentes",
+    QueueSort.OLDEST: "Mais antigos",
     QueueSort.DEADLINE: "Prazo mais próximo",
     QueueSort.PRIORITY: "Maior prioridade",
-    QueueSort.UPDATED: "Atualizados mais recentemente",
+    QueueSort.UPDATED: "Últimas alterações",
 }
 DEADLINE_LABELS: dict[DeadlineFilter, str] = {
     DeadlineFilter.OVERDUE: "Vencido",
     DeadlineFilter.DUE_SOON: "Vence em até 24 horas",
 }
+
+
+# The filters folded under "Mais filtros" (the search stays in sight): on a phone the
+# tickets come right after the search.
+FOLDED_FILTERS = (THEME, AREA, STATE, PRIORITY, DEADLINE, REQUESTER)
 
 
 # -- the queue ----------------------------------------------------------------------------
@@ -180,7 +188,7 @@ def queue() -> str:
     themes = [t for t in app.rulebook.themes if staff.sees(t.id)]
     asked = read_queue_request(request.args, themes)
     now = utcnow()
-    with app.sessions() as session:
+    with app.read_sessions() as session:
         found = queue_page(session, asked.filters, staff.themes, asked.sort, asked.page, now=now)
     return render_template(
         "queue.html.j2",
@@ -194,6 +202,7 @@ def queue() -> str:
         priorities=[(p.value, PRIORITY_LABELS[p]) for p in PRIORITY_LEVELS],
         deadlines=DEADLINE_LABELS,
         sorts=SORT_LABELS,
+        folded_in_use=sum(name in asked.values for name in FOLDED_FILTERS),
         fields={
             "theme": THEME, "area": AREA, "state": STATE, "priority": PRIORITY,
             "deadline": DEADLINE, "requester": REQUESTER, "search": SEARCH, "sort": SORT,
@@ -308,7 +317,7 @@ def labelled_answers(answers: Mapping[str, Any], theme: Theme | None) -> list[tu
 def ticket(code: str) -> str:
     staff, app = _staff(), desk()
     now = utcnow()
-    with app.sessions() as session:
+    with app.read_sessions() as session:
         shown = ticket_page(session, code, now)
         if shown is None or not staff.sees(shown.ticket.theme_id):
             abort(404)
@@ -330,7 +339,15 @@ def ticket(code: str) -> str:
         )
 
 
-# -- numbers as pt-BR writes them -----------------------------------------------------------
+# -- what the pages write -----------------------------------------------------------------
+
+
+@blueprint.app_template_filter("address_breaks")
+def address_breaks(address: str) -> Markup:
+    """An e-mail address that may wrap only before its "@" and its dots (<wbr>), never in
+    the middle of a name: "lucia.andrade@cultura.rj.gov.br" wraps as "lucia.andrade" /
+    "@cultura.rj.gov.br" in a narrow column, not as "lucia.andrad" / "e@cultura"."""
+    return Markup("<wbr>").join(escape(part) for part in re.split(r"(?=[@.])", address))
 
 
 @blueprint.app_template_filter("thousands")
@@ -358,7 +375,7 @@ def file(code: str, attachment_id: int) -> Response | tuple[str, int]:
     """A file of the ticket's messages, always as a download of bytes: a sender's HTML or
     SVG must never open as a page of the desk (where it would run as the staff member)."""
     staff = _staff()
-    with desk().sessions() as session:
+    with desk().read_sessions() as session:
         found = ticket_file(session, code, attachment_id)
     if found is None or not staff.sees(found.theme_id):
         abort(404)
