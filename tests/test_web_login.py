@@ -85,6 +85,8 @@ def desks(tmp_path: Path, database_url: str) -> Iterator[Desks]:
 
 
 NO_STAFF_DOMAINS = (STAFF_DOMAINS, "staff_domains = []")
+# The area's member is staff by [web.areas] too (Pipeline.staff): out of both, no longer staff.
+OUT_OF_THE_AREA = (f'"{SIASG_AREA}" = ["{AREA_STAFF}"]', "")
 NO_PUBLIC_URL = (f'public_url = "{PUBLIC_URL}"\n', "")
 
 
@@ -306,7 +308,7 @@ def test_an_unknown_link_is_refused_alike(web_app: Flask, token: str) -> None:
 
 
 def test_a_link_of_an_address_no_longer_staff_logs_nobody_in(link: str, desks: Desks) -> None:
-    changed = desks.app(staff=NO_STAFF_DOMAINS)
+    changed = desks.app(staff=NO_STAFF_DOMAINS, area=OUT_OF_THE_AREA)
 
     response = press_entrar(changed.test_client(), link)
 
@@ -449,8 +451,9 @@ def test_an_address_removed_from_the_staff_loses_access_at_its_next_page(
     client = logged_in(web_app, AREA_STAFF)
     cookie = client.get_cookie("mailproc_session")
     assert cookie is not None and is_logged_in(client)
-    # The operator removes the staff domain and restarts: the same key, the same cookie.
-    after = desks.app(staff=NO_STAFF_DOMAINS).test_client()
+    # The operator removes the staff domain and the area member, and restarts: the same key,
+    # the same cookie.
+    after = desks.app(staff=NO_STAFF_DOMAINS, area=OUT_OF_THE_AREA).test_client()
     after.set_cookie("mailproc_session", cookie.value)
 
     assert not is_logged_in(after)
