@@ -5,6 +5,7 @@ What the mail path refuses is refused, and nothing changes."""
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Callable
 
@@ -84,7 +85,16 @@ def same_mail(by_mail: list[Queued], by_web: list[Queued], codes: tuple[str, str
             plain(str(html.get_content())),
         )
 
-    assert [comparable(q, codes[0]) for q in by_mail] == [comparable(q, codes[1]) for q in by_web]
+    mailed = [comparable(q, codes[0]) for q in by_mail]
+    webbed = [comparable(q, codes[1]) for q in by_web]
+    # Line by line, so that a difference is shown where it is, not cut off by pytest.
+    differences = [
+        "\n".join(difflib.unified_diff(str(a).splitlines(), str(b).splitlines(), lineterm=""))
+        for one, other in zip(mailed, webbed, strict=False)
+        for a, b in zip(one, other, strict=True)
+        if a != b
+    ]
+    assert len(mailed) == len(webbed) and not differences, "\n".join(differences)
 
 
 def web_events(desk: App, code: str) -> list[tuple[str, dict[str, object]]]:
