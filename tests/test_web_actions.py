@@ -20,7 +20,13 @@ from mailproc.web.access import staff_required
 from mailproc.web.desk import desk
 from tests import web_fixtures
 from tests.threads import MARIA, UASG_AREA, queued, ticket
-from tests.web_fixtures import AREA_STAFF, COORDINATOR, logged_in, open_tickets
+from tests.web_fixtures import (
+    AREA_STAFF,
+    COORDINATOR,
+    logged_in,
+    open_tickets,
+    sqlite_only,  # noqa: F401  (these pages' tests run on SQLite)
+)
 
 web_desk = web_fixtures.web_desk  # the fixture, for this module's tests
 

@@ -20,6 +20,7 @@ from tests.web_fixtures import (
     OTHER_STAFF,
     logged_in,
     open_tickets,
+    sqlite_only,  # noqa: F401  (these pages' tests run on SQLite)
     web_app,  # noqa: F401
     web_desk,  # noqa: F401
 )

@@ -21,7 +21,14 @@ from mailproc.web.staff import SORT_LABELS, address_breaks
 from tests import web_fixtures
 from tests.mails import mail
 from tests.test_queue_store import add_ticket
-from tests.web_fixtures import AREA_STAFF, COORDINATOR, OTHER_STAFF, logged_in, open_tickets
+from tests.web_fixtures import (
+    AREA_STAFF,
+    COORDINATOR,
+    OTHER_STAFF,
+    logged_in,
+    open_tickets,
+    sqlite_only,  # noqa: F401  (these pages' tests run on SQLite)
+)
 
 # The fixtures, for this module's tests.
 web_desk, web_app = web_fixtures.web_desk, web_fixtures.web_app

@@ -33,7 +33,14 @@ from tests.mails import (
     screenshot_png,
 )
 from tests.threads import MARIA, STAFF_EMAIL, queued, set_ticket, staff_reply, ticket
-from tests.web_fixtures import AREA_STAFF, PUBLIC_URL, SIASG_AREA, web_app, web_desk  # noqa: F401
+from tests.web_fixtures import (  # noqa: F401
+    AREA_STAFF,
+    PUBLIC_URL,
+    SIASG_AREA,
+    sqlite_only,
+    web_app,
+    web_desk,
+)
 
 OTHER = "Carlos Pereira <carlos.pereira@der.rj.gov.br>"
 OTHER_EMAIL = "carlos.pereira@der.rj.gov.br"

@@ -18,7 +18,13 @@ from mailproc.service.app import App
 from mailproc.web import create_app
 from tests import web_fixtures
 from tests.conftest import REPO, write_config
-from tests.web_fixtures import AREA_STAFF, PUBLIC_URL, WEB_TABLE, logged_in
+from tests.web_fixtures import (
+    AREA_STAFF,
+    PUBLIC_URL,
+    WEB_TABLE,
+    logged_in,
+    sqlite_only,  # noqa: F401  (these pages' tests run on SQLite)
+)
 
 # The fixtures, for this module's tests.
 web_desk = web_fixtures.web_desk

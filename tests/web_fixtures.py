@@ -41,6 +41,15 @@ def web_config(folder: Path, database_url: str, extra: str = "") -> Path:
     return write_config(folder, database_url, extra=WEB_TABLE + extra)
 
 
+@pytest.fixture(name="empty_database_url")
+def sqlite_only(sqlite_url: str) -> str:
+    """The database of a module that imports this fixture: SQLite only. For the pages' own
+    tests, whose logic is the same on both databases: the queries behind them are tested on
+    both (test_queue_store, test_reports, test_acting, test_web_login), and the browser
+    tests run one flow on PostgreSQL."""
+    return sqlite_url
+
+
 @pytest.fixture
 def web_desk(tmp_path: Path, database_url: str) -> Iterator[App]:
     """A started desk with the [web] table, on SQLite and on PostgreSQL."""
