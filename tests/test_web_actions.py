@@ -223,6 +223,7 @@ def test_a_text_over_the_limit_is_refused_and_a_megabyte_is_no_error(
     huge = post(client, codes[0], "responder", texto="a" * 1_100_000)
 
     assert huge.status_code == 413
+    assert "Texto longo demais" in huge.text  # the desk's page, in pt-BR
     assert not queued(web_desk, "staff_answer")
     assert "note" not in ticket(web_desk, codes[0]).kinds()
 

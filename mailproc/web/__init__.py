@@ -67,6 +67,11 @@ ERRORS: dict[int, tuple[str, str]] = {
         'acompanhamento chegam por e-mail; peça um novo em "Meus chamados".',
     ),
     405: ("Pedido inválido", "Esta página não aceita esse tipo de pedido."),
+    413: (
+        "Texto longo demais",
+        "O que foi enviado passa do tamanho que esta página aceita. Encurte o texto; arquivos "
+        "podem ser enviados por e-mail, respondendo à mensagem do chamado.",
+    ),
     429: (
         "Muitas tentativas",
         "Foram muitos pedidos em pouco tempo. Espere alguns minutos e tente de novo.",
