@@ -65,18 +65,7 @@ class App:
         desk = self.config.desk
         if not desk.signed_replies:
             return None
-        if desk.reply_key_env is not None:
-            key = os.environ.get(desk.reply_key_env, "")
-            if len(key) < 16:
-                raise ConfigError(
-                    str(self.config.file),
-                    "desk.reply_key_env",
-                    f"set {desk.reply_key_env} to a secret of at least 16 characters "
-                    "(e.g. the output of `openssl rand -hex 32`)",
-                )
-        else:
-            with self.sessions.begin() as session:
-                key = store.desk_key(session, "reply_addresses")
+        key = self._secret(desk.reply_key_env, "desk.reply_key_env", "reply_addresses", 16)
         return ReplyKeys(key.encode(), desk.address)
 
     @cached_property
@@ -85,19 +74,24 @@ class App:
         staff: from the variable [web] key_env names, else kept in the database (made at
         first use), so that every process and restart shares it. Each use signs with its own
         salt, so that a token of one kind is never taken for another."""
-        web = self.config.web
-        if web.key_env is None:
+        return self._secret(self.config.web.key_env, "web.key_env", "web", 32).encode()
+
+    def _secret(self, variable: str | None, setting: str, kept_as: str, length: int) -> str:
+        """A secret of the desk: from the environment ``variable`` the configuration names
+        (``setting``), of at least ``length`` characters; without one, the secret
+        ``kept_as`` in the database (store.desk_key)."""
+        if variable is None:
             with self.sessions.begin() as session:
-                return store.desk_key(session, "web").encode()
-        key = os.environ.get(web.key_env, "")
-        if len(key) < 32:
+                return store.desk_key(session, kept_as)
+        key = os.environ.get(variable, "")
+        if len(key) < length:
             raise ConfigError(
                 str(self.config.file),
-                "web.key_env",
-                f"set {web.key_env} to a secret of at least 32 characters "
+                setting,
+                f"set {variable} to a secret of at least {length} characters "
                 "(e.g. the output of `openssl rand -hex 32`)",
             )
-        return key.encode()
+        return key
 
     @cached_property
     def requester_links(self) -> RequesterLinks | None:
