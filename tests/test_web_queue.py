@@ -20,6 +20,7 @@ from mailproc.storage.db import utcnow
 from mailproc.web.staff import SORT_LABELS, address_breaks
 from tests import web_fixtures
 from tests.mails import mail
+from tests.test_queue_store import add_file as store_file
 from tests.test_queue_store import add_ticket
 from tests.web_fixtures import (
     AREA_STAFF,
@@ -413,23 +414,11 @@ def add_file(desk: App, code: str, filename: str, data: bytes | None) -> int:
     """A file on the first message of ticket ``code``; its id."""
     with desk.sessions.begin() as session:
         ticket = session.scalars(select(m.Ticket).filter_by(code=code)).one()
-        message_id = session.scalars(
-            select(m.Message.id).filter_by(ticket_id=ticket.id).order_by(m.Message.id)
+        first = session.scalars(
+            select(m.Message).filter_by(ticket_id=ticket.id).order_by(m.Message.id)
         ).first()
-        assert message_id is not None
-        attachment = m.Attachment(
-            message_id=message_id,
-            filename=filename,
-            declared_type="text/html",
-            detected_type="text/html",
-            size=len(data or b""),
-            sha256="0" * 64,
-            data=data,
-            inline=False,
-        )
-        session.add(attachment)
-        session.flush()
-        return attachment.id
+        assert first is not None
+        return store_file(session, first, filename, data)
 
 
 def test_an_html_file_is_downloaded_never_shown(
