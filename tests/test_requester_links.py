@@ -1,14 +1,20 @@
-"""The signed links mailed to requesters (mailproc.outgoing.links): a link opens exactly what
-it was made for, for as long as [web] requester_link_days says, and nothing else."""
+"""The encrypted links mailed to requesters (mailproc.outgoing.links): a link opens exactly
+what it was made for, for as long as [web] requester_link_days says, and nothing else, and
+nobody who sees it can read whose it is."""
 
 from __future__ import annotations
 
+import base64
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
+from cryptography.fernet import Fernet
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.padding import PKCS7
 
-from mailproc.outgoing.links import RequesterLinks
+from mailproc.outgoing.links import TICKET_SALT, RequesterLinks, link_key
 
 KEY = b"k" * 32
 BASE = "https://atendimento.example.gov.br"
@@ -38,12 +44,28 @@ def test_a_my_tickets_link_reads_back_as_its_address(links: RequesterLinks) -> N
 
 
 def test_links_are_short_enough_for_a_mail_line(links: RequesterLinks) -> None:
-    assert len(links.ticket_token(CODE, EMAIL)) < 120
-    assert len(links.my_tickets_token(EMAIL)) < 120
+    """Encryption costs length: a Fernet token is 57 bytes (version, time, IV, MAC) plus the
+    payload padded to 16 bytes, in base64: 140 characters for this code and address, 119 for
+    "Meus chamados". The notices put the URL alone on its line, so what matters is that a
+    mail client shows it whole and clickable; 160 leaves room for a longer address (each 16
+    more bytes of it cost about 21 characters) and still fails if the payload grows."""
+    assert len(links.ticket_token(CODE, EMAIL)) <= 160
+    assert len(links.my_tickets_token(EMAIL)) <= 160
 
 
-def test_a_link_is_not_made_of_the_bare_code(links: RequesterLinks) -> None:
-    assert CODE not in links.ticket_token(CODE, EMAIL)
+def test_a_link_for_the_longest_address_still_fits_a_mail_line(links: RequesterLinks) -> None:
+    """RFC 5321 allows a 254-character address; RFC 5322 a 998-character line."""
+    longest = "a" * 64 + "@" + "b" * 63 + "." + "c" * 63 + "." + "d" * 58 + ".br"
+    assert len(longest) == 254
+    assert len(links.ticket_url(CODE, longest)) < 998
+    assert links.read_ticket(token_of(links.ticket_url(CODE, longest))) == (CODE, longest)
+
+
+def test_a_url_carries_no_base64_padding(links: RequesterLinks) -> None:
+    for email in (EMAIL, "a@b.br", "jo@x.gov.br", "ana.costa@x.gov.br"):
+        assert "=" not in links.ticket_url(CODE, email)
+        assert "=" not in links.my_tickets_url(email)
+        assert links.read_my_tickets(links.my_tickets_token(email)) == email
 
 
 @pytest.mark.parametrize("position", [0, 10, 40, -5, -1])
@@ -58,12 +80,23 @@ def test_a_token_changed_anywhere_opens_nothing(links: RequesterLinks, position:
 def test_a_truncated_or_empty_token_opens_nothing(links: RequesterLinks) -> None:
     token = links.ticket_token(CODE, EMAIL)
     assert links.read_ticket(token[:-3]) is None
-    assert links.read_ticket(token.split(".")[0]) is None
+    assert links.read_ticket(token[:60]) is None
     assert links.read_ticket("") is None
     assert links.read_my_tickets("") is None
 
 
-def test_a_token_signed_with_another_key_opens_nothing(links: RequesterLinks) -> None:
+def test_a_token_with_other_than_ascii_opens_nothing(links: RequesterLinks) -> None:
+    token = links.ticket_token(CODE, EMAIL)
+    assert links.read_ticket("ç" + token[1:]) is None
+    assert links.read_my_tickets(token[:-1] + "é") is None
+
+
+def test_the_same_link_made_twice_differs(links: RequesterLinks) -> None:
+    """A fresh IV each time: two links of one ticket say nothing of being the same."""
+    assert links.ticket_token(CODE, EMAIL) != links.ticket_token(CODE, EMAIL)
+
+
+def test_a_token_made_with_another_key_opens_nothing(links: RequesterLinks) -> None:
     other = RequesterLinks(BASE, b"o" * 32, max_age_days=90)
     assert links.read_ticket(other.ticket_token(CODE, EMAIL)) is None
     assert links.read_my_tickets(other.my_tickets_token(EMAIL)) is None
@@ -88,17 +121,51 @@ def test_a_token_expires_after_the_configured_days(links: RequesterLinks) -> Non
         assert links.read_my_tickets(mine) is None
 
 
-def test_a_validly_signed_value_of_the_wrong_shape_opens_nothing() -> None:
-    """Defence in depth: should a payload ever be signed with the ticket salt by mistake,
+def test_a_token_whose_first_block_was_flipped_to_another_code_opens_nothing(
+    links: RequesterLinks,
+) -> None:
+    """The strongest forgery without the key: the code lies in the first block, which is
+    the IV XOR the decrypted first block, so flipping the IV's bits would turn the code
+    into another one in plain CBC. Fernet's MAC covers the IV: the token opens nothing."""
+    forged = flipped_to(links.ticket_token(CODE, EMAIL), CODE, "2026-000124")
+    assert decrypted_ignoring_the_mac(forged).startswith(b'["2026-000124","')  # a real forgery
+    assert links.read_ticket(forged) is None
+
+
+def decrypted_ignoring_the_mac(token: str) -> bytes:
+    """What plain AES-CBC, without Fernet's MAC check, would make of ``token``."""
+    aes_key = base64.urlsafe_b64decode(link_key(KEY, TICKET_SALT))[16:]  # Fernet's spec
+    data = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+    iv, ciphertext = data[9:25], data[25:-32]
+    decryptor = Cipher(algorithms.AES(aes_key), modes.CBC(iv)).decryptor()
+    padded = decryptor.update(ciphertext) + decryptor.finalize()
+    unpadder = PKCS7(128).unpadder()
+    return unpadder.update(padded) + unpadder.finalize()
+
+
+def flipped_to(token: str, code: str, other: str) -> str:
+    """``token`` with its IV changed so that, without the MAC, it would decrypt to ``other``
+    in place of ``code`` (the payload starts with '["' and the code)."""
+    data = bytearray(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+    iv_start = 1 + 8 + 2  # version, timestamp; then '["' in the first plaintext block
+    for i, (a, b) in enumerate(zip(code.encode(), other.encode(), strict=True)):
+        data[iv_start + i] ^= a ^ b
+    return base64.urlsafe_b64encode(bytes(data)).decode().rstrip("=")
+
+
+@pytest.mark.parametrize("value", [CODE, [CODE], [CODE, EMAIL, "x"], [CODE, 1], {"code": CODE}])
+def test_a_validly_encrypted_value_of_the_wrong_shape_opens_nothing(
+    links: RequesterLinks, value: object
+) -> None:
+    """Defence in depth: should a payload ever be encrypted with the ticket key by mistake,
     only a [code, email] pair reads as a ticket."""
-    from itsdangerous import URLSafeTimedSerializer
+    token = Fernet(link_key(KEY, TICKET_SALT)).encrypt(json.dumps(value).encode()).decode()
+    assert links.read_ticket(token.rstrip("=")) is None
 
-    from mailproc.outgoing.links import TICKET_SALT
 
-    links = RequesterLinks(BASE, KEY, max_age_days=90)
-    signer = URLSafeTimedSerializer(KEY, salt=TICKET_SALT)
-    for value in (CODE, [CODE], [CODE, EMAIL, "x"], [CODE, 1], {"code": CODE}):
-        assert links.read_ticket(str(signer.dumps(value))) is None
+def test_an_encrypted_payload_that_is_not_json_opens_nothing(links: RequesterLinks) -> None:
+    token = Fernet(link_key(KEY, TICKET_SALT)).encrypt(b"\xff not json").decode()
+    assert links.read_ticket(token) is None
 
 
 # -- the link in the mail templates ----------------------------------------------------------

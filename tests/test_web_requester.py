@@ -1,8 +1,8 @@
 """The requester's view (mailproc.web.requester): the "Acompanhe seu chamado" link every
 acknowledgement carries opens that ticket's page, read only, with the mail commands as
 buttons; "Meus chamados" mails an address the link to its tickets. Without passwords: a
-signed link opens what it names and nothing else, and says nothing about what it does not
-open."""
+signed and encrypted link opens what it names and nothing else, and says nothing about what
+it does not open."""
 
 from __future__ import annotations
 
@@ -32,6 +32,7 @@ from tests.mails import (
     reactivation,
     screenshot_png,
 )
+from tests.test_requester_links import flipped_to
 from tests.threads import MARIA, STAFF_EMAIL, queued, set_ticket, staff_reply, ticket
 from tests.web_fixtures import (  # noqa: F401
     AREA_STAFF,
@@ -119,7 +120,9 @@ def test_the_acknowledgement_of_a_new_ticket_carries_its_link_which_opens_its_pa
     assert lines[lines.index("Acompanhe seu chamado:") + 1] == PUBLIC_URL + path  # on its own
     assert re.search(rf'<a href="{re.escape(PUBLIC_URL + path)}"[^>]*>Acompanhe seu chamado</a>',
                      html)  # fmt: skip
-    assert len(token_of(path)) < 120
+    # Encrypted, so longer than a bare signature: the bound of test_requester_links.
+    assert len(token_of(path)) <= 160
+    assert MARIA not in path and code not in path  # nobody who sees the link reads them
     shown = page(client, path)
     assert f"Chamado {code}" in shown
     assert "em atendimento" in shown
@@ -272,17 +275,20 @@ def test_forged_altered_expired_or_foreign_links_all_get_the_same_404(
     client: FlaskClient,
 ) -> None:
     code = open_ticket(web_desk, error_report())
+    her_other = open_ticket(web_desk, reactivation())
     path = link_of(web_desk, code)
     token, links = token_of(path), links_of(web_desk)
+    assert client.get(f"/acompanhar/{links.ticket_token(her_other, MARIA)}").status_code == 200
     other_key = RequesterLinks(PUBLIC_URL, b"x" * 32, 90)
     with time_machine.travel("2020-01-01 12:00:00+00:00", tick=False):
         expired = links.ticket_token(code, MARIA)
     forged = [
         token[:-4],  # truncated
         token[:10] + ("A" if token[10] != "A" else "B") + token[11:],  # altered
+        flipped_to(token, code, her_other),  # its IV's bits flipped to name her other ticket
         links.ticket_token("2026-999999", MARIA),  # a code that does not exist
         links.ticket_token(code, OTHER_EMAIL),  # an address with no part in the ticket
-        other_key.ticket_token(code, MARIA),  # signed with another key
+        other_key.ticket_token(code, MARIA),  # made with another key
         expired,
         links.my_tickets_token(MARIA),  # a "Meus chamados" token
         code,  # the bare code

@@ -1,26 +1,44 @@
-"""Signed links to the web view that mail carries to requesters: "Acompanhe seu chamado" (one
-ticket, for one address) and "Meus chamados" (every ticket of one address).
+"""Encrypted links to the web view that mail carries to requesters: "Acompanhe seu chamado"
+(one ticket, for one address) and "Meus chamados" (every ticket of one address).
 
 There are no passwords for requesters: holding a link is the proof, as holding a mail of the
 ticket is (mailproc.decision.proofs). Ticket codes are sequential, so a link never carries
-a code alone: the code and the address are signed with the desk's web key, each kind of link
-with its own salt (a "Meus chamados" token never opens a ticket, nor the other way round),
-and a link expires after [web] requester_link_days. Plain data in, strings out: the mail
-replies use it as well as the web view, so nothing here needs Flask.
+a code alone: the code and the address travel in a Fernet token (authenticated encryption
+with the time it was made), so that nobody can change them, and nobody who sees the URL (a
+proxy's access log, a browser's history, a forwarded mail) can read the requester's address
+in it, as LGPD asks. Each kind of link has its own key, derived from the desk's web key (a
+"Meus chamados" token never opens a ticket, nor the other way round), and a link expires
+after [web] requester_link_days. Plain data in, strings out: the mail replies use it as well
+as the web view, so nothing here needs Flask.
 """
 
 from __future__ import annotations
 
+import base64
+import json
 from dataclasses import dataclass
 
-from itsdangerous import BadSignature, URLSafeTimedSerializer
+from cryptography.fernet import Fernet, InvalidToken
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-# One salt per kind of token, and none shared with the web view's other uses of the key.
-TICKET_SALT = "mailproc.requester.ticket"
-MY_TICKETS_SALT = "mailproc.requester.my-tickets"
+# One key per kind of token, and none shared with the web view's other uses of the web key:
+# the kind's name is what HKDF derives that kind's key for.
+TICKET_SALT = b"mailproc.requester.ticket"
+MY_TICKETS_SALT = b"mailproc.requester.my-tickets"
 TICKET_PATH = "/acompanhar/"
 MY_TICKETS_PATH = "/meus-chamados/"
 DAY_SECONDS = 24 * 60 * 60
+
+
+def link_key(key: bytes, kind: bytes) -> bytes:
+    """The Fernet key of one kind of link (base64 of 32 bytes: the MAC's key, then AES's).
+    HKDF (RFC 5869) rather than a bare hash of kind and key: it is the construction made for
+    deriving several independent keys from one secret, each bound to its purpose (``info``),
+    whatever the length or form of the web key (a variable of at least 32 characters, or the
+    one kept in the database)."""
+    derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=kind).derive(key)
+    return base64.urlsafe_b64encode(derived)
 
 
 @dataclass(frozen=True)
@@ -38,12 +56,12 @@ class RequesterLinks:
 
     def ticket_token(self, code: str, email: str) -> str:
         # A list, not a dict: the shortest JSON, so the link fits a mail client's line.
-        return str(self._signer(TICKET_SALT).dumps([code, email]))
+        return self._seal(TICKET_SALT, [code, email])
 
     def read_ticket(self, token: str) -> tuple[str, str] | None:
         """(code, email) of a valid ticket token; None for a forged, altered, expired or
         other kind of token, alike."""
-        value = self._read(TICKET_SALT, token)
+        value = self._open(TICKET_SALT, token)
         if isinstance(value, list) and len(value) == 2 and all(isinstance(v, str) for v in value):
             return value[0], value[1]
         return None
@@ -53,18 +71,27 @@ class RequesterLinks:
         return self.base_url + MY_TICKETS_PATH + self.my_tickets_token(email)
 
     def my_tickets_token(self, email: str) -> str:
-        return str(self._signer(MY_TICKETS_SALT).dumps(email))
+        return self._seal(MY_TICKETS_SALT, email)
 
     def read_my_tickets(self, token: str) -> str | None:
         """The address of a valid "Meus chamados" token, else None."""
-        value = self._read(MY_TICKETS_SALT, token)
+        value = self._open(MY_TICKETS_SALT, token)
         return value if isinstance(value, str) else None
 
-    def _signer(self, salt: str) -> URLSafeTimedSerializer:
-        return URLSafeTimedSerializer(self.key, salt=salt)
+    def _seal(self, kind: bytes, value: object) -> str:
+        plain = json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+        # Fernet pads its base64 with "="; a URL carries none, so the padding goes here and
+        # comes back in _open.
+        return Fernet(link_key(self.key, kind)).encrypt(plain).decode().rstrip("=")
 
-    def _read(self, salt: str, token: str) -> object:
+    def _open(self, kind: bytes, token: str) -> object:
+        padded = token + "=" * (-len(token) % 4)
         try:
-            return self._signer(salt).loads(token, max_age=self.max_age_days * DAY_SECONDS)
-        except BadSignature:  # SignatureExpired and BadPayload are BadSignatures too
+            plain = Fernet(link_key(self.key, kind)).decrypt(
+                padded, ttl=self.max_age_days * DAY_SECONDS
+            )
+            return json.loads(plain)
+        # InvalidToken: forged, altered, expired or of the other kind; ValueError: a token
+        # that is not ASCII (base64 decoding raises it, not InvalidToken).
+        except (InvalidToken, ValueError):
             return None

@@ -71,9 +71,10 @@ class App:
     @cached_property
     def web_key(self) -> bytes:
         """The key that signs the web view's sessions and the links mailed to requesters and
-        staff: from the variable [web] key_env names, else kept in the database (made at
-        first use), so that every process and restart shares it. Each use signs with its own
-        salt, so that a token of one kind is never taken for another."""
+        staff (requesters' links are encrypted, with keys derived from it): from the variable
+        [web] key_env names, else kept in the database (made at first use), so that every
+        process and restart shares it. Each use has its own salt, so that a token of one kind
+        is never taken for another."""
         return self._secret(self.config.web.key_env, "web.key_env", "web", 32).encode()
 
     def _secret(self, variable: str | None, setting: str, kept_as: str, length: int) -> str:
