@@ -28,6 +28,7 @@ from mailproc.tickets.acting import Refused, StaffAction, UnknownTicket, act
 from mailproc.tickets.applying import Result
 from mailproc.web.access import Staff, current_staff, staff_required
 from mailproc.web.desk import desk
+from mailproc.web.filters import number
 
 blueprint = Blueprint("actions", __name__, url_prefix="/equipe/chamados")
 
@@ -156,8 +157,8 @@ def _text(field: str, what: str) -> str | None:
         return None
     if len(text) > MAX_TEXT:
         flash(
-            f"O texto tem {_thousands(len(text))} caracteres, e o limite é de "
-            f"{_thousands(MAX_TEXT)}. Resuma-o; um conteúdo longo pode ir como anexo, por "
+            f"O texto tem {number(len(text))} caracteres, e o limite é de "
+            f"{number(MAX_TEXT)}. Resuma-o; um conteúdo longo pode ir como anexo, por "
             "e-mail.",
             "error",
         )
@@ -181,11 +182,6 @@ def _priority() -> Priority:
     if value not in {p.value for p in PRIORITY_LEVELS}:
         abort(400)
     return Priority(value)
-
-
-def _thousands(number: int) -> str:
-    """ "100.000": thousands as pt-BR separates them."""
-    return f"{number:,}".replace(",", ".")
 
 
 def _mailed(result: Result) -> str:

@@ -18,6 +18,8 @@ from itertools import count
 
 from markupsafe import Markup, escape
 
+from mailproc.web.filters import number
+
 WIDTH = 560  # of the viewBox; the page scales it to its column
 INK, MUTED, TRACK, GRID = "#1b1f24", "#4f5965", "#f2f4f7", "#c9d0d8"
 COLOURS = ("#0b4f8a", "#b45309", "#1d6b34", "#7e22ce", "#a4161a", "#0f766e", "#4f5965")
@@ -49,12 +51,6 @@ class Share:
     label: str
     part: int
     whole: int
-
-
-def number(value: float, decimals: int = 0) -> str:
-    """A number as pt-BR writes it: 1.234 and 3,5."""
-    text = f"{value:,.{decimals}f}"
-    return text.translate(str.maketrans(",.", ".,"))
 
 
 def percent(part: int, whole: int) -> int:

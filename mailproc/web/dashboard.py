@@ -17,8 +17,9 @@ from mailproc.storage import reports
 from mailproc.storage.db import utcnow
 from mailproc.storage.reports import AgeBucket, AreaDeadlines, IncompleteOutcomes, ThemeDays
 from mailproc.web.access import coordinator_required
-from mailproc.web.charts import Series, Share, columns, number, percent, shares
+from mailproc.web.charts import Series, Share, columns, percent, shares
 from mailproc.web.desk import desk
+from mailproc.web.filters import number
 
 blueprint = Blueprint("dashboard", __name__, url_prefix="/equipe/painel")
 

@@ -19,11 +19,18 @@ def local_time(moment: datetime | None, zone: tzinfo) -> str:
     return moment.astimezone(zone).strftime("%d/%m/%Y %H:%M")
 
 
+def number(value: float, decimals: int = 0) -> str:
+    """A number as pt-BR writes it: 1.234 and 3,5."""
+    text = f"{value:,.{decimals}f}"
+    return text.translate(str.maketrans(",.", ".,"))
+
+
 def install(app: Flask, desk: DeskConfig) -> None:
     zone = desk.timezone
     app.add_template_filter(lambda moment: local_time(moment, zone), "local_time")
     app.add_template_filter(state_label, "state_label")
     app.add_template_filter(lambda p: PRIORITY_LABELS.get(p, p), "priority_label")
+    app.add_template_filter(number, "thousands")
     app.jinja_env.globals.update(
         desk_name=desk.name, desk_address=desk.address, desk_phone=desk.phone
     )

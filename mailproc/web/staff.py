@@ -350,12 +350,6 @@ def address_breaks(address: str) -> Markup:
     return Markup("<wbr>").join(escape(part) for part in re.split(r"(?=[@.])", address))
 
 
-@blueprint.app_template_filter("thousands")
-def thousands(number: int) -> str:
-    """50000 -> "50.000"."""
-    return f"{number:,}".replace(",", ".")
-
-
 @blueprint.app_template_filter("file_size")
 def file_size(size: int) -> str:
     """ "800 bytes", "12 KB", "1,5 MB"."""
