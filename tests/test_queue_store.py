@@ -276,20 +276,27 @@ def test_search_matches_whole_words_and_punctuated_runs_of_them(session: Session
     assert found_by(session, "160001") == {wanted.code}
 
 
+# Searches a robot or a careless paste sends: SQL and tsquery syntax, LIKE's wildcards, a NUL,
+# 10 KB (test_web_queue sends them through the page too).
+HOSTILE_SEARCHES = [
+    "'",
+    '"',
+    "\\",
+    "%",
+    "_",
+    "a & b | !c <-> d:*",
+    "((((",
+    "' OR 1=1 --",
+    "nul\x00byte",
+    "x" * 10_000,
+]
+
+
 @pytest.mark.parametrize(
     "text",
     [
-        "'",
-        '"',
-        "\\",
-        "%",
-        "_",
-        "a & b | !c <-> d:*",
-        "((((",
-        "' OR 1=1 --",
-        "nul\x00byte",
+        *HOSTILE_SEARCHES,
         "\u202egnp.exe",
-        "x" * 10_000,
         # FTS5's query syntax (SQLite): each is read as the words it holds, or as none.
         "*",
         "-",

@@ -20,8 +20,8 @@ from mailproc.storage.db import utcnow
 from mailproc.web.staff import SORT_LABELS, address_breaks
 from tests import web_fixtures
 from tests.mails import mail
+from tests.test_queue_store import HOSTILE_SEARCHES, add_ticket
 from tests.test_queue_store import add_file as store_file
-from tests.test_queue_store import add_ticket
 from tests.web_fixtures import (
     AREA_STAFF,
     COORDINATOR,
@@ -212,22 +212,7 @@ def test_an_unknown_filter_value_is_ignored_and_told(
     assert "<script>" not in response.text
 
 
-@pytest.mark.parametrize(
-    "q",
-    [
-        "'",
-        '"',
-        "\\",
-        "%",
-        "_",
-        "a & b | !c <-> d:*",
-        "((((",
-        "' OR 1=1 --",
-        "nul\x00byte",
-        "<script>alert(1)</script>",
-        "x" * 10_000,
-    ],
-)
+@pytest.mark.parametrize("q", [*HOSTILE_SEARCHES, "<script>alert(1)</script>"])
 def test_hostile_searches_answer_a_page(
     coordinator: FlaskClient, codes: dict[str, str], q: str
 ) -> None:
