@@ -7,7 +7,13 @@ every check of "is this us?" must look through them.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection
+
+# An address as a person types it in a form: local part, "@", a dotted domain; no display
+# name, comma or line break. SMTP carries none longer than MAX_ADDRESS.
+_TYPED_ADDRESS = re.compile(r"[\w.+'-]+@[\w-]+(?:\.[\w-]+)+", re.ASCII)
+MAX_ADDRESS = 254
 
 
 def untagged(address: str) -> str:
@@ -26,3 +32,8 @@ def domain_of(address: str) -> str:
 def is_own(address: str, own: Collection[str]) -> bool:
     """Whether ``address`` is one of ``own`` (lower-case addresses), tagged or not."""
     return untagged(address) in own
+
+
+def is_typed_address(text: str) -> bool:
+    """Whether ``text`` (stripped, lower-cased) is one whole address, as a form asks for."""
+    return len(text) <= MAX_ADDRESS and _TYPED_ADDRESS.fullmatch(text) is not None

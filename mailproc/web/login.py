@@ -13,7 +13,6 @@ that header from every client request and set it itself, or anyone could send it
 from __future__ import annotations
 
 import logging
-import re
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
@@ -21,6 +20,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, s
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
+from mailproc.mail.addresses import MAX_ADDRESS, is_typed_address
 from mailproc.outgoing.notice import Notice
 from mailproc.storage import logins
 from mailproc.storage.db import utcnow
@@ -34,8 +34,6 @@ log = logging.getLogger(__name__)
 # The purpose of the mail carrying the link (templates/staff_login.*.j2).
 STAFF_LOGIN = "staff_login"
 # An address as a person types it: no spaces, no line breaks, a dotted domain.
-_ADDRESS = re.compile(r"[\w.+'-]+@[\w-]+(?:\.[\w-]+)+", re.ASCII)
-MAX_ADDRESS = 254  # the longest address SMTP carries
 MAX_NEXT = 2000
 
 # Per client (its address; behind [web] proxies, the one the proxy saw) and, for asking a
@@ -80,7 +78,7 @@ def send_link() -> tuple[str, int]:
     if public_url is None:
         return _no_public_url()
     email, next_path = submitted_address(), local_path(request.form.get("next"))
-    if len(email) > MAX_ADDRESS or not _ADDRESS.fullmatch(email):
+    if not is_typed_address(email):
         error = "Informe um endereço de e-mail completo, como nome@orgao.gov.br."
         return render_template("login.html.j2", next=next_path, error=error), 400
     if is_staff(email):
@@ -185,7 +183,7 @@ def trust_the_proxy() -> None:
     staff = current_staff()
     if not email or (staff is not None and staff.email == email):
         return
-    if len(email) <= MAX_ADDRESS and _ADDRESS.fullmatch(email) and is_staff(email):
+    if is_typed_address(email) and is_staff(email):
         sign_in(session, email, utcnow())
         log.info("staff login of %s by SSO header (from %s)", email, request.remote_addr)
     else:

@@ -39,6 +39,7 @@ from werkzeug.wrappers import Response
 
 from mailproc.decision.states import CANCELLABLE, URGENCY_ALLOWED
 from mailproc.decision.ticket_state import TicketState
+from mailproc.mail.addresses import is_typed_address
 from mailproc.mail.safe_names import generated_filename, safe_filename
 from mailproc.outgoing.links import RequesterLinks
 from mailproc.outgoing.notice import Notice
@@ -51,7 +52,7 @@ from mailproc.storage.db import utcnow
 from mailproc.storage.queue import DEADLINE_RUNS
 from mailproc.tickets.acting import Refused, RequesterAction, UnknownTicket, act
 from mailproc.web.desk import desk
-from mailproc.web.login import _ADDRESS, MAX_ADDRESS, submitted_address
+from mailproc.web.login import submitted_address
 from mailproc.web.security import limiter
 
 blueprint = Blueprint("requester", __name__)
@@ -330,7 +331,7 @@ def send_my_tickets() -> tuple[str, int]:
     """Mail the address its "Meus chamados" link when it has tickets; the same answer
     whether it has or not, so that the page tells no one who writes to the desk."""
     email = submitted_address()
-    if len(email) > MAX_ADDRESS or not _ADDRESS.fullmatch(email):
+    if not is_typed_address(email):
         error = "Informe um endereço de e-mail completo, como nome@orgao.gov.br."
         return render_template("requester_ask.html.j2", error=error, email=email), 400
     mailing = desk().pipeline.replier.links
