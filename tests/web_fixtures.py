@@ -4,6 +4,7 @@ browser tests in test_web_browser.py log in as people do, through the mailed lin
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -79,6 +80,16 @@ def open_tickets(desk: App) -> dict[str, str]:
         assert result.ticket is not None, result
         codes[result.ticket] = result.outcome.value
     return codes
+
+
+# A form's CSRF token carries the second it was made, so two renderings of one page differ
+# there when they straddle a second.
+_CSRF_VALUE = re.compile(r'(name="csrf_token" value=)"[^"]*"')
+
+
+def without_csrf_tokens(page: str) -> str:
+    """``page`` with its forms' CSRF token values blanked, to compare two renderings of it."""
+    return _CSRF_VALUE.sub(r'\1""', page)
 
 
 def logged_in(app: Flask, email: str) -> FlaskClient:
