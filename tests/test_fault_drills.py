@@ -28,10 +28,12 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import ColumnElement, Engine, create_engine, func, make_url, select, text
 
-from mailproc.config import DATABASE_URL_ENV
+from mailproc.config import DATABASE_URL_ENV, load_config
 from mailproc.errors import DeliveryError
-from mailproc.outgoing.outbox import deliver_due
+from mailproc.outgoing.outbox import DeliveryReport, deliver_due
 from mailproc.service.app import App
+from mailproc.service.poller import BACKLOG, DeliveryAlongside
+from mailproc.storage import db
 from mailproc.storage import models as m
 from mailproc.storage.db import make_engine, utcnow
 from mailproc.storage.schema import upgrade
@@ -292,6 +294,26 @@ def test_a_database_locked_mid_batch_stops_the_poll_and_the_next_poll_finishes_i
     assert desk.outcomes() == batch.expected
     assert desk.replies_per_message() == Counter(batch.answered)
     assert desk.imap.messages("INBOX") == []
+
+
+def test_delivery_beside_a_backlog_stopped_by_a_locked_database_logs_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # What the drill above sees on a loaded machine, made certain: the delivery thread, not
+    # the drain, meets the lock; its operator reads one line, as the command writes it.
+    monkeypatch.setattr(db, "SQLITE_BUSY_TIMEOUT_MS", 200)  # locked in a blink, not 10 s
+    app = App(load_config(write_config(tmp_path, "sqlite:///mailproc.db")))
+    upgrade(app.engine)
+
+    with write_locked(tmp_path / "mailproc.db"), DeliveryAlongside(app, DeliveryReport()) as it:
+        it.drained(BACKLOG)
+        assert wait_for(lambda: "database is locked" in caplog.text, NOTICE_SECONDS)
+
+    [stopped] = [r for r in caplog.records if r.name == "mailproc.service.poller"]
+    assert stopped.levelno == logging.ERROR and stopped.exc_info is None
+    assert stopped.getMessage() == (
+        "delivering while the backlog is read stopped: database error: database is locked"
+    )
 
 
 # -- the database unreachable (PostgreSQL) --------------------------------------------------

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from types import FrameType
 from typing import Self
 
+from sqlalchemy.exc import OperationalError
+
 from mailproc.config import ImapConfig
 from mailproc.decision.values import Outcome
 from mailproc.mail.parse import parse_ahead
@@ -109,7 +111,7 @@ def _drain(
     acks = _Acks(app, box, name, folder)
     arrivals = _until(box.fetch_new(cursor), stopping)
     try:
-        with _DeliveryAlongside(app, report.delivery) as delivery:
+        with DeliveryAlongside(app, report.delivery) as delivery:
             for count, (fetched, result) in enumerate(parsing.run(arrivals, origin), 1):
                 acks.add(fetched, quarantine=result.outcome is Outcome.QUARANTINED)
                 report.count(result)
@@ -155,7 +157,7 @@ class _Acks:
             self.cursor = None
 
 
-class _DeliveryAlongside:
+class DeliveryAlongside:
     """Delivers the outbox from a thread while a backlog is drained, so that its replies go
     out as it is read rather than after it (the drain of 1,000 messages took 10 s, their
     1,700 replies 4 more). Started once the drain reaches BACKLOG messages; stopped with it,
@@ -193,6 +195,8 @@ class _DeliveryAlongside:
                         # read meanwhile then go in a few claims, each a transaction the
                         # drain waits for.
                         self._stopping.wait(ALONGSIDE_PAUSE_SECONDS)
+        except OperationalError as exc:  # locked, full or gone: a line, as the command says it
+            log.error("delivering while the backlog is read stopped: database error: %s", exc.orig)
         except Exception:  # the drain goes on; what is left goes out after it
             log.exception("delivering while the backlog is read failed")
 
