@@ -154,6 +154,7 @@ _PURPOSE_CONTEXT: dict[str, dict[str, object]] = {
         "received": RECEIVED,
         "description": "O SIASG apresenta erro ao publicar.",
         "forwarder": "redecompras@planejamento.rj.gov.br",
+        "transfer": None,
     },
     "area_update": {
         "area": AREA,
@@ -351,6 +352,23 @@ def test_no_context_string_reaches_html_unescaped(renderer: ReplyRenderer, purpo
     assert isinstance(context, dict)
     reply = renderer.render(purpose, context)
     assert "<b>" not in reply.html
+
+
+def test_a_moved_tickets_routing_mail_says_whence_and_by_whom_escaped(
+    renderer: ReplyRenderer,
+) -> None:
+    transfer = {"from_theme": "Cadastro de unidades e usuários", "by": "ana@suporte.gov.br"}
+    context = _poisoned({**sample_context("routed"), "transfer": transfer})
+    assert isinstance(context, dict)
+
+    reply = renderer.render("routed", context)
+
+    assert reply.subject.startswith("Chamado transferido: Erro ao publicar aviso")
+    assert (
+        "transferido para esta equipe por ana@suporte.gov.br<b>, do tema "
+        '"Cadastro de unidades e usuários<b>"' in reply.text
+    )
+    assert "por ana@suporte.gov.br&lt;b&gt;" in reply.html and "<b>" not in reply.html
 
 
 def _poisoned(value: object) -> object:

@@ -123,7 +123,15 @@ def test_tema_moves_the_ticket_to_the_new_area_with_the_routing_mail(app: App) -
 
     assert result.replies == 0
     [routed] = queued(app, "routed")[1:]  # the first went to the SIASG area at creation
-    assert routed.recipients == [UASG_AREA] and code in str(routed.message["Subject"])
+    assert routed.recipients == [UASG_AREA]
+    assert str(routed.message["Subject"]).endswith(
+        f"[#{code}] Chamado transferido: Erro ao publicar aviso no SIASG"
+    )
+    # The new area reads whence it came and whom to ask, in both parts of the mail.
+    whence = f"transferido para esta equipe por {STAFF_EMAIL}, do tema"
+    assert whence in routed.text and "Erro/Indisponibilidade – SIASG" in routed.text
+    assert whence in routed.html and "Novo chamado" not in routed.text
+    assert "- Módulo: Divulgação de Compras" in routed.text  # named by the old theme's question
     assert "print-erro.png" in routed.files  # the requester's files go along
     view = ticket(app, code)
     assert view.due_at is not None  # the new theme's deadline, from now

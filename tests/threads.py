@@ -42,6 +42,12 @@ class Queued:
         return plain_text(self.message)
 
     @property
+    def html(self) -> str:
+        body = self.message.get_body(preferencelist=("html",))
+        assert body is not None
+        return str(body.get_content())
+
+    @property
     def files(self) -> dict[str, bytes]:
         return {
             str(part.get_filename()): part.get_content() for part in self.message.iter_attachments()

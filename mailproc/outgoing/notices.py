@@ -294,9 +294,14 @@ def files_context(attachments: Sequence[Attachment]) -> list[dict[str, object]]:
 
 
 def received_context(
-    theme: Theme | None, answers: dict[str, str], attachments: Sequence[Attachment]
+    theme: Theme | None,
+    answers: dict[str, str],
+    attachments: Sequence[Attachment],
+    earlier: Theme | None = None,
 ) -> dict[str, object]:
-    labels = {a.key: a.label for a in theme.answers} if theme else {}
+    """The files and the answers, each named by its question (``earlier``: the theme the
+    ticket was moved from, whose questions name the answers given under it)."""
+    labels = {a.key: a.label for t in (earlier, theme) if t is not None for a in t.answers}
     return {
         "attachments": files_context(attachments),
         "answers": [

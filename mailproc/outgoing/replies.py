@@ -88,6 +88,8 @@
 #   area              {name, address}; ticket as above; requester is the ticket's requester
 # routed             a ticket now in service, with its files attached
 #   received          as above; description (the request's text); forwarder (or "")
+#   transfer          None, or {from_theme (the old theme's name, or ""), by}: staff moved
+#                     the ticket here from another theme (#tema)
 # operator_alert     a loop cap held mail back (told once per cap and period)
 #   alert             {cap ("sender"|"ticket"|"overall"), limit, code | address, key}
 # area_update        the requester or a participant wrote in the ticket

@@ -23,6 +23,7 @@ from mailproc.outgoing.notices import Replier
 from mailproc.rules.rulebook import Theme
 from mailproc.storage import models as m
 from mailproc.storage import store
+from mailproc.tickets.routing import Transfer
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,7 @@ class Applier(Protocol):
         now: datetime,
         *,
         opening: Request | None = None,
+        transfer: Transfer | None = None,
     ) -> None: ...
 
     def base_context(self, a: Applying) -> dict[str, object]: ...

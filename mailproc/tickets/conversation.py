@@ -37,7 +37,7 @@ from mailproc.rules.rulebook import Rulebook, Theme
 from mailproc.storage import models as m
 from mailproc.storage import store
 from mailproc.tickets.applying import Applier, Applying
-from mailproc.tickets.routing import area_notice, theme_of, update_notice
+from mailproc.tickets.routing import Transfer, area_notice, theme_of, update_notice
 
 # States in which the area has the ticket in hand: #aberto there changes nothing else.
 IN_HAND = frozenset({TicketState.OPEN, TicketState.PENDING})
@@ -343,7 +343,8 @@ def _reassign(p: Applier, a: Applying, ticket: m.Ticket, theme_id: str) -> None:
         deadline = store.response_deadline(ticket, theme, percent, a.now, p.replier.clock(theme))
         store.set_deadline(ticket, deadline)
     if ticket.state in ROUTED:
-        p.route(a.session, ticket, theme, a.now)
+        transfer = Transfer(was or "", a.request.requester.email)
+        p.route(a.session, ticket, theme, a.now, transfer=transfer)
 
 
 def _back_in_service(p: Applier, a: Applying, ticket: m.Ticket) -> None:

@@ -58,7 +58,7 @@ from mailproc.storage import store
 from mailproc.storage.db import utcnow
 from mailproc.tickets import conversation
 from mailproc.tickets.applying import Applying, Result
-from mailproc.tickets.routing import routed_notice
+from mailproc.tickets.routing import Transfer, routed_notice
 
 log = logging.getLogger(__name__)
 
@@ -412,10 +412,11 @@ class Pipeline:
         now: datetime,
         *,
         opening: Request | None = None,
+        transfer: Transfer | None = None,
     ) -> None:
         """Send a ticket now in service to its theme's routing area, with its files
-        (``opening``: see routing.routed_notice)."""
-        notice = routed_notice(session, self.replier, ticket, theme, opening)
+        (``opening``, ``transfer``: see routing.routed_notice)."""
+        notice = routed_notice(session, self.replier, ticket, theme, opening, transfer)
         self.replier.queue(session, notice, now)
         store.add_event(session, "routed", ticket=ticket, to=theme.routing.address)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
@@ -65,19 +66,30 @@ def area_notice(
     )
 
 
+@dataclass(frozen=True)
+class Transfer:
+    """A ticket moved to another theme by staff (#tema, or the web's reassign): its new area
+    reads whence it came and whom to ask, not "Novo chamado"."""
+
+    from_theme_id: str
+    by: str
+
+
 def routed_notice(
     session: Session,
     replier: Replier,
     ticket: m.Ticket,
     theme: Theme,
     opening: Request | None = None,
+    transfer: Transfer | None = None,
 ) -> Notice:
     """The ticket for its area: the code, the answers, the request's text and every file.
 
     ``opening`` is the request that opens the ticket when it is the message being applied:
     its text and files are then in hand, and are not read back from the database (the
     files of a 25 MB message would be copied twice more). A ticket completed later by a
-    reply gathers its files from every message.
+    reply gathers its files from every message. ``transfer``: the ticket comes from
+    another theme, whose questions name the answers given under it.
     """
     if opening is not None:
         files, first = opening.attachments, opening.text
@@ -85,10 +97,18 @@ def routed_notice(
         files = store.ticket_attachments(session, ticket.id)
         first = ticket.messages[0].body_text if ticket.messages else ""
     forwarders = [p.email for p in ticket.participants if p.role == "forwarder"]
+    earlier, moved = None, None
+    if transfer is not None:
+        earlier = replier.rulebook.get(transfer.from_theme_id)
+        moved = {
+            "from_theme": earlier.name if earlier else transfer.from_theme_id,
+            "by": transfer.by,
+        }
     extra: dict[str, object] = {
-        "received": received_context(theme, dict(ticket.answers), files),
+        "received": received_context(theme, dict(ticket.answers), files, earlier),
         "description": first[:DESCRIPTION_LIMIT],
         "forwarder": forwarders[0] if forwarders else "",
+        "transfer": moved,
     }
     return area_notice(replier, ticket, theme, "routed", extra, attachments=files)
 
