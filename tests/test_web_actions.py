@@ -7,17 +7,13 @@ from __future__ import annotations
 import re
 
 import pytest
-from flask import Flask, render_template_string
+from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 from werkzeug.test import TestResponse
 
 from mailproc.service.app import App
 from mailproc.storage import models as m
-from mailproc.storage import store
-from mailproc.web import create_app
-from mailproc.web.access import staff_required
-from mailproc.web.desk import desk
 from tests import web_fixtures
 from tests.threads import MARIA, UASG_AREA, queued, ticket
 from tests.web_fixtures import (
@@ -28,36 +24,9 @@ from tests.web_fixtures import (
     sqlite_only,  # noqa: F401  (these pages' tests run on SQLite)
 )
 
-web_desk = web_fixtures.web_desk  # the fixture, for this module's tests
-
-# The ticket's page as the queue work builds it includes the forms; until it exists, these
-# tests include them in a page of their own at its address.
-STAND_IN = """{% extends "_base.html.j2" %}
-{% block title %}Chamado {{ code }}{% endblock %}
-{% block content %}<h1>Chamado {{ code }}</h1>{% include "_ticket_actions.html.j2" %}{% endblock %}
-"""
+# The fixtures, for this module's tests.
+web_desk, web_app = web_fixtures.web_desk, web_fixtures.web_app
 _TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
-
-
-def _ticket_page(code: str) -> str:
-    app = desk()
-    with app.sessions() as session:
-        found = store.find_ticket_by_code(session, code)
-        if found is None:
-            return "não encontrado"
-        return render_template_string(STAND_IN, ticket=found, themes=app.rulebook.themes, code=code)
-
-
-@pytest.fixture
-def web_app(web_desk: App) -> Flask:
-    app = create_app(web_desk)
-    app.config["TESTING"] = True
-    if "staff.ticket" not in app.view_functions:
-        app.add_url_rule(
-            "/equipe/chamados/<code>", endpoint="staff.ticket",
-            view_func=staff_required(_ticket_page),
-        )  # fmt: skip
-    return app
 
 
 @pytest.fixture
@@ -226,6 +195,24 @@ def test_a_text_over_the_limit_is_refused_and_a_megabyte_is_no_error(
     assert "Texto longo demais" in huge.text  # the desk's page, in pt-BR
     assert not queued(web_desk, "staff_answer")
     assert "note" not in ticket(web_desk, codes[0]).kinds()
+
+
+def test_a_staff_member_acting_like_a_robot_is_stopped_and_a_colleague_is_not(
+    web_app: Flask, web_desk: App, codes: list[str]
+) -> None:
+    # A script in a stolen session, or a stuck key: every note, answer and state change
+    # counts, per staff member (colleagues behind one proxy share an address).
+    client = logged_in(web_app, AREA_STAFF)
+    accepted = [post(client, codes[0], "nota", nota=f"Nota {n}").status_code for n in range(30)]
+
+    refused = post(client, codes[0], "estado", estado="pendente")
+    colleague = post(logged_in(web_app, COORDINATOR), codes[0], "nota", nota="Nota da coordenação")
+
+    assert accepted == [303] * 30
+    assert refused.status_code == 429 and "Muitas tentativas" in refused.text
+    assert colleague.status_code == 303
+    view = ticket(web_desk, codes[0])
+    assert view.kinds().count("note") == 31 and view.state == "aberto"
 
 
 def test_a_refused_action_says_why(web_app: Flask, codes: list[str]) -> None:

@@ -7,7 +7,6 @@ it does not open."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,7 +21,6 @@ from mailproc.decision.ticket_state import TicketState
 from mailproc.outgoing.links import RequesterLinks
 from mailproc.service.app import App
 from mailproc.tickets.acting import StaffAction, act
-from mailproc.web.security import limiter
 from tests.conftest import write_config
 from tests.mails import (
     authenticated,
@@ -52,12 +50,9 @@ ASKED = "Se houver chamados para este endereço, enviamos um link"
 
 
 @pytest.fixture
-def client(web_app: Flask) -> Iterator[FlaskClient]:  # noqa: F811
-    """A browser with no request counted yet (the limiter keeps its counts in memory, for
-    the whole process)."""
-    limiter.reset()
-    yield web_app.test_client()
-    limiter.reset()
+def client(web_app: Flask) -> FlaskClient:  # noqa: F811
+    """A browser with no request counted yet (web_app resets the rate limits)."""
+    return web_app.test_client()
 
 
 def open_ticket(desk: App, raw: bytes) -> str:

@@ -17,6 +17,7 @@ from mailproc.service.app import App
 from mailproc.storage.db import utcnow
 from mailproc.web import create_app
 from mailproc.web.access import sign_in
+from mailproc.web.security import limiter
 from tests.conftest import write_config
 from tests.mails import error_report, mail, reactivation
 
@@ -60,10 +61,14 @@ def web_desk(tmp_path: Path, database_url: str) -> Iterator[App]:
 
 
 @pytest.fixture
-def web_app(web_desk: App) -> Flask:
+def web_app(web_desk: App) -> Iterator[Flask]:
+    """The web view of the desk, with no request counted yet by the rate limits (their
+    counts are in memory, for the whole process)."""
     app = create_app(web_desk)
     app.config["TESTING"] = True
-    return app
+    limiter.reset()
+    yield app
+    limiter.reset()
 
 
 def open_tickets(desk: App) -> dict[str, str]:

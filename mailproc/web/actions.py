@@ -17,7 +17,8 @@ offers (a forged state, theme or priority) is a bad request.
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, request, url_for
+from flask import Blueprint, abort, flash, redirect, request, session, url_for
+from flask_limiter.util import get_remote_address
 from werkzeug.wrappers import Response
 
 from mailproc.decision.states import PRIORITY_LABELS, PRIORITY_LEVELS, state_label
@@ -26,12 +27,16 @@ from mailproc.rules.rulebook import Priority
 from mailproc.storage import store
 from mailproc.tickets.acting import Refused, StaffAction, UnknownTicket, act
 from mailproc.tickets.applying import Result
-from mailproc.web.access import Staff, current_staff, staff_required
+from mailproc.web.access import STAFF_KEY, Staff, current_staff, staff_required
 from mailproc.web.desk import desk
 from mailproc.web.filters import number
+from mailproc.web.security import limiter
 
 blueprint = Blueprint("actions", __name__, url_prefix="/equipe/chamados")
 
+# The actions one staff member may take, all forms together: more is a script in a stolen
+# session or a stuck key, each action a mail to a requester.
+ACTIONS_PER_STAFF = "30 per minute;300 per hour"
 # The longest answer or note taken: a long e-mail, not a file pasted in by mistake.
 MAX_TEXT = 100_000
 # The states staff set (the state directives' targets), in the order the form offers them.
@@ -41,6 +46,15 @@ STAFF_STATES: tuple[TicketState, ...] = (
     TicketState.RESOLVED,
     TicketState.CANCELLED,
 )
+
+
+def _acting_staff() -> str:
+    """Whose actions count: the signed-in address (colleagues behind one proxy share an
+    address), or the client's address for a post without a login (sent to log in)."""
+    return str(session.get(STAFF_KEY) or get_remote_address())
+
+
+per_staff_member = limiter.shared_limit(ACTIONS_PER_STAFF, "staff-actions", key_func=_acting_staff)
 
 
 @blueprint.app_context_processor
@@ -53,6 +67,7 @@ def _choices() -> dict[str, object]:
 
 
 @blueprint.post("/<code>/responder")
+@per_staff_member
 @staff_required
 def answer(code: str) -> Response:
     """Answer the requester; optionally change the state in the same step (#resolvido)."""
@@ -71,6 +86,7 @@ def answer(code: str) -> Response:
 
 
 @blueprint.post("/<code>/estado")
+@per_staff_member
 @staff_required
 def state(code: str) -> Response:
     staff = _staff_of(code)
@@ -82,6 +98,7 @@ def state(code: str) -> Response:
 
 
 @blueprint.post("/<code>/prioridade")
+@per_staff_member
 @staff_required
 def priority(code: str) -> Response:
     staff = _staff_of(code)
@@ -93,6 +110,7 @@ def priority(code: str) -> Response:
 
 
 @blueprint.post("/<code>/nota")
+@per_staff_member
 @staff_required
 def note(code: str) -> Response:
     """An internal note: on the ticket for staff, never mailed."""
@@ -104,6 +122,7 @@ def note(code: str) -> Response:
 
 
 @blueprint.post("/<code>/tema")
+@per_staff_member
 @staff_required
 def theme(code: str) -> Response:
     """Move the ticket to another theme; its area gets it. Staff who do not see the new
