@@ -75,14 +75,12 @@ def same_mail(by_mail: list[Queued], by_web: list[Queued], codes: tuple[str, str
             unlinked = _LINKS.sub("/acompanhar/<link>", text)
             return _TIMES.sub("<hora>", unlinked.replace(code, "<código>"))
 
-        html = q.message.get_body(preferencelist=("html",))
-        assert html is not None
         return (
             q.purpose,
             q.recipients,
             plain(str(q.message["Subject"])),
             plain(q.text),
-            plain(str(html.get_content())),
+            plain(q.html),
         )
 
     mailed = [comparable(q, codes[0]) for q in by_mail]

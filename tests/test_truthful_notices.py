@@ -55,12 +55,6 @@ def _last(app: App, purpose: str) -> Queued:
     return queued(app, purpose)[-1]
 
 
-def _html(notice: Queued) -> str:
-    body = notice.message.get_body(preferencelist=("html",))
-    assert body is not None
-    return str(body.get_content())
-
-
 def _visible(html: str) -> str:
     """The HTML's text as a reader sees it: tags dropped, spaces collapsed."""
     return " ".join(re.sub(r"<[^>]+>", " ", html).split())
@@ -82,7 +76,7 @@ def test_a_partial_reply_says_what_came_and_what_is_still_missing(ingest: Ingest
     assert "Passo a passo" in after.text
     assert after.message["Subject"] != first.message["Subject"]
     # the HTML says the same
-    seen = _visible(_html(after))
+    seen = _visible(after.html)
     assert "print-erro.png" in seen and "ainda falta" in seen.lower()
     assert "foi registrada com o código" not in seen
 
@@ -104,7 +98,7 @@ def test_the_completion_notice_lists_files_of_earlier_replies(ingest: Ingest, ap
     done = _last(app, "completed")
     assert "print-erro.png" in done.text
     assert "Nenhum anexo foi recebido" not in done.text
-    assert "print-erro.png" in _visible(_html(done))
+    assert "print-erro.png" in _visible(done.html)
 
 
 def test_the_status_reply_lists_what_the_ticket_received(ingest: Ingest, app: App) -> None:
@@ -197,7 +191,7 @@ def test_after_urgency_every_notice_shows_the_new_deadline_and_no_urgency_hint(
     for purpose in ("urgent_received", "status"):
         notice = _last(app, purpose)
         assert "tratamento prioritário" not in notice.text, purpose
-        assert "tratamento prioritário" not in _visible(_html(notice)), purpose
+        assert "tratamento prioritário" not in _visible(notice.html), purpose
 
 
 def test_a_reply_that_puts_an_urgent_ticket_back_in_service_keeps_it_urgent(
@@ -221,7 +215,7 @@ def test_each_hint_is_printed_once(ingest: Ingest, app: App) -> None:
 
     notice = _last(app, "incomplete")
     assert notice.text.count("descreva, em ordem, o que foi feito") == 1
-    assert _visible(_html(notice)).count("descreva, em ordem, o que foi feito") == 1
+    assert _visible(notice.html).count("descreva, em ordem, o que foi feito") == 1
 
 
 def test_a_suggestion_takes_its_body_as_description_and_offers_no_urgency(
@@ -238,7 +232,7 @@ def test_a_suggestion_takes_its_body_as_description_and_offers_no_urgency(
     assert "não informad" not in notice.text
     assert "filtrar por UASG" in notice.text
     assert "tratamento prioritário" not in notice.text
-    assert "tratamento prioritário" not in _visible(_html(notice))
+    assert "tratamento prioritário" not in _visible(notice.html)
 
 
 # -- a stranger's own ticket -------------------------------------------------------------------
@@ -264,7 +258,7 @@ def test_a_stranger_gets_a_ticket_with_a_clean_subject_and_is_told_they_were_not
     assert not subject.split("] ", 1)[1].upper().startswith("RE:")
     assert subject.count("Chamado registrado") == 1  # our own subject's opening is not kept
     assert code in notice.text and "não foi incluída" in notice.text
-    assert code in _visible(_html(notice))
+    assert code in _visible(notice.html)
 
 
 def test_a_forwarded_report_opens_a_ticket_without_the_forward_prefix(
@@ -341,7 +335,7 @@ def test_text_and_html_tell_the_same_files(ingest: Ingest, app: App, purpose: st
     ingest(reply(code, STEPS))
 
     notice = _last(app, purpose)
-    assert ("print-erro.png" in notice.text) == ("print-erro.png" in _visible(_html(notice)))
+    assert ("print-erro.png" in notice.text) == ("print-erro.png" in _visible(notice.html))
     assert "print-erro.png" in notice.text
 
 

@@ -19,6 +19,7 @@ from tests.threads import MARIA, UASG_AREA, queued, ticket
 from tests.web_fixtures import (
     AREA_STAFF,
     COORDINATOR,
+    csrf_tokens,
     logged_in,
     open_tickets,
     sqlite_only,  # noqa: F401  (these pages' tests run on SQLite)
@@ -26,7 +27,6 @@ from tests.web_fixtures import (
 
 # The fixtures, for this module's tests.
 web_desk, web_app = web_fixtures.web_desk, web_fixtures.web_app
-_TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
 @pytest.fixture
@@ -46,7 +46,7 @@ def post(
 ) -> TestResponse:
     """Post a form of the ticket's page, with the token its page gave."""
     if token:
-        form["csrf_token"] = _TOKEN.findall(page(client, code))[0]
+        form["csrf_token"] = csrf_tokens(page(client, code))[0]
     return client.post(f"/equipe/chamados/{code}/{action}", data=form)
 
 
@@ -66,7 +66,7 @@ def test_the_ticket_page_offers_every_action_each_field_labelled_with_its_token(
 
     for action in ("responder", "estado", "prioridade", "nota", "tema"):
         assert f'action="/equipe/chamados/{codes[0]}/{action}"' in html
-    assert len(_TOKEN.findall(html)) >= 5
+    assert len(csrf_tokens(html)) >= 5
     for field_id in re.findall(r'<(?:select|textarea)[^>]* id="([^"]+)"', html):
         assert f'<label for="{field_id}">' in html
     assert "Erro/Indisponibilidade – SIASG — Suporte Técnico SIASG" in html  # Tema — Área
@@ -151,7 +151,7 @@ def test_area_staff_who_move_a_ticket_away_go_back_to_their_queue_and_lose_sight
     web_app: Flask, web_desk: App, codes: list[str]
 ) -> None:
     client = logged_in(web_app, AREA_STAFF)
-    token = _TOKEN.findall(page(client, codes[0]))[0]
+    token = csrf_tokens(page(client, codes[0]))[0]
 
     response = client.post(
         f"/equipe/chamados/{codes[0]}/tema", data={"tema": "reativacao-uasg", "csrf_token": token}
@@ -263,7 +263,7 @@ def test_another_areas_ticket_and_an_unknown_code_are_not_found(
     web_app: Flask, web_desk: App, codes: list[str]
 ) -> None:
     client = logged_in(web_app, AREA_STAFF)  # the SIASG area: not the UASG reactivation
-    token = _TOKEN.findall(page(client, codes[0]))[0]
+    token = csrf_tokens(page(client, codes[0]))[0]
 
     for code in (codes[1], "2026-999999", "<script>"):
         response = client.post(
@@ -277,7 +277,7 @@ def test_an_anonymous_post_is_sent_to_the_login(
     web_app: Flask, web_desk: App, codes: list[str]
 ) -> None:
     client = web_app.test_client()
-    token = _TOKEN.findall(client.get("/entrar").get_data(as_text=True))[0]  # a form's token
+    token = csrf_tokens(client.get("/entrar").get_data(as_text=True))[0]  # a form's token
 
     response = client.post(
         f"/equipe/chamados/{codes[0]}/responder", data={"texto": "x", "csrf_token": token}
@@ -298,9 +298,7 @@ def test_markup_in_an_answer_is_text_in_the_mail_and_on_the_page(
     html = flashed(client, response)
     assert "<script>alert" not in html
     [relay] = queued(web_desk, "staff_answer")
-    body = relay.message.get_body(preferencelist=("html",))
-    assert body is not None
-    mail_html = str(body.get_content())
+    mail_html = relay.html
     assert "<script>" not in mail_html and '<a href="http://evil.example"' not in mail_html
     assert "&lt;script&gt;" in mail_html
     assert attack in relay.text  # the plain text says what was written

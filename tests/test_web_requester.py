@@ -36,6 +36,7 @@ from tests.web_fixtures import (  # noqa: F401
     AREA_STAFF,
     PUBLIC_URL,
     SIASG_AREA,
+    csrf_tokens,
     sqlite_only,
     web_app,
     web_desk,
@@ -82,15 +83,9 @@ def page(client: FlaskClient, path: str) -> str:
     return response.get_data(as_text=True)
 
 
-def csrf_of(html: str) -> str:
-    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
-    assert found, "no CSRF token on the page"
-    return found.group(1)
-
-
 def post(client: FlaskClient, path: str, form_page: str, **fields: str) -> TestResponse:
     """Submit a form as a browser does: with the CSRF token of the page it is on."""
-    return client.post(path, data={"csrf_token": csrf_of(page(client, form_page)), **fields})
+    return client.post(path, data={"csrf_token": csrf_tokens(page(client, form_page))[0], **fields})
 
 
 def links_of(desk: App) -> RequesterLinks:
@@ -108,7 +103,7 @@ def test_the_acknowledgement_of_a_new_ticket_carries_its_link_which_opens_its_pa
 ) -> None:
     code = open_ticket(web_desk, error_report())
     [created] = queued(web_desk, "created")
-    html = created.message.get_body(preferencelist=("html",)).get_content()  # type: ignore[union-attr]
+    html = created.html
     path = link_of(web_desk, code)
 
     lines = created.text.splitlines()

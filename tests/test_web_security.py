@@ -4,7 +4,6 @@ that never need the Content-Security-Policy loosened."""
 
 from __future__ import annotations
 
-import html
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +21,7 @@ from tests.web_fixtures import (
     AREA_STAFF,
     PUBLIC_URL,
     WEB_TABLE,
+    csrf_tokens,
     logged_in,
     sqlite_only,  # noqa: F401  (these pages' tests run on SQLite)
 )
@@ -32,7 +32,6 @@ web_app = web_fixtures.web_app
 
 HTTPS_URL = "https://atendimento.example.gov.br"
 WEB_TEMPLATES = sorted((REPO / "templates" / "web").glob("*.j2"))
-_CSRF = re.compile(r'<input type="hidden" name="csrf_token" value="([^"]+)">')
 
 # Pages of every kind a visitor can reach, with the status each answers.
 PAGES = [
@@ -45,9 +44,7 @@ PAGES = [
 
 def csrf_token(client: FlaskClient) -> str:
     """The CSRF token of ``client``'s session, as its pages' forms carry it."""
-    found = _CSRF.search(client.get("/entrar/um-link-qualquer").text)
-    assert found is not None
-    return html.unescape(found.group(1))
+    return csrf_tokens(client.get("/entrar/um-link-qualquer").text)[0]
 
 
 @pytest.fixture
@@ -148,10 +145,9 @@ def test_over_https_a_form_posts_without_a_referer(https_app: Flask) -> None:
     # No page sends a Referer (Referrer-Policy: no-referrer); the token alone must do.
     client = logged_in(https_app, AREA_STAFF)
     proxy = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "atendimento.example.gov.br"}
-    token = _CSRF.search(client.get("/entrar/um-link-qualquer", headers=proxy).text)
-    assert token is not None
+    token = csrf_tokens(client.get("/entrar/um-link-qualquer", headers=proxy).text)[0]
 
-    response = client.post("/sair", data={"csrf_token": token.group(1)}, headers=proxy)
+    response = client.post("/sair", data={"csrf_token": token}, headers=proxy)
 
     assert response.status_code == 302
 

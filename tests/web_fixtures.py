@@ -4,6 +4,7 @@ browser tests in test_web_browser.py log in as people do, through the mailed lin
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -87,14 +88,19 @@ def open_tickets(desk: App) -> dict[str, str]:
     return codes
 
 
-# A form's CSRF token carries the second it was made, so two renderings of one page differ
-# there when they straddle a second.
-_CSRF_VALUE = re.compile(r'(name="csrf_token" value=)"[^"]*"')
+_CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]*)"')
+
+
+def csrf_tokens(page: str) -> list[str]:
+    """The CSRF tokens of ``page``'s forms, as a browser posts them."""
+    return [html.unescape(token) for token in _CSRF_FIELD.findall(page)]
 
 
 def without_csrf_tokens(page: str) -> str:
-    """``page`` with its forms' CSRF token values blanked, to compare two renderings of it."""
-    return _CSRF_VALUE.sub(r'\1""', page)
+    """``page`` with its forms' CSRF token values blanked, to compare two renderings of it:
+    a token carries the second it was made, so two renderings differ there when they
+    straddle a second."""
+    return _CSRF_FIELD.sub('name="csrf_token" value=""', page)
 
 
 def logged_in(app: Flask, email: str) -> FlaskClient:
