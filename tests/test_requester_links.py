@@ -14,7 +14,7 @@ from cryptography.fernet import Fernet
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.padding import PKCS7
 
-from mailproc.outgoing.links import TICKET_SALT, RequesterLinks, link_key
+from mailproc.outgoing.links import TICKET_SALT, RequesterLinks, TicketLink, link_key
 
 KEY = b"k" * 32
 BASE = "https://atendimento.example.gov.br"
@@ -34,7 +34,12 @@ def token_of(url: str) -> str:
 def test_a_ticket_link_reads_back_as_its_code_and_address(links: RequesterLinks) -> None:
     url = links.ticket_url(CODE, EMAIL)
     assert url.startswith(BASE + "/acompanhar/")
-    assert links.read_ticket(token_of(url)) == (CODE, EMAIL)
+    assert links.read_ticket(token_of(url)) == TicketLink(CODE, EMAIL, shared=False)
+
+
+def test_a_link_mailed_with_copies_reads_back_as_shared(links: RequesterLinks) -> None:
+    url = links.ticket_url(CODE, EMAIL, shared=True)
+    assert links.read_ticket(token_of(url)) == TicketLink(CODE, EMAIL, shared=True)
 
 
 def test_a_my_tickets_link_reads_back_as_its_address(links: RequesterLinks) -> None:
@@ -50,6 +55,7 @@ def test_links_are_short_enough_for_a_mail_line(links: RequesterLinks) -> None:
     mail client shows it whole and clickable; 160 leaves room for a longer address (each 16
     more bytes of it cost about 21 characters) and still fails if the payload grows."""
     assert len(links.ticket_token(CODE, EMAIL)) <= 160
+    assert len(links.ticket_token(CODE, EMAIL, shared=True)) <= 160
     assert len(links.my_tickets_token(EMAIL)) <= 160
 
 
@@ -57,8 +63,8 @@ def test_a_link_for_the_longest_address_still_fits_a_mail_line(links: RequesterL
     """RFC 5321 allows a 254-character address; RFC 5322 a 998-character line."""
     longest = "a" * 64 + "@" + "b" * 63 + "." + "c" * 63 + "." + "d" * 58 + ".br"
     assert len(longest) == 254
-    assert len(links.ticket_url(CODE, longest)) < 998
-    assert links.read_ticket(token_of(links.ticket_url(CODE, longest))) == (CODE, longest)
+    assert len(links.ticket_url(CODE, longest, shared=True)) < 998
+    assert links.read_ticket(token_of(links.ticket_url(CODE, longest))) == TicketLink(CODE, longest)
 
 
 def test_a_url_carries_no_base64_padding(links: RequesterLinks) -> None:
@@ -114,7 +120,7 @@ def test_a_token_expires_after_the_configured_days(links: RequesterLinks) -> Non
     with time_machine.travel(made, tick=False):
         ticket, mine = links.ticket_token(CODE, EMAIL), links.my_tickets_token(EMAIL)
     with time_machine.travel(made + timedelta(days=89), tick=False):
-        assert links.read_ticket(ticket) == (CODE, EMAIL)
+        assert links.read_ticket(ticket) == TicketLink(CODE, EMAIL)
         assert links.read_my_tickets(mine) == EMAIL
     with time_machine.travel(made + timedelta(days=91), tick=False):
         assert links.read_ticket(ticket) is None

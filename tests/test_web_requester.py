@@ -18,7 +18,7 @@ from werkzeug.test import TestResponse
 from mailproc.config import load_config
 from mailproc.decision.states import state_label
 from mailproc.decision.ticket_state import TicketState
-from mailproc.outgoing.links import RequesterLinks
+from mailproc.outgoing.links import RequesterLinks, TicketLink
 from mailproc.service.app import App
 from mailproc.tickets.acting import StaffAction, act
 from tests.conftest import write_config
@@ -113,8 +113,10 @@ def test_the_acknowledgement_of_a_new_ticket_carries_its_link_which_opens_its_pa
     # Encrypted, so longer than a bare signature: the bound of test_requester_links.
     assert len(token_of(path)) <= 160
     assert MARIA not in path and code not in path  # nobody who sees the link reads them
+    assert links_of(web_desk).read_ticket(token_of(path)) == TicketLink(code, MARIA, shared=False)
     shown = page(client, path)
     assert f"Chamado {code}" in shown
+    assert "Cancelar chamado" in shown  # mailed to the requester alone: it acts as them
     assert "em atendimento" in shown
     assert "Erro ao publicar aviso no SIASG" in shown
     assert "(horário de Brasília)" in shown  # the deadline, as the mail says it
@@ -557,6 +559,39 @@ def test_ticket_pages_are_limited_per_client(client: FlaskClient) -> None:
     assert client.get("/acompanhar/adivinhando").status_code == 429
     client.environ_base["REMOTE_ADDR"] = "192.0.2.9"
     assert client.get("/acompanhar/adivinhando").status_code == 404
+
+
+def test_a_mail_with_copies_carries_a_link_that_cannot_cancel_or_rate_as_the_requester(
+    web_desk: App,  # noqa: F811
+    client: FlaskClient,
+) -> None:
+    # One mail reaches the requester and the colleague she copied: whoever holds its link
+    # reads the ticket and may ask for urgency, as either may by mail, but only the
+    # requester cancels or rates, by mail or through her own "Meus chamados".
+    copied = {"Cc": OTHER, **authenticated(MARIA)}
+    raw = mail("Erro ao publicar aviso no SIASG", error_body(), headers=copied,
+               attachments=(("print-erro.png", "image/png", screenshot_png()),))  # fmt: skip
+    code = open_ticket(web_desk, raw)
+    [created] = queued(web_desk, "created")
+    assert created.recipients == [MARIA, OTHER_EMAIL]
+    path = link_of(web_desk, code)
+    assert links_of(web_desk).read_ticket(token_of(path)) == TicketLink(code, MARIA, shared=True)
+
+    shown = page(client, path)
+    cancelling = post(client, f"{path}/cancelar", path, motivo="Já resolvi.")
+    state_after_cancelling = ticket(web_desk, code).state
+    set_ticket(web_desk, code, state=TicketState.RESOLVED)
+    rating = post(client, f"{path}/avaliacao", "/meus-chamados", nota="1")  # a form at hand
+
+    assert f"Chamado {code}" in shown and "Pedir urgência" in shown
+    assert "Cancelar chamado" not in shown and "veio em uma mensagem com cópias" in shown
+    assert "Você" not in shown and f"&lt;{MARIA}&gt;" in shown  # whoever reads it, by name
+    assert cancelling.status_code == rating.status_code == 303
+    assert "por ele não se cancela nem se avalia" in page(client, path)
+    assert state_after_cancelling == "aberto" and ticket(web_desk, code).evaluation is None
+    mine = page(client, "/meus-chamados/" + links_of(web_desk).my_tickets_token(MARIA))
+    her_link = re.search(rf'href="(/acompanhar/[^"]+)">{code}<', mine)
+    assert her_link and "Avaliar o atendimento" in page(client, her_link.group(1))
 
 
 def test_a_colleague_copied_on_the_ticket_sees_it_but_cannot_cancel_or_rate_it(

@@ -10,6 +10,11 @@ in it, as LGPD asks. Each kind of link has its own key, derived from the desk's 
 "Meus chamados" token never opens a ticket, nor the other way round), and a link expires
 after [web] requester_link_days. Plain data in, strings out: the mail replies use it as well
 as the web view, so nothing here needs Flask.
+
+A ticket link is made for the address a mail goes to. A mail with copies makes it a shared
+link: whoever holds it reads the ticket and may ask for urgency, as anyone on the ticket may
+by mail, but cannot cancel or rate it as its requester; the requester does that by mail, or
+from "Meus chamados", whose links reach their mailbox alone.
 """
 
 from __future__ import annotations
@@ -42,6 +47,16 @@ def link_key(key: bytes, kind: bytes) -> bytes:
 
 
 @dataclass(frozen=True)
+class TicketLink:
+    """What a valid ticket link names: the ticket, the address it was mailed to, and whether
+    the mail had copies (``shared``: see the module's docstring)."""
+
+    code: str
+    email: str
+    shared: bool = False
+
+
+@dataclass(frozen=True)
 class RequesterLinks:
     """Makes and reads the requesters' links of a desk whose web view is at ``base_url``
     (its [web] public_url, without a trailing slash)."""
@@ -50,20 +65,23 @@ class RequesterLinks:
     key: bytes
     max_age_days: int
 
-    def ticket_url(self, code: str, email: str) -> str:
-        """The page of ticket ``code`` as ``email`` sees it."""
-        return self.base_url + TICKET_PATH + self.ticket_token(code, email)
+    def ticket_url(self, code: str, email: str, *, shared: bool = False) -> str:
+        """The page of ticket ``code`` as ``email`` sees it (``shared``: mailed with copies)."""
+        return self.base_url + TICKET_PATH + self.ticket_token(code, email, shared=shared)
 
-    def ticket_token(self, code: str, email: str) -> str:
-        # A list, not a dict: the shortest JSON, so the link fits a mail client's line.
-        return self._seal(TICKET_SALT, [code, email])
+    def ticket_token(self, code: str, email: str, *, shared: bool = False) -> str:
+        # A list, not a dict: the shortest JSON, so the link fits a mail client's line; a
+        # third item, 1, marks a shared link.
+        return self._seal(TICKET_SALT, [code, email, 1] if shared else [code, email])
 
-    def read_ticket(self, token: str) -> tuple[str, str] | None:
-        """(code, email) of a valid ticket token; None for a forged, altered, expired or
-        other kind of token, alike."""
-        value = self._open(TICKET_SALT, token)
-        if isinstance(value, list) and len(value) == 2 and all(isinstance(v, str) for v in value):
-            return value[0], value[1]
+    def read_ticket(self, token: str) -> TicketLink | None:
+        """What a valid ticket token names; None for a forged, altered, expired or other
+        kind of token, alike."""
+        match self._open(TICKET_SALT, token):
+            case [str(code), str(email)]:
+                return TicketLink(code, email)
+            case [str(code), str(email), 1]:
+                return TicketLink(code, email, shared=True)
         return None
 
     def my_tickets_url(self, email: str) -> str:

@@ -122,7 +122,8 @@ class Replier:
         """The ticket as every notice shows it. After an urgency request its deadline is the
         shortened one, and the theme's usual hours are not shown beside it (they no longer
         hold), nor is the way to ask for urgency offered again (``offer_urgency``).
-        ``tracking_url`` is the requester's link to the ticket's page, "" without a web view."""
+        ``tracking_url``, the link to the ticket's page, is made for each mail as it is queued
+        (``enqueue``): "" here."""
         urgent = ticket.urgent_at is not None
         return {
             "code": ticket.code,
@@ -138,15 +139,20 @@ class Replier:
             "state": ticket.state,
             "state_label": state_label(ticket.state),
             "created_at": self.format_time(ticket.created_at),
-            "tracking_url": self.tracking_url(ticket),
+            "tracking_url": "",
         }
 
-    def tracking_url(self, ticket: m.Ticket) -> str:
-        """The signed link to ``ticket``'s page for its requester, or "" without a web view.
-        Whoever a notice copies gets the same link, as they get the same signed Reply-To."""
-        if self.links is None:
-            return ""
-        return self.links.ticket_url(ticket.code, ticket.requester_email)
+    def tracked(self, notice: Notice) -> dict[str, object]:
+        """``notice``'s context with the link to its ticket's page, for the address the mail
+        goes to, shared when the mail has copies (mailproc.outgoing.links): one mail reaches
+        them all, and only the requester alone may cancel or rate through a link. Mail to
+        staff, and a desk without a web view, carry none."""
+        shown = notice.context.get("ticket")
+        if self.links is None or notice.ticket is None or notice.role == "staff" or notice.internal:
+            return notice.context
+        assert isinstance(shown, dict), "a notice about a ticket shows it"
+        link = self.links.ticket_url(notice.ticket.code, notice.to, shared=bool(notice.cc))
+        return {**notice.context, "ticket": {**shown, "tracking_url": link}}
 
     def clock(self, theme: Theme | None) -> Clock:
         """How ``theme``'s deadline hours count: the desk's calendar, or the wall clock."""
@@ -217,7 +223,7 @@ class Replier:
         autoflush (store.mail_tally), the ORM would cost as much again, and a routed copy
         carrying a 25 MB message's files is written in pieces rather than copied twice."""
         desk = self.config.desk
-        rendered = self.renderer.render(notice.purpose, notice.context)
+        rendered = self.renderer.render(notice.purpose, self.tracked(notice))
         alert = notice.purpose == OPERATOR_ALERT
         message_id = (ALERT_ID_PREFIX if alert else "") + make_message_id(desk.message_id_domain)
         tag = desk.code_tag.format(code=notice.ticket.code) if notice.ticket else None

@@ -46,9 +46,10 @@
 #
 # ticket (in every purpose below) also has state, state_label ("em atendimento") and
 # created_at (pt-BR text); priority is its pt-BR label. In every purpose, ticket also has
-# tracking_url: the requester's signed link to the ticket's page in the web view
-# (mailproc.outgoing.links), "" when [web] public_url is not set; the notices to the
-# requester about one ticket print it ("Acompanhe seu chamado", macro tracking).
+# tracking_url: the encrypted link to the ticket's page in the web view for the mail's
+# address, shared when the mail has copies (mailproc.outgoing.links; made as the mail is
+# queued, Replier.tracked), "" when [web] public_url is not set and in mail to staff; the
+# notices to the requester about one ticket print it ("Acompanhe seu chamado", macro tracking).
 #
 # Replies to a servant (mailproc.tickets.conversation):
 # staff_answer       a staff answer relayed to the requester and participants

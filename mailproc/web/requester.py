@@ -13,7 +13,8 @@ There are no passwords for requesters: a signed link (mailproc.outgoing.links) n
 ticket and one address, and opens that ticket only, while the address still takes part in
 it. A link that is forged, altered, expired or names a ticket the address has no part in
 gets the same 404, which never says whether the code exists. Actions are the mail
-commands, applied by the same code (mailproc.tickets.acting).
+commands, applied by the same code (mailproc.tickets.acting); the shared link of a mail with
+copies cannot take the requester's own (REQUESTER_ONLY).
 
 What the page shows of the conversation (``conversation``), by a rule that cannot leak what
 staff keep to themselves:
@@ -41,7 +42,7 @@ from mailproc.decision.states import CANCELLABLE, URGENCY_ALLOWED
 from mailproc.decision.ticket_state import TicketState
 from mailproc.mail.addresses import is_typed_address
 from mailproc.mail.safe_names import generated_filename, safe_filename
-from mailproc.outgoing.links import RequesterLinks
+from mailproc.outgoing.links import RequesterLinks, TicketLink
 from mailproc.outgoing.notice import Notice
 from mailproc.outgoing.notices import Replier, missing_context, received_context
 from mailproc.rules.requirements import check_message
@@ -74,6 +75,13 @@ MAX_PAGE = 1000
 ANSWERED = "answered"
 
 ActionKind = Literal["urgente", "cancelar", "avaliar"]
+# What only the requester does, never through a link mailed with copies (a shared link).
+REQUESTER_ONLY: tuple[ActionKind, ...] = ("cancelar", "avaliar")
+SHARED_LINK_REFUSAL = (
+    "Este link veio em uma mensagem com cópias: por ele não se cancela nem se avalia o "
+    'chamado. Abra o chamado pela lista de "Meus chamados", que chega só ao seu e-mail, ou '
+    "responda ao e-mail do chamado."
+)
 
 
 @blueprint.errorhandler(404)
@@ -96,13 +104,12 @@ def links() -> RequesterLinks:
 @blueprint.get("/acompanhar/<token>")
 @limiter.limit(PAGE_PER_CLIENT)
 def ticket(token: str) -> str:
-    code, email = _ticket_of(token)
+    link = _ticket_of(token)
     replier = desk().pipeline.replier
     with desk().read_sessions() as session:
-        found = _open_ticket(session, code, email)
-        return render_template(
-            "requester_ticket.html.j2", token=token, **ticket_page(session, replier, found, email)
-        )
+        found = _open_ticket(session, link.code, link.email)
+        shown = ticket_page(session, replier, found, link.email, shared=link.shared)
+        return render_template("requester_ticket.html.j2", token=token, **shown)
 
 
 @blueprint.get("/acompanhar/<token>/arquivos/<int:file_id>")
@@ -110,9 +117,9 @@ def ticket(token: str) -> str:
 def download(token: str, file_id: int) -> Response:
     """A file of the requester's side, always as a download of bytes: never shown inline,
     whatever it claims to be, under a name safe on every system."""
-    code, email = _ticket_of(token)
+    link = _ticket_of(token)
     with desk().read_sessions() as session:
-        found = _open_ticket(session, code, email)
+        found = _open_ticket(session, link.code, link.email)
         files = {f.id: f for message in requester_messages(found) for f in message.attachments}
         wanted = files.get(file_id)
         data = wanted.data if wanted is not None else None
@@ -139,9 +146,9 @@ def ask_urgency(token: str) -> Response:
 @blueprint.get("/acompanhar/<token>/cancelar")
 @limiter.limit(PAGE_PER_CLIENT)
 def confirm_cancel(token: str) -> str:
-    code, email = _ticket_of(token)
+    link = _ticket_of(token)
     with desk().read_sessions() as session:
-        found = _open_ticket(session, code, email)
+        found = _open_ticket(session, link.code, link.email)
         return render_template("requester_cancel.html.j2", token=token, code=found.code,
                                subject=found.subject)  # fmt: skip
 
@@ -164,11 +171,12 @@ def rate(token: str) -> Response:
 
 
 def ticket_page(
-    session: Session, replier: Replier, ticket: m.Ticket, email: str
+    session: Session, replier: Replier, ticket: m.Ticket, email: str, *, shared: bool = False
 ) -> dict[str, object]:
     """What the ticket's page shows ``email``: the ticket as mail shows it, the answers it
     has received and what it still misses, the conversation (with the files), and which
-    actions are open."""
+    actions are open (``shared``: a link mailed with copies, which cannot act as the
+    requester)."""
     theme = replier.rulebook.get(ticket.theme_id or "")
     answers = dict(ticket.answers)
     missing = None
@@ -179,17 +187,19 @@ def ticket_page(
         still = check_message(theme, "", files, earlier_answers=answers)
         missing = missing_context(still.missing)
     shown = shown_ticket(replier, ticket, theme)
-    requester = email == ticket.requester_email
+    requester = email == ticket.requester_email and not shared
     rating = ticket.evaluation
     return {
         "ticket": shown,
         "answers": received_context(theme, answers, ())["answers"],
         "missing": missing,
-        "conversation": conversation(replier, ticket, email),
+        # A shared link may be in anyone's hands: nobody's messages are "Você" there.
+        "conversation": conversation(replier, ticket, "" if shared else email),
         "can_urge": bool(shown["offer_urgency"]) and ticket.state in URGENCY_ALLOWED,
         "can_cancel": requester and ticket.state in CANCELLABLE,
         "can_rate": requester and ticket.state == TicketState.RESOLVED,
         "rating": {"score": rating.score, "comment": rating.comment} if rating else None,
+        "shared": shared,
     }
 
 
@@ -253,22 +263,22 @@ def _sender(message: m.Message) -> str:
     return f"{name} <{message.sender}>" if name else message.sender
 
 
-def _ticket_of(token: str) -> tuple[str, str]:
-    """(code, email) of a valid ticket token; any other token is a 404."""
+def _ticket_of(token: str) -> TicketLink:
+    """What a valid ticket token names; any other token is a 404."""
     read = links().read_ticket(token)
     if read is None:
         abort(404)
     return read
 
 
-def _linked(token: str) -> tuple[str, str]:
-    """(code, email) of a valid link whose address takes part in its ticket; else a 404."""
-    code, email = _ticket_of(token)
+def _linked(token: str) -> TicketLink:
+    """A valid link whose address takes part in its ticket; else a 404."""
+    link = _ticket_of(token)
     with desk().read_sessions() as session:
-        found = store.find_ticket_by_code(session, code)
-        if found is None or not store.takes_part(found, email):
+        found = store.find_ticket_by_code(session, link.code)
+        if found is None or not store.takes_part(found, link.email):
             abort(404)
-    return code, email
+    return link
 
 
 def _open_ticket(session: Session, code: str, email: str) -> m.Ticket:
@@ -289,13 +299,15 @@ def _act(
 ) -> Response:
     """Apply the requester's action through the mail's code; tell how it went on the page.
     ``reason`` is the rating's comment for "avaliar"."""
-    code, email = _linked(token)
+    link = _linked(token)
+    if link.shared and kind in REQUESTER_ONLY:
+        return _refused(token, SHARED_LINK_REFUSAL)
     if len(reason) > MAX_TEXT:
         return _refused(token, f"O texto pode ter no máximo {MAX_TEXT} caracteres.")
     if kind == "avaliar":
-        action = RequesterAction(code, email, kind, score=score, comment=reason)
+        action = RequesterAction(link.code, link.email, kind, score=score, comment=reason)
     else:
-        action = RequesterAction(code, email, kind, reason=reason)
+        action = RequesterAction(link.code, link.email, kind, reason=reason)
     try:
         act(desk().pipeline, action)
     except UnknownTicket:
