@@ -568,10 +568,7 @@ def test_a_mail_with_copies_carries_a_link_that_cannot_cancel_or_rate_as_the_req
     # One mail reaches the requester and the colleague she copied: whoever holds its link
     # reads the ticket and may ask for urgency, as either may by mail, but only the
     # requester cancels or rates, by mail or through her own "Meus chamados".
-    copied = {"Cc": OTHER, **authenticated(MARIA)}
-    raw = mail("Erro ao publicar aviso no SIASG", error_body(), headers=copied,
-               attachments=(("print-erro.png", "image/png", screenshot_png()),))  # fmt: skip
-    code = open_ticket(web_desk, raw)
+    code = open_copied_ticket(web_desk)
     [created] = queued(web_desk, "created")
     assert created.recipients == [MARIA, OTHER_EMAIL]
     path = link_of(web_desk, code)
@@ -589,27 +586,36 @@ def test_a_mail_with_copies_carries_a_link_that_cannot_cancel_or_rate_as_the_req
     assert cancelling.status_code == rating.status_code == 303
     assert "por ele não se cancela nem se avalia" in page(client, path)
     assert state_after_cancelling == "aberto" and ticket(web_desk, code).evaluation is None
-    mine = page(client, "/meus-chamados/" + links_of(web_desk).my_tickets_token(MARIA))
-    her_link = re.search(rf'href="(/acompanhar/[^"]+)">{code}<', mine)
-    assert her_link and "Avaliar o atendimento" in page(client, her_link.group(1))
+    assert "Avaliar o atendimento" in page(client, listed_link(web_desk, client, MARIA, code))
+
+
+def open_copied_ticket(desk: App) -> str:
+    """Maria's ticket, her mail copying her colleague (OTHER)."""
+    copied = {"Cc": OTHER, **authenticated(MARIA)}
+    raw = mail("Erro ao publicar aviso no SIASG", error_body(), headers=copied,
+               attachments=(("print-erro.png", "image/png", screenshot_png()),))  # fmt: skip
+    return open_ticket(desk, raw)
+
+
+def listed_link(desk: App, client: FlaskClient, email: str, code: str) -> str:
+    """The path to ticket ``code`` in the "Meus chamados" list of ``email``."""
+    listing = page(client, "/meus-chamados/" + links_of(desk).my_tickets_token(email))
+    found = re.search(rf'href="(/acompanhar/[^"]+)">{code}<', listing)
+    assert found, f"{code} is not in the list of {email}"
+    return found.group(1)
 
 
 def test_a_colleague_copied_on_the_ticket_sees_it_but_cannot_cancel_or_rate_it(
     web_desk: App,  # noqa: F811
     client: FlaskClient,
 ) -> None:
-    copied = {"Cc": OTHER, **authenticated(MARIA)}
-    raw = mail("Erro ao publicar aviso no SIASG", error_body(), headers=copied,
-               attachments=(("print-erro.png", "image/png", screenshot_png()),))  # fmt: skip
-    code = open_ticket(web_desk, raw)
+    code = open_copied_ticket(web_desk)
     assert OTHER_EMAIL in ticket(web_desk, code).participants
     set_ticket(web_desk, code, state=TicketState.RESOLVED)
-    path = "/meus-chamados/" + links_of(web_desk).my_tickets_token(OTHER_EMAIL)
-    their_link = re.search(rf'href="(/acompanhar/[^"]+)">{code}<', page(client, path))
-    assert their_link
+    their_link = listed_link(web_desk, client, OTHER_EMAIL, code)
 
-    shown = page(client, their_link.group(1))
+    shown = page(client, their_link)
     assert f"Chamado {code}" in shown
     assert "Cancelar chamado" not in shown and "Avaliar o atendimento" not in shown
-    post(client, f"{their_link.group(1)}/avaliacao", "/meus-chamados", nota="1")
+    post(client, f"{their_link}/avaliacao", "/meus-chamados", nota="1")
     assert ticket(web_desk, code).evaluation is None
