@@ -281,8 +281,8 @@ def test_a_database_locked_mid_batch_stops_the_poll_and_the_next_poll_finishes_i
     output = desk.output(child)
 
     assert code == 3, output
-    assert "mailproc: database error" in output and "database is locked" in output
-    assert "Traceback" not in output
+    assert "mailproc: database error" in output and "database is locked" in output, output
+    assert "Traceback" not in output, output
     done, waiting = desk.folder_ids("Processados"), desk.folder_ids("INBOX")
     assert 0 < len(done) < len(batch.raws)
     assert set(done) == set(desk.outcomes())  # moved only after its outcome was committed

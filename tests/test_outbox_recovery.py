@@ -21,7 +21,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from mailproc.config import load_config
 from mailproc.errors import ConfigError, DeliveryError
@@ -33,8 +33,11 @@ from mailproc.storage import models as m
 from mailproc.storage.db import make_engine, utcnow
 from mailproc.storage.schema import upgrade
 from tests.conftest import write_config
-from tests.e2e import bare_id, message_id
+from tests.e2e import bare_id, message_id, wait_for
 from tests.mails import error_report
+
+# How long a test waits for a thread to get somewhere; it gets there in milliseconds.
+NOTICE_SECONDS = 30
 
 
 class WorkerKilled(BaseException):
@@ -61,12 +64,13 @@ def make_app(tmp_path: Path, database_url: str, after_crash: str) -> App:
     return App(load_config(write_config(tmp_path, database_url, delivery=delivery))).start()
 
 
-def queue_replies(app: App) -> list[int]:
-    """A complete error report: its acknowledgement and the mail to the routing area."""
+def queue_replies(app: App, expected: int = 2) -> list[int]:
+    """A complete error report: its acknowledgement and the mail to the routing area; the
+    outbox's ids (``expected`` in all)."""
     app.pipeline.process(error_report(), "test")
     with app.sessions() as session:
         ids = list(session.scalars(select(m.OutboxMail.id).order_by(m.OutboxMail.id)))
-    assert len(ids) == 2
+    assert len(ids) == expected
     return ids
 
 
@@ -182,6 +186,39 @@ def test_while_the_server_has_a_mail_it_alone_is_sending_and_the_ones_before_are
         {first: "sending", second: "pending"},
         {first: "sent", second: "sending"},
     ]
+
+
+def test_runs_of_one_process_take_turns_so_that_one_mail_alone_is_sending(app: App) -> None:
+    # The outbox job and a drain's delivery beside it (one per mailbox) are threads of one
+    # process: a kill must leave one mail in doubt, not one per run.
+    queue_replies(app)  # claimed by the first run
+    first_has_one, first_may_go = threading.Event(), threading.Event()
+    sending_seen: list[int] = []  # how many mails are "sending" as each one is handed over
+
+    def count_sending(_: int) -> None:
+        with app.sessions() as session:
+            sending = select(func.count()).where(m.OutboxMail.status == "sending")
+            sending_seen.append(session.scalar(sending) or 0)
+
+    def hold_the_first_mail(outbox: int) -> None:
+        count_sending(outbox)
+        if not first_has_one.is_set():
+            first_has_one.set()
+            first_may_go.wait(NOTICE_SECONDS)
+
+    first = threading.Thread(target=deliver, args=(app, Relay(app, hold_the_first_mail)))
+    first.start()
+    assert first_has_one.wait(NOTICE_SECONDS)
+    every_mail = queue_replies(app, expected=4)  # due now, for whichever run claims them
+    second = threading.Thread(target=deliver, args=(app, Relay(app, count_sending)))
+    second.start()
+    wait_for(lambda: len(sending_seen) > 1, 2)  # the second run's chance to send beside
+    first_may_go.set()
+    first.join(NOTICE_SECONDS)
+    second.join(NOTICE_SECONDS)
+
+    assert sending_seen == [1, 1, 1, 1]  # four mails, each alone in doubt
+    assert delivered(app) == Counter(every_mail)
 
 
 def test_a_refused_mail_waits_for_its_retry_and_a_permanently_refused_one_fails_on_its_ticket(

@@ -5,7 +5,9 @@ a mail that may or may not have gone out, and nothing can tell which. So a mail 
 "sending", and that committed, before the server sees it, and marked "sent" right after the
 server's 250, in the next commit the worker makes: the one that marks the next mail
 "sending" (or claims the next batch, or hands back the rest). A crash at any point leaves
-at most one mail "sending": the one the server may have. A mail still "sending" once its
+at most one mail "sending": the one the server may have. The runs of one process take turns
+(``deliver_due``: the outbox job, and a drain's delivery beside it for each mailbox, are
+threads), or a killed process would leave one per run. A mail still "sending" once its
 worker's lease has expired is judged by ``[delivery] after_crash``: "hold" (the default:
 never sent twice) makes it "uncertain", for an operator to resend or mark sent; "resend"
 queues it again (it may then arrive twice).
@@ -48,6 +50,8 @@ LEASE = timedelta(minutes=5)
 # Small: a killed worker's claim keeps at most this many mails waiting out the lease.
 BATCH = 10
 WORKER = f"{socket.gethostname()}:{os.getpid()}"
+# Held for a whole delivery run: one mail "sending" per process (see the docstring).
+_ONE_RUN_AT_A_TIME = threading.Lock()
 
 
 @dataclass
@@ -79,12 +83,13 @@ def deliver_due(
 
     The mails share one ``sender.batch()`` (one SMTP connection) and one database
     connection. When ``stopping`` is set (SIGTERM), the mail in hand is finished and the
-    rest of the claim handed back at once.
+    rest of the claim handed back at once. A run waits for another run of this process to
+    end first.
     """
     report = DeliveryReport()
     with sessions() as session:
         engine = session.get_bind().engine
-    with sender.batch() as connection, engine.connect() as db:
+    with _ONE_RUN_AT_A_TIME, sender.batch() as connection, engine.connect() as db:
         outbox = _Outbox(db, policy, report)
         try:
             while not _stopped(stopping) and (due := outbox.claim()):
