@@ -24,6 +24,13 @@ def cpu_seconds(work: Callable[[], object]) -> float:
     return max(best, 1e-3)
 
 
-def growth(work: Callable[[int], object], n: int) -> float:
-    """How many times more CPU ``work`` takes at 4n than at n (about 4 when linear)."""
-    return cpu_seconds(lambda: work(4 * n)) / cpu_seconds(lambda: work(n))
+def growth(work: Callable[[int], object], n: int, attempts: int = 3) -> float:
+    """How many times more CPU ``work`` takes at 4n than at n (about 4 when linear).
+
+    A shared machine only ever adds time, so a ratio over LINEAR_BOUND is measured again, up
+    to ``attempts`` times, and the least one counts: a quadratic cost is over it every time
+    (a full test run once measured 8.5 for a linear one)."""
+    ratios: list[float] = []
+    while len(ratios) < attempts and (not ratios or ratios[-1] >= LINEAR_BOUND):
+        ratios.append(cpu_seconds(lambda: work(4 * n)) / cpu_seconds(lambda: work(n)))
+    return min(ratios)
