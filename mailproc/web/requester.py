@@ -107,8 +107,8 @@ def ticket(token: str) -> str:
     link = _ticket_of(token)
     replier = desk().pipeline.replier
     with desk().read_sessions() as session:
-        found = _open_ticket(session, link.code, link.email)
-        shown = ticket_page(session, replier, found, link.email, shared=link.shared)
+        found = _open_ticket(session, link)
+        shown = ticket_page(session, replier, found, link)
         return render_template("requester_ticket.html.j2", token=token, **shown)
 
 
@@ -119,7 +119,7 @@ def download(token: str, file_id: int) -> Response:
     whatever it claims to be, under a name safe on every system."""
     link = _ticket_of(token)
     with desk().read_sessions() as session:
-        found = _open_ticket(session, link.code, link.email)
+        found = _open_ticket(session, link)
         files = {f.id: f for message in requester_messages(found) for f in message.attachments}
         wanted = files.get(file_id)
         data = wanted.data if wanted is not None else None
@@ -148,7 +148,7 @@ def ask_urgency(token: str) -> Response:
 def confirm_cancel(token: str) -> str:
     link = _ticket_of(token)
     with desk().read_sessions() as session:
-        found = _open_ticket(session, link.code, link.email)
+        found = _open_ticket(session, link)
         return render_template("requester_cancel.html.j2", token=token, code=found.code,
                                subject=found.subject)  # fmt: skip
 
@@ -171,12 +171,11 @@ def rate(token: str) -> Response:
 
 
 def ticket_page(
-    session: Session, replier: Replier, ticket: m.Ticket, email: str, *, shared: bool = False
+    session: Session, replier: Replier, ticket: m.Ticket, link: TicketLink
 ) -> dict[str, object]:
-    """What the ticket's page shows ``email``: the ticket as mail shows it, the answers it
-    has received and what it still misses, the conversation (with the files), and which
-    actions are open (``shared``: a link mailed with copies, which cannot act as the
-    requester)."""
+    """What the ticket's page shows through ``link``: the ticket as mail shows it, the
+    answers it has received and what it still misses, the conversation (with the files),
+    and which actions are open (a shared link cannot act as the requester)."""
     theme = replier.rulebook.get(ticket.theme_id or "")
     answers = dict(ticket.answers)
     missing = None
@@ -187,19 +186,19 @@ def ticket_page(
         still = check_message(theme, "", files, earlier_answers=answers)
         missing = missing_context(still.missing)
     shown = shown_ticket(replier, ticket, theme)
-    requester = email == ticket.requester_email and not shared
+    requester = link.email == ticket.requester_email and not link.shared
     rating = ticket.evaluation
     return {
         "ticket": shown,
         "answers": received_context(theme, answers, ())["answers"],
         "missing": missing,
         # A shared link may be in anyone's hands: nobody's messages are "Você" there.
-        "conversation": conversation(replier, ticket, "" if shared else email),
+        "conversation": conversation(replier, ticket, "" if link.shared else link.email),
         "can_urge": bool(shown["offer_urgency"]) and ticket.state in URGENCY_ALLOWED,
         "can_cancel": requester and ticket.state in CANCELLABLE,
         "can_rate": requester and ticket.state == TicketState.RESOLVED,
         "rating": {"score": rating.score, "comment": rating.comment} if rating else None,
-        "shared": shared,
+        "shared": link.shared,
     }
 
 
@@ -281,11 +280,11 @@ def _linked(token: str) -> TicketLink:
     return link
 
 
-def _open_ticket(session: Session, code: str, email: str) -> m.Ticket:
+def _open_ticket(session: Session, link: TicketLink) -> m.Ticket:
     """The ticket of a valid link, while its address takes part in it; else a 404 (the
     same one as for a forged token)."""
-    found = store.conversation(session, code)
-    if found is None or not store.takes_part(found, email):
+    found = store.conversation(session, link.code)
+    if found is None or not store.takes_part(found, link.email):
         abort(404)
     return found
 
