@@ -14,7 +14,7 @@ from cryptography.fernet import Fernet
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.padding import PKCS7
 
-from mailproc.outgoing.links import TICKET_SALT, RequesterLinks, TicketLink, link_key
+from mailproc.outgoing.links import TICKET_KIND, RequesterLinks, TicketLink, link_key
 
 KEY = b"k" * 32
 BASE = "https://atendimento.example.gov.br"
@@ -140,7 +140,7 @@ def test_a_token_whose_first_block_was_flipped_to_another_code_opens_nothing(
 
 def decrypted_ignoring_the_mac(token: str) -> bytes:
     """What plain AES-CBC, without Fernet's MAC check, would make of ``token``."""
-    aes_key = base64.urlsafe_b64decode(link_key(KEY, TICKET_SALT))[16:]  # Fernet's spec
+    aes_key = base64.urlsafe_b64decode(link_key(KEY, TICKET_KIND))[16:]  # Fernet's spec
     data = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
     iv, ciphertext = data[9:25], data[25:-32]
     decryptor = Cipher(algorithms.AES(aes_key), modes.CBC(iv)).decryptor()
@@ -165,12 +165,12 @@ def test_a_validly_encrypted_value_of_the_wrong_shape_opens_nothing(
 ) -> None:
     """Defence in depth: should a payload ever be encrypted with the ticket key by mistake,
     only a [code, email] pair reads as a ticket."""
-    token = Fernet(link_key(KEY, TICKET_SALT)).encrypt(json.dumps(value).encode()).decode()
+    token = Fernet(link_key(KEY, TICKET_KIND)).encrypt(json.dumps(value).encode()).decode()
     assert links.read_ticket(token.rstrip("=")) is None
 
 
 def test_an_encrypted_payload_that_is_not_json_opens_nothing(links: RequesterLinks) -> None:
-    token = Fernet(link_key(KEY, TICKET_SALT)).encrypt(b"\xff not json").decode()
+    token = Fernet(link_key(KEY, TICKET_KIND)).encrypt(b"\xff not json").decode()
     assert links.read_ticket(token) is None
 
 

@@ -29,8 +29,8 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 # One key per kind of token, and none shared with the web view's other uses of the web key:
 # the kind's name is what HKDF derives that kind's key for.
-TICKET_SALT = b"mailproc.requester.ticket"
-MY_TICKETS_SALT = b"mailproc.requester.my-tickets"
+TICKET_KIND = b"mailproc.requester.ticket"
+MY_TICKETS_KIND = b"mailproc.requester.my-tickets"
 TICKET_PATH = "/acompanhar/"
 MY_TICKETS_PATH = "/meus-chamados/"
 DAY_SECONDS = 24 * 60 * 60
@@ -72,12 +72,12 @@ class RequesterLinks:
     def ticket_token(self, code: str, email: str, *, shared: bool = False) -> str:
         # A list, not a dict: the shortest JSON, so the link fits a mail client's line; a
         # third item, 1, marks a shared link.
-        return self._seal(TICKET_SALT, [code, email, 1] if shared else [code, email])
+        return self._seal(TICKET_KIND, [code, email, 1] if shared else [code, email])
 
     def read_ticket(self, token: str) -> TicketLink | None:
         """What a valid ticket token names; None for a forged, altered, expired or other
         kind of token, alike."""
-        match self._open(TICKET_SALT, token):
+        match self._open(TICKET_KIND, token):
             case [str(code), str(email)]:
                 return TicketLink(code, email)
             case [str(code), str(email), 1]:
@@ -89,11 +89,11 @@ class RequesterLinks:
         return self.base_url + MY_TICKETS_PATH + self.my_tickets_token(email)
 
     def my_tickets_token(self, email: str) -> str:
-        return self._seal(MY_TICKETS_SALT, email)
+        return self._seal(MY_TICKETS_KIND, email)
 
     def read_my_tickets(self, token: str) -> str | None:
         """The address of a valid "Meus chamados" token, else None."""
-        value = self._open(MY_TICKETS_SALT, token)
+        value = self._open(MY_TICKETS_KIND, token)
         return value if isinstance(value, str) else None
 
     def _seal(self, kind: bytes, value: object) -> str:
