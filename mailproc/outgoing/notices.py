@@ -148,7 +148,7 @@ class Replier:
         them all, and only the requester alone may cancel or rate through a link. Mail to
         staff, and a desk without a web view, carry none."""
         shown = notice.context.get("ticket")
-        if self.links is None or notice.ticket is None or notice.role == "staff" or notice.internal:
+        if self.links is None or notice.ticket is None or notice.role == "staff":
             return notice.context
         assert isinstance(shown, dict), "a notice about a ticket shows it"
         link = self.links.ticket_url(notice.ticket.code, notice.to, shared=bool(notice.cc))
